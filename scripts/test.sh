@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs keras_transfer with its test extras into .venv (once) and runs the default (fast) test suite.
+# Extra arguments go to pytest, e.g. `scripts/test.sh -m slow` for the slow suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q -e ".[test]"
+export TF_CPP_MIN_LOG_LEVEL=2
+set +e
+.venv/bin/python -m pytest "$@"
+rc=$?
+set -e
+if [ "$rc" -eq 5 ]; then
+  echo "error: pytest collected no tests" >&2
+fi
+exit "$rc"
