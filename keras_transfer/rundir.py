@@ -1,0 +1,170 @@
+"""One net's run directory and the sweep's results file (the contract in DEVELOPERS.md).
+
+`result.json` is written last and atomically: its presence with a matching config hash means
+the net is done. `results.jsonl` is append-only and can be rebuilt from the run directories.
+"""
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+
+from absl import logging
+
+RESULTS = "results.jsonl"
+PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "tensorflow-datasets", "keras-tuner",
+            "tensorboard", "numpy", "absl-py", "keras_transfer")
+
+
+class RunDirError(RuntimeError):
+    """A run directory conflicts with what the sweep was asked to do."""
+
+
+def write_json(path, obj):
+    """Writes JSON atomically: temp file, fsync, rename."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=1, sort_keys=True, default=str)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_json(path):
+    """The JSON at `path`, or None (with a warning) when it is missing, truncated or garbage."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        logging.warning("ignoring unreadable %s (%s)", path, e)
+        return None
+
+
+def config_hash(config):
+    """sha256 (16 hex) of a JSON-able config: the identity of a net's run."""
+    text = json.dumps(config, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def versions():
+    found = {"python": sys.version.split()[0]}
+    for name in PACKAGES:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def git_revision():
+    """The package checkout's git revision (with "+dirty" when modified), or None."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+                             text=True, timeout=10)
+        if rev.returncode:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=here, capture_output=True, text=True, timeout=10).stdout
+        return rev.stdout.strip() + ("+dirty" if dirty.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def environment():
+    return {"versions": versions(), "git_revision": git_revision(), "host": socket.gethostname(),
+            "platform": platform.platform(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def check_writable(workdir):
+    """Fails before any training when the workdir cannot be created or written."""
+    try:
+        os.makedirs(workdir, exist_ok=True)
+        probe = os.path.join(workdir, f".write-probe-{os.getpid()}")
+        with open(probe, "w") as f:
+            f.write("ok")
+        os.remove(probe)
+    except OSError as e:
+        raise RunDirError(f"workdir {workdir!r} is not writable ({e.strerror}); "
+                          "choose another --workdir or fix its permissions") from e
+
+
+def finished_result(run_dir, expected_hash):
+    """The run's result if it finished with the same config; None if it must (re)run.
+
+    A finished run trained with a different config is an error, never silently reused.
+    """
+    result = read_json(os.path.join(run_dir, "result.json"))
+    if result is None:
+        return None
+    if result.get("config_hash") != expected_hash:
+        raise RunDirError(
+            f"{run_dir} finished with a different config (hash {result.get('config_hash')} "
+            f"!= {expected_hash}; see its manifest.json). Use a new --workdir for a changed "
+            "recipe, or delete that run directory to retrain it.")
+    return result
+
+
+def append_result(workdir, row):
+    """Appends one row to results.jsonl (one write, flushed and fsynced)."""
+    with open(os.path.join(workdir, RESULTS), "a") as f:
+        f.write(json.dumps(row, sort_keys=True) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_results(workdir):
+    """Rows of results.jsonl; a damaged line is skipped with a warning."""
+    path = os.path.join(workdir, RESULTS)
+    rows = []
+    if not os.path.exists(path):
+        return rows
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                logging.warning("%s line %d is damaged and ignored", path, number)
+    return rows
+
+
+def sync_results(workdir):
+    """Makes results.jsonl hold exactly one valid row per finished run directory.
+
+    Rows for finished runs that are missing (a crash between result.json and the append, or a
+    deleted/damaged results file) are appended from the run's result.json; a damaged line is
+    dropped by rewriting the file atomically.
+    """
+    path = os.path.join(workdir, RESULTS)
+    rows = read_results(workdir)
+    have = {r.get("run_dir") for r in rows}
+    runs = os.path.join(workdir, "runs")
+    missing = []
+    for name in sorted(os.listdir(runs)) if os.path.isdir(runs) else []:
+        result = read_json(os.path.join(runs, name, "result.json"))
+        if result is not None and result.get("run_dir") not in have:
+            missing.append(result)
+    valid_lines = sum(1 for _ in rows)
+    with_damage = os.path.exists(path) and valid_lines != _count_lines(path)
+    if with_damage:
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            f.writelines(json.dumps(r, sort_keys=True) + "\n" for r in rows)
+        os.replace(tmp, path)
+    for result in missing:
+        logging.info("restoring the results row of %s", result["run_dir"])
+        append_result(workdir, result)
+
+
+def _count_lines(path):
+    with open(path) as f:
+        return sum(1 for line in f if line.strip())

@@ -1,0 +1,216 @@
+"""Runs a sweep's plan: one run directory per net, bases before dependants, skip what is done.
+
+`run_sweep(config)` is what `python -m keras_transfer.sweep` calls; it takes plain values so
+tests and other engines (KerasTuner workers) call it, or `run_net`, without absl flags.
+"""
+
+import dataclasses
+import os
+import time
+import zlib
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+from keras_transfer import (alexnet, data, export, plan, rundir, splits, summaries, train,
+                            transfer)
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepConfig:
+    workdir: str
+    dataset: str = "synthetic"
+    data_dir: str | None = None
+    split: str = "natural_manmade"
+    split_seed: int = 0
+    model: str = "caffenet_small"
+    layers: tuple = tuple(range(1, 8))
+    experiments: tuple = plan.EXPERIMENTS
+    train: train.TrainConfig = train.TrainConfig()
+    strategy: str = "default"
+    mixed_precision: bool = False
+    export: bool = True
+    max_bad_fraction: float = 0.001
+    flags_text: str = ""       # resolved flags, written to each run's flags.txt
+
+
+@dataclasses.dataclass
+class Context:
+    """What every net of one sweep shares: data source, split, strategy."""
+    config: SweepConfig
+    source: data.Source
+    split: splits.Split
+    strategy: tf.distribute.Strategy
+
+    @property
+    def global_batch(self):
+        return self.config.train.batch_size * self.strategy.num_replicas_in_sync
+
+
+def make_strategy(name):
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    raise ValueError(f"--strategy must be 'default' or 'mirrored', got {name!r}")
+
+
+def prepare(config):
+    """Opens the data and the split and checks the workdir, before any training starts."""
+    rundir.check_writable(config.workdir)
+    if config.mixed_precision:
+        keras.mixed_precision.set_global_policy(
+            "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16")
+    source = data.open_source(config.dataset, config.data_dir,
+                              max_bad_fraction=config.max_bad_fraction)
+    split = splits.resolve(config.split, source.info.class_names, seed=config.split_seed,
+                           families=source.info.families)
+    return Context(config, source, split, make_strategy(config.strategy))
+
+
+def the_plan(ctx):
+    halves = ("A", "B") if ctx.split.b else ()
+    return plan.make_plan(ctx.config.layers, ctx.config.experiments, halves)
+
+
+def run_sweep(config):
+    """Trains every net of the plan that is not finished yet; returns the results rows."""
+    ctx = prepare(config)
+    nets = the_plan(ctx)
+    rundir.sync_results(config.workdir)
+    if not any(f.startswith("events.out") for f in os.listdir(config.workdir)):
+        summaries.write_experiment(config.workdir)
+    print(f"sweep: {len(nets)} nets in {config.workdir} (dataset {config.dataset}, split "
+          f"{config.split} {ctx.split.fingerprint}, model {config.model})", flush=True)
+    rows, trained_seconds, trained = [], 0.0, 0
+    for i, net in enumerate(nets, 1):
+        start = time.time()
+        row, was_trained = run_net(ctx, net)
+        rows.append(row)
+        if was_trained:
+            trained_seconds += time.time() - start
+            trained += 1
+            eta = trained_seconds / trained * (len(nets) - i)
+            print(f"[{i}/{len(nets)}] {net.name}: top1 {row['top1']:.4f} best-10 "
+                  f"{row['top1_best10']:.4f} in {time.time() - start:.0f}s; sweep ETA "
+                  f"{eta / 60:.1f} min", flush=True)
+        else:
+            print(f"[{i}/{len(nets)}] {net.name}: done already (top1 {row['top1']:.4f})",
+                  flush=True)
+    return rows
+
+
+def net_seed(config, net):
+    """A per-net seed: distinct nets get distinct inits and data orders, reproducibly."""
+    return (config.train.seed * 1_000_003 + zlib.crc32(net.name.encode())) % (2 ** 31)
+
+
+def net_identity(ctx, net):
+    """Everything that decides a net's result; its hash is the run's identity."""
+    arch = alexnet.architecture(ctx.config.model, len(ctx.split.half(net.target)))
+    identity = {
+        "net": dataclasses.asdict(net), "arch": arch.to_dict(),
+        "train": dataclasses.asdict(ctx.config.train), "global_batch": ctx.global_batch,
+        "dataset": ctx.config.dataset, "data_fingerprint": ctx.source.info.fingerprint,
+        "split": ctx.split.to_dict(), "split_fingerprint": ctx.split.fingerprint,
+        "mixed_precision": ctx.config.mixed_precision,
+    }
+    if net.parent:
+        identity["parent"] = net_identity(ctx, plan.base(net.source))["hash"]
+    identity["hash"] = rundir.config_hash(identity)
+    return identity
+
+
+def run_dir_of(workdir, name):
+    return os.path.join(workdir, "runs", name)
+
+
+def load_parent(ctx, net):
+    """The finished base a dependant copies from, verified against its recorded checksum."""
+    parent_dir = run_dir_of(ctx.config.workdir, net.parent)
+    result = rundir.read_json(os.path.join(parent_dir, "result.json"))
+    if result is None:
+        raise rundir.RunDirError(f"{net.name} needs its base {net.parent}, which has not "
+                                 f"finished ({parent_dir}/result.json missing); run the sweep "
+                                 "with --experiments including base")
+    model = transfer.load_source(os.path.join(parent_dir, "model.keras"))
+    checksum = transfer.weights_checksum(model)
+    if checksum != result["weights_sha256"]:
+        raise rundir.RunDirError(
+            f"{parent_dir}/model.keras does not match the checksum in its result.json; the "
+            f"base was modified after training. Delete {parent_dir} to retrain it.")
+    return model, result
+
+
+def run_net(ctx, net):
+    """Trains one net unless its result exists; returns (results row, whether it trained)."""
+    config = ctx.config
+    run_dir = run_dir_of(config.workdir, net.name)
+    identity = net_identity(ctx, net)
+    done = rundir.finished_result(run_dir, identity["hash"])
+    if done is not None:
+        return done, False
+    os.makedirs(run_dir, exist_ok=True)
+    classes = ctx.split.half(net.target)
+    arch = alexnet.architecture(config.model, len(classes))
+    parent_model, parent_result = load_parent(ctx, net) if net.parent else (None, None)
+    seed = net_seed(config, net)
+    keras.utils.set_random_seed(seed)
+    with ctx.strategy.scope():
+        model = transfer.build(arch, net.n, net.mode, source=parent_model, name=net.name)
+        train.compile_model(model, config.train, arch.num_classes)
+    copied_sha = transfer.weights_checksum(model, net.n) if net.n else None
+    with open(os.path.join(run_dir, "flags.txt"), "w") as f:
+        f.write(config.flags_text)
+    rundir.write_json(os.path.join(run_dir, "manifest.json"), {
+        "identity": identity, "config_hash": identity["hash"], **rundir.environment(),
+        "data": dataclasses.asdict(ctx.source.info),
+        "class_names": manifest_classes(ctx, classes),
+        "classes": list(classes), "seed": seed,
+        "parent": parent_result and {"run_dir": parent_result["run_dir"],
+                                     "weights_sha256": parent_result["weights_sha256"]},
+        "copied_weights_sha256": copied_sha,
+    })
+    size = arch.input_size
+    train_data = ctx.source.train(classes, ctx.global_batch, size, seed=seed)
+    eval_data = ctx.source.eval(classes, ctx.global_batch, size)
+    verbose = 0 if os.environ.get("CI") else 2
+    result = train.fit(model, train_data, eval_data, config.train, run_dir, arch.num_classes,
+                       verbose=verbose)
+    if net.mode != "fine_tune" and net.n:
+        # The paper's frozen layers never change; a mismatch would be a bug, not noise.
+        if transfer.weights_checksum(model, net.n) != copied_sha:
+            raise AssertionError(f"{net.name}: frozen layers 1..{net.n} changed in training")
+    save_model(model, os.path.join(run_dir, "model.keras"))
+    if net.kind == "base":
+        summaries.write_conv1_filters(run_dir, model, config.train.steps)
+    if config.export and (net.kind == "base" or net.fine_tune):
+        export.export_saved_model(model, os.path.join(run_dir, export.SAVED_MODEL),
+                                  ctx.source.info.mean, manifest_classes(ctx, classes))
+    row = {
+        **net.hparams(), "split": config.split, "split_seed": config.split_seed,
+        "split_fingerprint": ctx.split.fingerprint, "dataset": config.dataset,
+        "model": config.model, "seed": config.train.seed, "num_classes": arch.num_classes,
+        **result, "run_dir": os.path.relpath(run_dir, config.workdir),
+        "config_hash": identity["hash"], "weights_sha256": transfer.weights_checksum(model),
+        "per_class": None, "target_per_class": None,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    row["source"] = net.source
+    summaries.write_hparams(run_dir, {**net.hparams(), "split": config.split,
+                                      "split_seed": config.split_seed,
+                                      "seed": config.train.seed}, row)
+    rundir.write_json(os.path.join(run_dir, "result.json"), row)  # last: marks the net done
+    rundir.append_result(config.workdir, row)
+    return row, True
+
+
+def manifest_classes(ctx, classes):
+    return [ctx.source.info.class_names[c] for c in classes]
+
+
+def save_model(model, path):
+    tmp = path[:-len(".keras")] + ".tmp.keras"
+    model.save(tmp)
+    os.replace(tmp, path)

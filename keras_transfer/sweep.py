@@ -1,0 +1,120 @@
+"""The paper's whole experiment in one command.
+
+    python -m keras_transfer.sweep --split=natural_manmade            # embedded default data
+    python -m keras_transfer.sweep --flagfile=flags/imagenet.flags --data_dir=/data/imagenet
+
+Without --flagfile the embedded default (flags/default.flags) is used. Each net gets a run
+directory under WORKDIR/runs/; rerunning skips finished nets and resumes interrupted ones.
+"""
+
+import os
+import sys
+
+from absl import app, flags, logging
+
+from keras_transfer import plan
+
+FLAGS = flags.FLAGS
+DEFAULT_FLAGFILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "flags", "default.flags")
+
+flags.DEFINE_string("workdir", None, "Where runs go (default runs/<split>).")
+flags.DEFINE_string("dataset", "synthetic",
+                    "synthetic (embedded default), folder:PATH, or tfds:NAME.")
+flags.DEFINE_string("data_dir", None, "TFDS data dir (its downloads/manual holds ImageNet's tars).")
+flags.DEFINE_string("split", "natural_manmade",
+                    "random, natural_manmade, none, or a JSON file {\"A\": [...], \"B\": [...]}.")
+flags.DEFINE_integer("split_seed", 0, "Seed of --split=random (the paper used 0..3).")
+flags.DEFINE_string("layers", "1-7", "The n values: copy layers 1..n (e.g. '1-7' or '1,3,5').")
+flags.DEFINE_list("experiments", list(plan.EXPERIMENTS), f"Subset of {plan.EXPERIMENTS}.")
+flags.DEFINE_enum("model", "caffenet_small", ["caffenet", "caffenet_small"],
+                  "caffenet: the paper's 227 px net; caffenet_small: 32 px, widths / 4.")
+flags.DEFINE_integer("steps", 450_000, "Training steps per net.")
+flags.DEFINE_integer("eval_every", 1_000, "Steps between evaluations and checkpoints.")
+flags.DEFINE_integer("batch_size", 256, "Batch size per replica (global = this x replicas).")
+flags.DEFINE_float("learning_rate", 0.01, "Base learning rate.")
+flags.DEFINE_integer("lr_step", 100_000, "Divide the learning rate by 1/lr_gamma every this many steps.")
+flags.DEFINE_float("lr_gamma", 0.1, "Learning-rate factor at each lr_step.")
+flags.DEFINE_float("momentum", 0.9, "SGD momentum.")
+flags.DEFINE_float("bias_lr_multiplier", 2.0, "Biases learn this many times faster (Caffe: 2).")
+flags.DEFINE_integer("seed", 0, "Seed of initialisations and data order.")
+flags.DEFINE_bool("mixed_precision", False, "bfloat16 on CPU, float16 on GPU.")
+flags.DEFINE_bool("jit_compile", False, "XLA-compile train steps (slower on CPU for CaffeNet).")
+flags.DEFINE_enum("strategy", "default", ["default", "mirrored"],
+                  "mirrored: tf.distribute.MirroredStrategy over all local GPUs.")
+flags.DEFINE_bool("export", True, "Export base and fine-tuned nets as SavedModels.")
+flags.DEFINE_float("max_bad_fraction", 0.001,
+                   "Fail when more than this fraction of a folder tree's images cannot be decoded.")
+flags.DEFINE_bool("report", True, "Write WORKDIR/report/ when the sweep ends.")
+
+
+def config_from_flags():
+    from keras_transfer import runner, train  # heavy imports after flag parsing
+    return runner.SweepConfig(
+        workdir=FLAGS.workdir or os.path.join("runs", split_name(FLAGS.split)),
+        dataset=FLAGS.dataset, data_dir=FLAGS.data_dir, split=FLAGS.split,
+        split_seed=FLAGS.split_seed, model=FLAGS.model,
+        layers=tuple(plan.parse_layers(FLAGS.layers)), experiments=tuple(FLAGS.experiments),
+        train=train.TrainConfig(
+            steps=FLAGS.steps, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
+            lr_step=FLAGS.lr_step, lr_gamma=FLAGS.lr_gamma, momentum=FLAGS.momentum,
+            bias_lr_multiplier=FLAGS.bias_lr_multiplier, eval_every=FLAGS.eval_every,
+            seed=FLAGS.seed, jit_compile=FLAGS.jit_compile),
+        strategy=FLAGS.strategy, mixed_precision=FLAGS.mixed_precision, export=FLAGS.export,
+        max_bad_fraction=FLAGS.max_bad_fraction, flags_text=FLAGS.flags_into_string())
+
+
+def split_name(split):
+    """runs/<name> for a split: the split itself, or a JSON file's stem."""
+    base = os.path.basename(split)
+    return base[:-5] if base.endswith(".json") else base
+
+
+def user_errors():
+    """Errors a user can cause: printed as one line, no traceback."""
+    from keras_transfer import data, rundir, splits, transfer
+    return (ValueError, FileNotFoundError, data.DataError, splits.SplitError,
+            rundir.RunDirError, transfer.TransferError)
+
+
+def main(argv):
+    if len(argv) > 1:
+        sys.exit(f"error: unexpected arguments {argv[1:]}; flags look like --split=random")
+    logging.set_verbosity(logging.WARNING)
+    try:
+        config = config_from_flags()
+        from keras_transfer import runner
+        runner.run_sweep(config)
+    except user_errors() as e:
+        sys.exit(f"error: {e}")
+    except KeyboardInterrupt:
+        sys.exit("interrupted: rerun the same command to resume")
+    if FLAGS.report:
+        write_report(config.workdir)
+
+
+def write_report(workdir):
+    try:
+        from keras_transfer import report
+    except ImportError:
+        return
+    path = report.write_report([workdir])
+    print(f"report: {path}")
+
+
+def with_default_flagfile(argv):
+    """argv with flags/default.flags prepended when the user gave no --flagfile."""
+    if any(a.startswith("--flagfile") for a in argv[1:]):
+        return argv
+    if not os.path.exists(DEFAULT_FLAGFILE):  # installed without the source tree
+        logging.warning("%s not found; using the built-in flag defaults", DEFAULT_FLAGFILE)
+        return argv
+    return [argv[0], f"--flagfile={DEFAULT_FLAGFILE}", *argv[1:]]
+
+
+def run():
+    app.run(main, argv=with_default_flagfile(sys.argv))
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,176 @@
+"""Compiles and trains one net with the paper's recipe, resumable, with TensorBoard curves.
+
+The recipe (PAPER.md): SGD with momentum 0.9, learning rate divided by 10 every `lr_step` steps,
+biases at twice the learning rate, weight decay on kernels only (set in `alexnet`). Training runs
+in "epochs" of `eval_every` steps; after each one the net is evaluated on the target half's
+validation set and checkpointed, so the paper's best-10 metric has its evaluations.
+"""
+
+import dataclasses
+import json
+import os
+import signal
+import time
+
+import keras
+import numpy as np
+
+from keras_transfer import checkpoints
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """One net's training recipe; every field is part of the net's identity (config hash)."""
+    steps: int = 450_000
+    batch_size: int = 256
+    learning_rate: float = 0.01
+    lr_step: int = 100_000
+    lr_gamma: float = 0.1
+    momentum: float = 0.9
+    bias_lr_multiplier: float = 2.0
+    eval_every: int = 1_000
+    seed: int = 0
+    jit_compile: bool = False
+
+    def __post_init__(self):
+        if self.steps <= 0 or self.eval_every <= 0 or self.batch_size <= 0:
+            raise ValueError(f"steps, eval_every and batch_size must be positive: {self}")
+        if self.steps % self.eval_every:
+            raise ValueError(f"steps ({self.steps}) must be a multiple of eval_every "
+                             f"({self.eval_every})")
+
+    @property
+    def epochs(self):
+        return self.steps // self.eval_every
+
+
+@keras.saving.register_keras_serializable(package="keras_transfer")
+class CaffeSGD(keras.optimizers.SGD):
+    """SGD whose bias variables learn at `bias_lr_multiplier` times the learning rate (Caffe's
+    `lr_mult: 2` on biases); Keras has no per-variable learning rates."""
+
+    def __init__(self, bias_lr_multiplier=2.0, **kwargs):
+        super().__init__(**kwargs)
+        self.bias_lr_multiplier = bias_lr_multiplier
+
+    def update_step(self, gradient, variable, learning_rate):
+        if variable.name == "bias":
+            learning_rate = learning_rate * self.bias_lr_multiplier
+        super().update_step(gradient, variable, learning_rate)
+
+    def get_config(self):
+        return {**super().get_config(), "bias_lr_multiplier": self.bias_lr_multiplier}
+
+
+def compile_model(model, config, num_classes):
+    """Compiles `model` (whose `trainable` flags are already set) with the paper's optimizer."""
+    schedule = keras.optimizers.schedules.ExponentialDecay(
+        config.learning_rate, decay_steps=config.lr_step, decay_rate=config.lr_gamma,
+        staircase=True)  # Caffe's "step" policy
+    metrics = [keras.metrics.SparseCategoricalAccuracy(name="top1")]
+    if num_classes >= 10:
+        metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(5, name="top5"))
+    model.compile(
+        optimizer=CaffeSGD(learning_rate=schedule, momentum=config.momentum,
+                           bias_lr_multiplier=config.bias_lr_multiplier),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=metrics, jit_compile=config.jit_compile)
+
+
+class HistoryLog(keras.callbacks.Callback):
+    """Appends each evaluation's metrics to history.jsonl; survives resumes (dedup by epoch)."""
+
+    def __init__(self, path, eval_every):
+        super().__init__()
+        self.path, self.eval_every = path, eval_every
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        rows = [r for r in read_history(self.path) if r["epoch"] < epoch]
+        row = {"epoch": epoch, "step": (epoch + 1) * self.eval_every,
+               "seconds": time.time() - self._start}
+        row.update({k: float(v) for k, v in (logs or {}).items()})
+        rows.append(row)
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in rows)
+        os.replace(tmp, self.path)
+
+
+def read_history(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def best_k_mean(values, k=10):
+    """The paper's metric: the mean of the k highest values (all of them if fewer)."""
+    top = sorted(values, reverse=True)[:k]
+    return float(np.mean(top)) if top else float("nan")
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """On SIGTERM/SIGINT, stop at the end of the current batch; the next run resumes from the
+    last checkpoint (the partial interval is redone)."""
+
+    def __init__(self):
+        super().__init__()
+        self.stopped = False
+
+    def on_train_begin(self, logs=None):
+        self._previous = {s: signal.signal(s, self._handle)
+                          for s in (signal.SIGTERM, signal.SIGINT)}
+
+    def _handle(self, signum, frame):
+        self.stopped = True
+        self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+
+
+class Interrupted(RuntimeError):
+    """Training stopped on a signal; the run directory holds a resumable checkpoint."""
+
+
+def fit(model, train_data, eval_data, config, run_dir, num_classes, verbose="auto",
+        extra_callbacks=()):
+    """Trains a compiled-or-not `model` in `run_dir`, resuming from its checkpoints.
+
+    Returns a dict with top1 (final), top1_best10, top5, steps and train_seconds. The model
+    must be built inside the distribution strategy's scope by the caller if one is used.
+    """
+    if model.optimizer is None:
+        compile_model(model, config, num_classes)
+    checkpointer = checkpoints.Checkpointer(os.path.join(run_dir, "checkpoints"))
+    initial_epoch = checkpointer.restore(model)
+    history_path = os.path.join(run_dir, "history.jsonl")
+    stopper = StopOnSignal()
+    callbacks = [
+        # Order matters: history and checkpoint are written only for completed intervals.
+        HistoryLog(history_path, config.eval_every),
+        checkpointer,
+        keras.callbacks.TensorBoard(run_dir, write_graph=False, update_freq="epoch"),
+        stopper, *extra_callbacks,
+    ]
+    if initial_epoch < config.epochs:
+        model.fit(train_data, validation_data=eval_data, epochs=config.epochs,
+                  initial_epoch=initial_epoch, steps_per_epoch=config.eval_every,
+                  callbacks=callbacks, verbose=verbose)
+    if stopper.stopped:
+        raise Interrupted(f"training of {run_dir} stopped by a signal; rerun to resume")
+    history = read_history(history_path)
+    if len(history) < config.epochs:
+        raise RuntimeError(f"{run_dir}: only {len(history)} of {config.epochs} evaluations ran")
+    last = history[-1]
+    return {
+        "top1": last["val_top1"],
+        "top1_best10": best_k_mean([h["val_top1"] for h in history]),
+        "top5": last.get("val_top5"),
+        "steps": config.steps,
+        "train_seconds": round(sum(h["seconds"] for h in history), 3),
+    }
