@@ -54,7 +54,9 @@ class CaffeSGD(keras.optimizers.SGD):
         self.bias_lr_multiplier = bias_lr_multiplier
 
     def update_step(self, gradient, variable, learning_rate):
-        if variable.name == "bias":
+        # On the TF backend this sees the raw tf.Variable ("model/fc6/bias:0"; with
+        # MirroredStrategy "…/bias/replica_1:0"), elsewhere the Keras variable ("bias").
+        if "bias" in variable.name.split(":")[0].split("/")[-2:]:
             learning_rate = learning_rate * self.bias_lr_multiplier
         super().update_step(gradient, variable, learning_rate)
 
