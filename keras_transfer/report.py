@@ -1,0 +1,285 @@
+r"""Figures, tables and findings from a sweep's results.jsonl.
+
+    python -m keras_transfer.report --workdir=runs/natural_manmade
+    python -m keras_transfer.report --workdir=runs/seed0,runs/seed1 --out_dir=runs/report_merged
+
+Writes OUT/transfer.{png,svg} (Figure 2), OUT/natural_manmade.{png,svg} and
+OUT/random_filters.{png,svg} (Figure 3), OUT/report.md, and the figures as TensorBoard images in
+OUT (the run "report" under WORKDIR). OUT defaults to WORKDIR/report, or to
+COMMON_PARENT/report_merged when several inputs are merged. Takes seconds on a full sweep.
+"""
+
+import glob
+import json
+import logging
+import os
+import sys
+
+from absl import app, flags
+
+from keras_transfer import figures, paper
+from keras_transfer import findings as F
+
+
+class ReportError(ValueError):
+    """A problem with the results the user can fix (missing, empty or malformed results.jsonl)."""
+
+
+def results_files(inputs):
+    """Workdirs or .jsonl paths (comma-separated allowed) -> results.jsonl paths."""
+    out = []
+    for item in inputs:
+        for part in str(item).split(","):
+            if part.strip():
+                part = part.strip()
+                out.append(part if part.endswith(".jsonl") else os.path.join(part, "results.jsonl"))
+    if not out:
+        raise ReportError("no results given: pass --workdir=WORKDIR (the sweep's --workdir) "
+                          "or --results=PATH/results.jsonl")
+    return out
+
+
+def read_results(path):
+    """Rows and warnings of one results.jsonl (a half-written last line is skipped, warned)."""
+    run_first = ("run the sweep first (python -m keras_transfer.sweep --workdir=...) or point "
+                 "--workdir at the sweep's workdir")
+    if not os.path.isfile(path):
+        raise ReportError(f"{path}: no such file; {run_first}")
+    with open(path, encoding="utf-8") as f:
+        lines = [(i, line) for i, line in enumerate(f.read().split("\n"), 1) if line.strip()]
+    rows, warnings = [], []
+    for k, (lineno, line) in enumerate(lines):
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict):
+                raise ValueError(line)
+        except ValueError:
+            if k < len(lines) - 1:
+                raise ReportError(f"{path}:{lineno}: not a JSON object, so the file is corrupt "
+                                  "(a sweep stopped mid-write and then resumed leaves a partial "
+                                  "row glued to the next one); delete or fix that line and run "
+                                  "the report again") from None
+            msg = (f"{path}:{lineno}: skipped a half-written last line (the sweep was probably "
+                   "stopped while appending it); that net is left out of the report")
+            logging.warning(msg)
+            warnings.append(msg)
+            continue
+        missing = [key for key in F.REQUIRED_KEYS if key not in row]
+        bad = (missing or row["kind"] not in F.KINDS
+               or isinstance(row[F.METRIC], bool) or not isinstance(row[F.METRIC], (int, float)))
+        if bad:
+            what = f"lacks {missing}" if missing else f"has kind={row['kind']!r}, {F.METRIC}=" \
+                f"{row[F.METRIC]!r} (expected kind in {F.KINDS} and a number)"
+            raise ReportError(f"{path}:{lineno}: the row for net {row.get('net', '?')!r} {what}; "
+                              "it was not written by this version of keras_transfer.sweep. "
+                              "Re-run the sweep into a fresh workdir, or fix the rows")
+        rows.append(row)
+    if not rows:
+        raise ReportError(f"{path} is empty: no net has finished yet; {run_first}, "
+                          "or wait until its first net finishes")
+    return rows, warnings
+
+
+def load_rows(paths):
+    """Rows of several results files; identical rows (the same file given twice) are kept once."""
+    rows, warnings, seen = [], [], set()
+    for path in paths:
+        got, warn = read_results(path)
+        warnings += warn
+        for row in got:
+            key = json.dumps(row, sort_keys=True)
+            if key in seen:
+                warnings.append(f"{path}: dropped a duplicate row for {row['net']}")
+                continue
+            seen.add(key)
+            rows.append(row)
+    return rows, warnings
+
+
+def _cell(value):
+    return "—" if value is None else str(value)
+
+
+def _table(header, body):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(map(_cell, r)) + " |" for r in body] + [""]
+
+
+def _curve_row(label, base, curve, fmt=str):
+    return [label, fmt(base) if base is not None else None,
+            *[fmt(curve[n]) if n in curve else None for n in F.NS]]
+
+
+def _paper_row(label, base, group):
+    return _curve_row(f"*paper {label}*", base, paper.per_n(group), lambda v: f"*{v:.4f}*")
+
+
+def per_n_tables(rows, comparable):
+    """Markdown per split kind: base and each group per n, paper rows beside when comparable."""
+    header = ["group", "base (n=0)", *[f"n={n}" for n in F.NS]]
+    out = []
+    for kind in sorted({F.split_kind(r) for r in rows}, key=lambda s: (s != "random", s)):
+        sel = [r for r in F.select(rows, split=kind) if F.group_of(r) not in ("random", "baseAll")]
+        if not sel:
+            continue
+        seeds = sorted({str(r["split_seed"]) for r in sel})
+        body = [_curve_row("base (A and B)", F.base_stat(sel), {})]
+        if comparable and kind == "random":
+            body.append(["*paper base*", f"*{paper.BASE_MEAN:.4f}*", *[None] * len(F.NS)])
+        for group in F.GROUPS:
+            curve = F.per_n(sel, group)
+            if curve:
+                body.append(_curve_row(group, None, curve))
+                if comparable and kind == "random":
+                    body.append(_paper_row(group, None, group))
+        if kind == "natural_manmade":
+            refs = {"transfer to man-made": ("to_manmade", paper.BASE_MANMADE),
+                    "transfer to natural": ("to_natural", paper.BASE_NATURAL)}
+            for label, (base, curve) in F.natmm_curves(rows).items():
+                body.append(_curve_row(label + " (AnB)", base, curve))
+                if comparable:
+                    body.append(_paper_row(label, refs[label][1], refs[label][0]))
+        out += [f"### Split `{kind}` (split seeds {', '.join(seeds)} pooled)", ""]
+        out += _table(header, body)
+    if F.select(rows, "random") or F.select(rows, "baseAll"):
+        base = F.stat(r[F.METRIC] for r in F.select(rows, "baseAll"))
+        body = [_curve_row("random frozen filters", base, F.per_n(rows, "random"))]
+        if comparable:
+            body.append(_paper_row("random filters", paper.BASE_ALL, "random"))
+        out += ["### Random frozen filters (all classes; base = baseAll)", ""]
+        out += _table(header, body)
+    rel = F.relative_curves(rows)
+    if rel:
+        out += ["### Relative to the matching base (Figure 3 c)", ""]
+        out += _table(header, [_curve_row(k, 0.0, v, lambda x: f"{x:+.4f}")
+                               for k, v in rel.items()])
+    return out
+
+
+def table1_section(pool, comparable):
+    anb_p, bnb_p = F.means(F.per_n(pool, "AnB+")), F.means(F.per_n(pool, "BnB+"))
+    base = F.base_stat(pool)
+    ours = F.table1(anb_p, bnb_p, base.mean if base else None)
+    ref = F.table1(paper.per_n("AnB+"), paper.per_n("BnB+"), paper.BASE_MEAN)
+    header = ["comparison", "n range", "this run", "n used"] + (["paper"] if comparable else [])
+    body = []
+    for (comp, rng), (value, used) in ours.items():
+        row = [comp, rng, f"{value:+.4f}" if value is not None else None,
+               ",".join(map(str, used)) or None]
+        if comparable:
+            stated = paper.TABLE1.get((comp, rng))
+            row.append(f"{stated:+.4f}" if stated is not None else f"{ref[(comp, rng)][0]:+.4f}*")
+        body.append(row)
+    notes = ["Mean over the n range of the per-n difference of group means."]
+    if comparable:
+        notes.append("\\* not in the paper's Table 1; computed from its per-n table.")
+    return _table(header, body) + notes + [""]
+
+
+def net_table(rows):
+    order = {k: i for i, k in enumerate(("base", "selffer", "transfer", "random"))}
+    rows = sorted(rows, key=lambda r: (str(r["split"]), str(r["split_seed"]), str(r["seed"]),
+                                       order[r["kind"]], r["n"], bool(r["fine_tune"]), r["net"]))
+    f4 = lambda v: f"{v:.4f}" if isinstance(v, (int, float)) else None  # noqa: E731
+    body = [[r["net"], r["split"], r["split_seed"], r["seed"], r["n"], r["fine_tune"],
+             f4(r[F.METRIC]), f4(r.get("top1")), f4(r.get("top5")), r.get("steps"),
+             f"{r['train_seconds']:.1f}" if isinstance(r.get("train_seconds"), (int, float))
+             else None] for r in rows]
+    return _table(["net", "split", "split_seed", "seed", "n", "fine_tune", F.METRIC,
+                   "final top1", "top5", "steps", "seconds"], body)
+
+
+def render_markdown(rows, sources, warnings, tol=F.TOLERANCE):
+    """The whole report.md as a string."""
+    datasets = sorted({str(r.get("dataset")) for r in rows})
+    # The random-filter nets use all classes, so their split does not decide comparability.
+    comparable = paper.comparable(datasets, {F.split_kind(r) for r in rows
+                                             if F.group_of(r) not in ("random", "baseAll")})
+    pool, pool_label = F.transfer_pool(rows)
+    split_names = sorted({f"{r['split']}/{r['split_seed']}" for r in rows})
+    out = ["# keras_transfer report", "",
+           f"- results: {', '.join(f'`{s}`' for s in sources)} ({len(rows)} nets)",
+           f"- datasets: {', '.join(datasets)}; models: "
+           f"{', '.join(sorted({str(r.get('model')) for r in rows}))}",
+           f"- splits: {', '.join(split_names)}; "
+           f"seeds: {', '.join(sorted({str(r['seed']) for r in rows}))}",
+           f"- metric: `{F.METRIC}` (mean of the 10 best validation top-1 values, the paper's); "
+           "± is the sample std over all pooled nets (count in parentheses)",
+           *[f"- warning: {w}" for w in warnings], "",
+           "![Figure 2](transfer.png)", "![Figure 3 a, c](natural_manmade.png)",
+           "![Figure 3 b, c](random_filters.png)", "",
+           f"## Findings (tolerance {tol} top-1)", "",
+           f"BnB/AnB findings use {pool_label}.", ""]
+    out += [f"- **{f.status}**: {f.name}. {f.evidence}." for f in F.findings(rows, tol)] + [""]
+    if not comparable:
+        out += [f"Paper numbers are not shown: dataset(s) {', '.join(datasets)} are not ImageNet "
+                "with the paper's splits, so absolute accuracies are not comparable; compare the "
+                "shapes (findings above).", ""]
+    out += ["## Table 1 analogue (fine-tuned transfer AnB+ vs base and BnB+)", ""]
+    out += table1_section(pool, comparable)
+    out += ["## Accuracy per n", ""] + per_n_tables(rows, comparable)
+    out += ["## Missing nets", ""]
+    for (split, split_seed, seed), names in F.missing_nets(rows).items():
+        out.append(f"- split {split}/{split_seed}, seed {seed}: "
+                   + (f"{len(names)} missing: {', '.join(names)}" if names else "complete"))
+    if not (F.select(rows, "random") or F.select(rows, "baseAll")):
+        out.append("- random filters (baseAll, random1..7) were not run")
+    out += ["", "## Every net", ""] + net_table(rows)
+    return "\n".join(out)
+
+
+def write_tensorboard(out_dir, pngs, step):
+    """One image summary per figure in out_dir; earlier report event files there are replaced."""
+    import tensorflow as tf  # only here: the rest of the report does not need TensorFlow
+
+    for old in glob.glob(os.path.join(out_dir, "events.out.tfevents.*")):
+        os.remove(old)
+    writer = tf.summary.create_file_writer(out_dir)
+    with writer.as_default():
+        for name, path in pngs.items():
+            image = tf.image.decode_png(tf.io.read_file(path), channels=4)
+            tf.summary.image(name, image[None], step=step)
+    writer.close()
+
+
+def default_out_dir(paths):
+    dirs = [os.path.dirname(os.path.abspath(p)) for p in paths]
+    if len(set(dirs)) == 1:
+        return os.path.join(dirs[0], "report")
+    return os.path.join(os.path.commonpath(dirs), "report_merged")
+
+
+def write_report(workdirs, out_dir=None, tolerance=F.TOLERANCE):
+    """Figures, report.md and TensorBoard images for one or several workdirs; returns report.md."""
+    paths = results_files([workdirs] if isinstance(workdirs, str) else workdirs)
+    rows, warnings = load_rows(paths)
+    out_dir = out_dir or default_out_dir(paths)
+    pngs = figures.write_all(rows, out_dir)
+    md = os.path.join(out_dir, "report.md")
+    with open(md + ".tmp", "w", encoding="utf-8") as f:
+        f.write(render_markdown(rows, paths, warnings, tolerance))
+    os.replace(md + ".tmp", md)
+    write_tensorboard(out_dir, pngs, step=len(rows))
+    return md
+
+
+FLAGS = flags.FLAGS
+flags.DEFINE_multi_string("workdir", [], "Sweep workdir(s) holding results.jsonl; repeat or "
+                          "comma-separate to merge several.")
+flags.DEFINE_list("results", [], "results.jsonl file(s) to read besides --workdir.")
+flags.DEFINE_string("out_dir", None, "Where to write; default WORKDIR/report.")
+flags.DEFINE_float("tolerance", F.TOLERANCE, "Top-1 difference below which findings count "
+                   "values as equal.")
+
+
+def main(argv):
+    del argv
+    try:
+        print(write_report(FLAGS.workdir + FLAGS.results, FLAGS.out_dir, FLAGS.tolerance))
+    except ReportError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    app.run(main)

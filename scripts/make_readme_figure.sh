@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Makes the README's figures: runs the default sweep if WORKDIR has no results yet, then the
+# report, and copies Figure 2 (transfer.png) and Figure 3 a/c (natural_manmade.png) to docs/figures/.
+# Usage: scripts/make_readme_figure.sh [WORKDIR]     (default: runs/natural_manmade)
+# PYTHON picks the interpreter (default: .venv/bin/python as made by scripts/test.sh, else python3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WORKDIR="${1:-runs/natural_manmade}"
+if [ -z "${PYTHON:-}" ]; then
+  if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
+fi
+export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+if [ ! -s "$WORKDIR/results.jsonl" ]; then
+  echo "no results in $WORKDIR: running the default sweep (long)" >&2
+  "$PYTHON" -m keras_transfer.sweep --split=natural_manmade --workdir="$WORKDIR"
+fi
+"$PYTHON" -m keras_transfer.report --workdir="$WORKDIR"
+mkdir -p docs/figures
+cp "$WORKDIR/report/transfer.png" "$WORKDIR/report/natural_manmade.png" docs/figures/
+echo "copied transfer.png and natural_manmade.png from $WORKDIR/report to docs/figures/"
