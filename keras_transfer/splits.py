@@ -107,7 +107,8 @@ def _name_index(class_names):
             if wnid in index:
                 first = words.split(",")[0].strip()
                 index.setdefault(words, index[wnid])
-                index[first] = None if first in index and index[first] != index[wnid] else index[wnid]
+                ambiguous = first in index and index[first] != index[wnid]
+                index[first] = None if ambiguous else index[wnid]
     return index
 
 
@@ -130,7 +131,7 @@ def _load_json(path, class_names):
     for half in "AB":
         ids = []
         for entry in spec[half]:
-            if isinstance(entry, int) and not isinstance(entry, bool) and 0 <= entry < len(class_names):
+            if type(entry) is int and 0 <= entry < len(class_names):  # bool is not a class
                 cid = entry
             elif isinstance(entry, str) and index.get(entry) is not None:
                 cid = index[entry]
@@ -138,8 +139,8 @@ def _load_json(path, class_names):
                 raise SplitError(f"class {entry!r} in half {half} of {path} is ambiguous; "
                                  "use its WordNet id or index instead")
             else:
-                raise SplitError(f"unknown class {entry!r} in half {half} of {path}; use one of the "
-                                 f"dataset's {len(class_names)} class names (e.g. "
+                raise SplitError(f"unknown class {entry!r} in half {half} of {path}; use one of "
+                                 f"the dataset's {len(class_names)} class names (e.g. "
                                  f"{list(class_names[:3])}) or an index in [0, {len(class_names)})")
             if cid in ids:
                 raise SplitError(f"class {entry!r} appears twice in half {half} of {path}; "
@@ -167,12 +168,13 @@ def resolve(spec, class_names, seed=0, families=None):
         elif class_names and all(_WNID.match(name) for name in class_names):
             a, b = _imagenet_natural_manmade(class_names)
         else:
-            raise SplitError("natural_manmade needs ImageNet WordNet-id class names (n01440764...) "
-                             "or a dataset with families; for other datasets pass a JSON split file "
-                             '{"A": [...], "B": [...]}')
+            raise SplitError("natural_manmade needs ImageNet WordNet-id class names "
+                             "(n01440764...) or a dataset with families; for other datasets pass "
+                             'a JSON split file {"A": [...], "B": [...]}')
         if not a or not b:
-            raise SplitError(f"natural_manmade leaves half {'A (natural)' if not a else 'B (man-made)'}"
-                             " empty for this dataset; pass a JSON split file instead")
+            empty = "A (natural)" if not a else "B (man-made)"
+            raise SplitError(f"natural_manmade leaves half {empty} empty for this dataset; "
+                             "pass a JSON split file instead")
         return Split("natural_manmade", None, a, b)
     if spec == "none":
         return Split("none", None, range(len(class_names)), ())

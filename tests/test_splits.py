@@ -47,7 +47,8 @@ def test_natural_manmade_by_wnid_on_a_subset_of_imagenet():
 
 
 def test_natural_manmade_from_families_and_errors():
-    s = splits.resolve("natural_manmade", ["x", "y", "z"], families={"natural": [2, 0], "manmade": [1]})
+    families = {"natural": [2, 0], "manmade": [1]}
+    s = splits.resolve("natural_manmade", ["x", "y", "z"], families=families)
     assert (s.a, s.b) == ((0, 2), (1,))
     with pytest.raises(splits.SplitError, match="JSON split"):
         splits.resolve("natural_manmade", ["cat", "car"])
@@ -69,7 +70,8 @@ def test_json_split_by_names_indices_and_synset_words(tmp_path):
     s = splits.resolve(_write(tmp_path, {"A": ["cat", 0], "B": ["ship"]}), names)
     assert (s.kind, s.a, s.b) == ("json", (0, 2), (3,))
     wnids = IMAGENET_WNIDS[:3]
-    s = splits.resolve(_write(tmp_path, {"A": ["tench"], "B": ["goldfish, Carassius auratus", 2]}), wnids)
+    spec = {"A": ["tench"], "B": ["goldfish, Carassius auratus", 2]}
+    s = splits.resolve(_write(tmp_path, spec), wnids)
     assert (s.a, s.b) == ((0,), (1, 2))
 
 
