@@ -36,7 +36,7 @@ class Net:
 
 
 def base(target):
-    return Net(f"base{target}", "base", target)
+    return Net("baseAll" if target == "all" else f"base{target}", "base", target)
 
 
 def copied(source, n, target, fine_tune):

@@ -114,8 +114,16 @@ def finished_result(run_dir, expected_hash):
 
 def append_result(workdir, row):
     """Appends one row to results.jsonl (one write, flushed and fsynced)."""
-    with open(os.path.join(workdir, RESULTS), "a") as f:
-        f.write(json.dumps(row, sort_keys=True) + "\n")
+    path = os.path.join(workdir, RESULTS)
+    with open(path, "a+b") as f:
+        # A crash mid-append leaves a line without its newline; never glue a row onto it.
+        f.seek(0, os.SEEK_END)
+        if f.tell():
+            f.seek(-1, os.SEEK_END)
+            torn = f.read(1) != b"\n"
+        else:
+            torn = False
+        f.write((("\n" if torn else "") + json.dumps(row, sort_keys=True) + "\n").encode())
         f.flush()
         os.fsync(f.fileno())
 

@@ -6,6 +6,7 @@ tests and other engines (KerasTuner workers) call it, or `run_net`, without absl
 
 import dataclasses
 import os
+import shutil
 import time
 import zlib
 
@@ -27,7 +28,7 @@ class SweepConfig:
     model: str = "caffenet_small"
     layers: tuple = tuple(range(1, 8))
     experiments: tuple = plan.EXPERIMENTS
-    train: train.TrainConfig = train.TrainConfig()
+    recipe: train.TrainConfig = train.TrainConfig()
     strategy: str = "default"
     mixed_precision: bool = False
     export: bool = True
@@ -45,7 +46,7 @@ class Context:
 
     @property
     def global_batch(self):
-        return self.config.train.batch_size * self.strategy.num_replicas_in_sync
+        return self.config.recipe.batch_size * self.strategy.num_replicas_in_sync
 
 
 def make_strategy(name):
@@ -103,7 +104,7 @@ def run_sweep(config):
 
 def net_seed(config, net):
     """A per-net seed: distinct nets get distinct inits and data orders, reproducibly."""
-    return (config.train.seed * 1_000_003 + zlib.crc32(net.name.encode())) % (2 ** 31)
+    return (config.recipe.seed * 1_000_003 + zlib.crc32(net.name.encode())) % (2 ** 31)
 
 
 def net_identity(ctx, net):
@@ -111,7 +112,7 @@ def net_identity(ctx, net):
     arch = alexnet.architecture(ctx.config.model, len(ctx.split.half(net.target)))
     identity = {
         "net": dataclasses.asdict(net), "arch": arch.to_dict(),
-        "train": dataclasses.asdict(ctx.config.train), "global_batch": ctx.global_batch,
+        "train": dataclasses.asdict(ctx.config.recipe), "global_batch": ctx.global_batch,
         "dataset": ctx.config.dataset, "data_fingerprint": ctx.source.info.fingerprint,
         "split": ctx.split.to_dict(), "split_fingerprint": ctx.split.fingerprint,
         "mixed_precision": ctx.config.mixed_precision,
@@ -158,8 +159,9 @@ def run_net(ctx, net):
     seed = net_seed(config, net)
     keras.utils.set_random_seed(seed)
     with ctx.strategy.scope():
-        model = transfer.build(arch, net.n, net.mode, source=parent_model, name=net.name)
-        train.compile_model(model, config.train, arch.num_classes)
+        model = transfer.build(arch, net.n, net.mode, source=parent_model,
+                               name=net.name.replace("+", "_plus"))  # TF scope-safe
+        train.compile_model(model, config.recipe, arch.num_classes)
     copied_sha = transfer.weights_checksum(model, net.n) if net.n else None
     with open(os.path.join(run_dir, "flags.txt"), "w") as f:
         f.write(config.flags_text)
@@ -176,7 +178,7 @@ def run_net(ctx, net):
     train_data = ctx.source.train(classes, ctx.global_batch, size, seed=seed)
     eval_data = ctx.source.eval(classes, ctx.global_batch, size)
     verbose = 0 if os.environ.get("CI") else 2
-    result = train.fit(model, train_data, eval_data, config.train, run_dir, arch.num_classes,
+    result = train.fit(model, train_data, eval_data, config.recipe, run_dir, arch.num_classes,
                        verbose=verbose)
     if net.mode != "fine_tune" and net.n:
         # The paper's frozen layers never change; a mismatch would be a bug, not noise.
@@ -184,14 +186,14 @@ def run_net(ctx, net):
             raise AssertionError(f"{net.name}: frozen layers 1..{net.n} changed in training")
     save_model(model, os.path.join(run_dir, "model.keras"))
     if net.kind == "base":
-        summaries.write_conv1_filters(run_dir, model, config.train.steps)
+        summaries.write_conv1_filters(run_dir, model, config.recipe.steps)
     if config.export and (net.kind == "base" or net.fine_tune):
         export.export_saved_model(model, os.path.join(run_dir, export.SAVED_MODEL),
                                   ctx.source.info.mean, manifest_classes(ctx, classes))
     row = {
         **net.hparams(), "split": config.split, "split_seed": config.split_seed,
         "split_fingerprint": ctx.split.fingerprint, "dataset": config.dataset,
-        "model": config.model, "seed": config.train.seed, "num_classes": arch.num_classes,
+        "model": config.model, "seed": config.recipe.seed, "num_classes": arch.num_classes,
         **result, "run_dir": os.path.relpath(run_dir, config.workdir),
         "config_hash": identity["hash"], "weights_sha256": transfer.weights_checksum(model),
         "per_class": None, "target_per_class": None,
@@ -200,9 +202,11 @@ def run_net(ctx, net):
     row["source"] = net.source
     summaries.write_hparams(run_dir, {**net.hparams(), "split": config.split,
                                       "split_seed": config.split_seed,
-                                      "seed": config.train.seed}, row)
+                                      "seed": config.recipe.seed}, row)
     rundir.write_json(os.path.join(run_dir, "result.json"), row)  # last: marks the net done
     rundir.append_result(config.workdir, row)
+    # Resume state is no longer needed once model.keras and result.json exist.
+    shutil.rmtree(os.path.join(run_dir, "checkpoints"), ignore_errors=True)
     return row, True
 
 

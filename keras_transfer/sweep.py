@@ -55,7 +55,7 @@ def config_from_flags():
         dataset=FLAGS.dataset, data_dir=FLAGS.data_dir, split=FLAGS.split,
         split_seed=FLAGS.split_seed, model=FLAGS.model,
         layers=tuple(plan.parse_layers(FLAGS.layers)), experiments=tuple(FLAGS.experiments),
-        train=train.TrainConfig(
+        recipe=train.TrainConfig(
             steps=FLAGS.steps, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
             lr_step=FLAGS.lr_step, lr_gamma=FLAGS.lr_gamma, momentum=FLAGS.momentum,
             bias_lr_multiplier=FLAGS.bias_lr_multiplier, eval_every=FLAGS.eval_every,

@@ -1,0 +1,190 @@
+"""The tiny sweep end to end on the embedded dataset: rows, run dirs, TensorBoard, SavedModels."""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_transfer import data, plan, runner, train
+
+TINY = train.TrainConfig(steps=4, eval_every=2, batch_size=16, lr_step=1000)
+EXPECTED = {"baseA", "baseB", "baseAll", "random1",
+            "A1A", "A1A+", "B1A", "B1A+", "A1B", "A1B+", "B1B", "B1B+"}
+
+
+def tiny_config(workdir, **overrides):
+    return runner.SweepConfig(workdir=str(workdir), **{"layers": (1,), "recipe": TINY, **overrides})
+
+
+def tree_digest(workdir):
+    """sha256 of every file except TensorBoard event logs."""
+    digest = {}
+    for root, _, files in os.walk(workdir):
+        for name in files:
+            if "tfevents" not in name:
+                path = os.path.join(root, name)
+                with open(path, "rb") as f:
+                    digest[os.path.relpath(path, workdir)] = hashlib.sha256(f.read()).hexdigest()
+    return digest
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("sweep")
+    rows = runner.run_sweep(tiny_config(workdir))
+    return workdir, rows
+
+
+def test_every_planned_net_has_one_row(swept):
+    workdir, rows = swept
+    with open(workdir / "results.jsonl") as f:
+        written = [json.loads(line) for line in f]
+    assert sorted(r["net"] for r in written) == sorted(EXPECTED)
+    by_name = {r["net"]: r for r in written}
+    assert by_name["A1B+"]["kind"] == "transfer" and by_name["A1B+"]["source"] == "A"
+    assert by_name["B1B"]["kind"] == "selffer" and by_name["B1B"]["fine_tune"] is False
+    assert by_name["random1"]["target"] == "all" and by_name["baseAll"]["n"] == 0
+    # natural/man-made halves of the embedded dataset; the all-class nets see both
+    assert by_name["baseAll"]["num_classes"] == by_name["baseA"]["num_classes"] + \
+        by_name["baseB"]["num_classes"]
+    for row in written:
+        assert 0.0 <= row["top1"] <= 1.0 and row["steps"] == 4
+        assert row["top1_best10"] == pytest.approx(np.mean(sorted(
+            h["val_top1"] for h in history(workdir, row["net"]))[-2:]))
+
+
+def history(workdir, net):
+    with open(workdir / "runs" / net / "history.jsonl") as f:
+        return [json.loads(line) for line in f]
+
+
+def test_run_directories_follow_the_contract(swept):
+    workdir, _ = swept
+    for net in EXPECTED:
+        run = workdir / "runs" / net
+        manifest = json.loads((run / "manifest.json").read_text())
+        assert manifest["config_hash"] == json.loads((run / "result.json").read_text())["config_hash"]
+        assert manifest["identity"]["split_fingerprint"] and manifest["data"]["fingerprint"]
+        assert "keras" in manifest["versions"] and manifest["host"]
+        assert (run / "flags.txt").exists() and (run / "model.keras").exists()
+        assert not (run / "checkpoints").exists(), "resume state is removed once done"
+        assert len(history(workdir, net)) == 2
+        exported = (run / "saved_model" / "saved_model.pb").exists()
+        assert exported == (net.startswith("base") or net.endswith("+"))
+    a1b = json.loads((workdir / "runs" / "A1B" / "manifest.json").read_text())
+    base_a = json.loads((workdir / "runs" / "baseA" / "result.json").read_text())
+    assert a1b["parent"]["weights_sha256"] == base_a["weights_sha256"]
+
+
+def test_saved_model_serves_same_predictions(swept):
+    import keras
+    workdir, _ = swept
+    run = workdir / "runs" / "A1B+"
+    model = keras.saving.load_model(str(run / "model.keras"))
+    served = tf.saved_model.load(str(run / "saved_model"))
+    mean = json.loads((run / "manifest.json").read_text())["data"]["mean"]
+    images = np.random.RandomState(0).randint(0, 256, (3, 32, 32, 3)).astype("uint8")
+    expected = model(data.serving_preprocess(images, 32, mean), training=False)
+    np.testing.assert_allclose(served.serve(images).numpy() if hasattr(served, "serve") else
+                               served.signatures["serving_default"](
+                                   tf.constant(images))["output_0"].numpy(),
+                               expected.numpy(), rtol=1e-5, atol=1e-6)
+    out = served.serve_float(tf.constant(images, tf.float32)).numpy()
+    np.testing.assert_allclose(out, expected.numpy(), rtol=1e-5, atol=1e-6)
+    assert out.shape == (3, 20) and np.allclose(out.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_tensorboard_shows_curves_and_hparams(swept):
+    from tensorboard.backend.event_processing import event_multiplexer
+    from tensorboard.plugins.hparams import plugin_data_pb2
+    workdir, _ = swept
+    mux = event_multiplexer.EventMultiplexer()
+    mux.AddRunsFromDirectory(str(workdir))
+    mux.Reload()
+    runs = mux.Runs()
+    assert "runs/A1B/validation" in runs and "runs/A1B/train" in runs
+    assert "epoch_top1" in mux.GetAccumulator("runs/A1B/validation").Tags()["tensors"]
+    assert "epoch_learning_rate" in mux.GetAccumulator("runs/A1B/train").Tags()["tensors"]
+    sessions = mux.PluginRunToTagToContent("hparams")
+    trials = {}
+    for run, tags in sessions.items():
+        for content in tags.values():
+            parsed = plugin_data_pb2.HParamsPluginData.FromString(content)
+            if parsed.HasField("session_start_info"):
+                trials[run] = {k: v for k, v in parsed.session_start_info.hparams.items()}
+    assert set(trials) == {f"runs/{net}" for net in EXPECTED}
+    assert trials["runs/A1B+"]["n"].number_value == 1
+    assert trials["runs/A1B+"]["fine_tune"].bool_value is True
+    assert trials["runs/A1B+"]["kind"].string_value == "transfer"
+    assert "." in sessions and "conv1_filters" in mux.GetAccumulator("runs/baseA").Tags()["tensors"]
+
+
+def test_second_run_trains_nothing_and_changes_nothing(swept):
+    workdir, first = swept
+    before = tree_digest(workdir)
+    rows = runner.run_sweep(tiny_config(workdir))
+    assert [r["top1"] for r in rows] == [r["top1"] for r in first]
+    assert tree_digest(workdir) == before
+
+
+def test_changed_recipe_is_not_silently_reused(swept):
+    from keras_transfer import rundir
+    workdir, _ = swept
+    changed = tiny_config(workdir, recipe=train.TrainConfig(
+        steps=4, eval_every=2, batch_size=16, lr_step=1000, learning_rate=0.02))
+    with pytest.raises(rundir.RunDirError, match="different config"):
+        runner.run_sweep(changed)
+
+
+def test_interrupted_net_resumes_from_checkpoint(tmp_path):
+    class Crash(Exception):
+        pass
+
+    import keras
+
+    class CrashAt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise Crash()
+
+    config = tiny_config(tmp_path, experiments=("base",))
+    ctx = runner.prepare(config)
+    net = plan.base("A")
+    recipe = train.TrainConfig(steps=6, eval_every=2, batch_size=16, lr_step=1000)
+    ctx = runner.Context(runner.SweepConfig(workdir=str(tmp_path), layers=(1,), recipe=recipe),
+                         ctx.source, ctx.split, ctx.strategy)
+    original_fit = train.fit
+
+    def crashing_fit(*args, **kwargs):
+        return original_fit(*args, extra_callbacks=[CrashAt()], **kwargs)
+
+    train.fit = crashing_fit
+    try:
+        with pytest.raises(Crash):
+            runner.run_net(ctx, net)
+    finally:
+        train.fit = original_fit
+    run = tmp_path / "runs" / "baseA"
+    assert not (run / "result.json").exists()
+    assert sorted(os.listdir(run / "checkpoints")) == ["ckpt-000001.weights.h5",
+                                                        "ckpt-000002.weights.h5"]
+    row, trained = runner.run_net(ctx, net)
+    assert trained and row["steps"] == 6
+    assert [h["epoch"] for h in history(tmp_path, "baseA")] == [0, 1, 2]
+
+
+@pytest.mark.slow
+def test_cli_runs_the_tiny_sweep(tmp_path):
+    env = {**os.environ, "CI": "true", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    out = subprocess.run([sys.executable, "-m", "keras_transfer.sweep",
+                          "--flagfile=flags/tiny.flags", f"--workdir={tmp_path}",
+                          "--layers=1", "--experiments=base,transfer"],
+                         capture_output=True, text=True, env=env, timeout=900,
+                         cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "[6/6] B1A+" in out.stdout
