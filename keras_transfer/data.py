@@ -90,23 +90,25 @@ def _sample_mean(images):
     return [float(m) for m in np.mean(list(means.as_numpy_iterator()), axis=0)]
 
 
-def _map_dropping_errors(ds, fn):
-    """ds.map(fn(index, x, y)) in parallel, dropping the elements fn fails on (images the listing
-    scan could not tell were corrupt) and printing a running count of them to stderr: TF's own
-    per-element warning is hidden whenever TF_CPP_MIN_LOG_LEVEL >= 1. (A drop at the very end of
-    a finite pass is not counted.)"""
-    ds = ds.enumerate().map(lambda i, record: (i, fn(i, *record)), num_parallel_calls=AUTOTUNE)
+def _map_and_batch(ds, fn, batch_size, drop_remainder, start=0):
+    """Batches of fn(index, x, y), mapped in parallel. Elements fn fails on (images the listing
+    scan could not tell were corrupt) are dropped and a running count is printed to stderr: TF's
+    own per-element warning is hidden whenever TF_CPP_MIN_LOG_LEVEL >= 1. Counting per batch
+    keeps the sequential step cheap; drops after the last batch of a finite pass go uncounted.
+    `start` is the index of ds's first element in the whole stream (a resumed stream)."""
+    ds = ds.enumerate(start).map(lambda i, record: (i, *fn(i, *record)),
+                                 num_parallel_calls=AUTOTUNE)
+    ds = ds.ignore_errors(log_warning=True).batch(batch_size, drop_remainder=drop_remainder)
 
-    def count(state, element):  # state: (last index seen, images dropped so far)
-        i, out = element
-        dropped = state[1] + i - state[0] - 1
+    def count(state, batch):  # state: (last index seen, images dropped so far)
+        i, x, y = batch
+        dropped = state[1] + i[-1] - state[0] - tf.size(i, tf.int64)
         if dropped > state[1]:
             tf.print("keras_transfer.data: dropped an image that failed to decode;", dropped,
                      "dropped so far", output_stream=sys.stderr)
-        return tf.stack([i, dropped]), out
+        return tf.stack([i[-1], dropped]), (x, y)
 
-    ds = ds.ignore_errors(log_warning=True)
-    return ds.scan(tf.constant([-1, 0], tf.int64), count)
+    return ds.scan(tf.constant([start - 1, 0], tf.int64), count).prefetch(AUTOTUNE)
 
 
 def _counts(labels, num_classes):
@@ -118,7 +120,7 @@ class Source:
 
     def __init__(self, info, records, decode, eval_counts, cache_selection):
         self.info = info
-        self._records = records  # (split "train" | "eval", shuffle seed or None) -> (x, label)
+        self._records = records  # split "train" | "eval" -> (x, label) in stored order
         self._decode = decode    # x -> uint8 [H, W, 3]
         self._eval_counts = tuple(eval_counts)
         self._cache_selection = cache_selection  # the selected records fit in memory
@@ -147,8 +149,13 @@ class Source:
             ds = ds.map(lambda x, y, r: (x, y))
         return ds
 
-    def train(self, classes, batch_size, image_size, seed, per_class=None):
-        """Infinite, shuffled, augmented (random crop, mirror) batches of (images, labels)."""
+    def train(self, classes, batch_size, image_size, seed, per_class=None, start_batch=0):
+        """Infinite, shuffled, augmented (random crop, mirror) batches of (images, labels).
+
+        start_batch=k gives the stream from its k-th batch on, identical to batches k, k+1...
+        of start_batch=0 (a resumed run sees the data an uninterrupted one would): the skip
+        runs over undecoded records, and augmentation is seeded by the element's position.
+        """
         classes = self._check(classes)
         counts = [self.info.train_counts[c] for c in classes]
         if per_class is not None:
@@ -159,11 +166,10 @@ class Source:
                                 f"in every class of {self.info.spec}; {short[:5]} have fewer: "
                                 "lower it")
             counts = [per_class] * len(classes)
-        # A deterministic per_class subset needs the records in their stored order.
-        ds = self._select(self._records("train", None if per_class else seed), classes, per_class)
-        buffer = sum(counts)
+        selection = self._select(self._records("train"), classes, per_class)
+        epoch = buffer = sum(counts)  # records per epoch
         if self._cache_selection:
-            ds = ds.cache()  # the selection pass (a scan over the whole split) runs once
+            selection = selection.cache()  # the selection pass over the split runs once
         else:
             buffer = min(buffer, _TFDS_SHUFFLE_BUFFER)
         r = resize_size(image_size)
@@ -177,17 +183,21 @@ class Source:
             image = tf.image.stateless_random_flip_left_right(image, crop_seed + [0, 1])
             return image - mean, y
 
-        ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True).repeat()
-        ds = _map_dropping_errors(ds, augment)
-        return ds.batch(batch_size, drop_remainder=True).prefetch(AUTOTUNE)
+        # Epoch e is shuffled with its own seed, so a resumed stream starts at its epoch and
+        # skips only within it (undecoded records), instead of replaying every earlier epoch.
+        skip = int(start_batch) * batch_size
+        ds = tf.data.Dataset.range(skip // epoch, 2**62).flat_map(
+            lambda e: selection.shuffle(buffer, seed=seed * 1_000_003 + e))
+        ds = ds.skip(skip % epoch)
+        return _map_and_batch(ds, augment, batch_size, drop_remainder=True, start=skip)
 
     def eval(self, classes, batch_size, image_size):
         """One pass over the evaluation images of `classes`, centre crop, in stored order."""
         def preprocess(i, x, y):
             return serving_preprocess(self._decode(x), image_size, self.info.mean), y
 
-        ds = self._select(self._records("eval", None), self._check(classes), None)
-        return _map_dropping_errors(ds, preprocess).batch(batch_size).prefetch(AUTOTUNE)
+        ds = self._select(self._records("eval"), self._check(classes), None)
+        return _map_and_batch(ds, preprocess, batch_size, drop_remainder=False)
 
     def eval_size(self, classes):
         """Number of evaluation images of `classes` (files skipped at run time not subtracted)."""
@@ -202,7 +212,7 @@ def _synthetic_source(cache_dir):
     info = DatasetInfo("synthetic", tuple(d.class_names), d.families, mean, d.fingerprint,
                        tuple(_counts(d.train_labels, n)))
     arrays = {"train": (d.train_images, d.train_labels), "eval": (d.val_images, d.val_labels)}
-    return Source(info, lambda split, seed: tf.data.Dataset.from_tensor_slices(arrays[split]),
+    return Source(info, lambda split: tf.data.Dataset.from_tensor_slices(arrays[split]),
                   tf.identity, _counts(d.val_labels, n), cache_selection=True)
 
 
@@ -290,7 +300,7 @@ def _folder_source(spec, root, cache_dir, max_bad_fraction):
             raise DataError(f"classes {sorted(empty)[:5]} in {root}/{split} have no decodable "
                             "images")
 
-    def records(split, seed):
+    def records(split):
         rows = files["train" if split == "train" else "val"]
         return tf.data.Dataset.from_tensor_slices(
             ([os.path.join(root, rel) for rel, _, _ in rows], [label for _, _, label in rows]))
@@ -342,23 +352,23 @@ def _tfds_source(spec, name, data_dir, cache_dir):
     sizes = sorted((s, splits[s].num_examples) for s in splits)
     fingerprint = hashlib.sha256(f"{builder.info.full_name} {sizes}".encode()).hexdigest()[:16]
 
-    def records(split, seed):
-        # Without a seed, files are read in order: the deterministic order per_class relies on.
+    def records(split):
+        # Files in order (TFDS shuffled the examples when it wrote them): the deterministic order
+        # that per_class and resumed streams rely on.
         return builder.as_dataset(
-            split="train" if split == "train" else eval_split, shuffle_files=seed is not None,
-            read_config=tfds.ReadConfig(shuffle_seed=seed),
+            split="train" if split == "train" else eval_split, shuffle_files=False,
             decoders={"image": tfds.decode.SkipDecoding()},
         ).map(lambda ex: (ex["image"], ex["label"]))
 
     def stats():
         # One pass over the labels (for ImageNet it reads every record once); cached.
-        counts = {s: _counts(np.concatenate(list(records(s, None).map(lambda x, y: y).batch(4096)
+        counts = {s: _counts(np.concatenate(list(records(s).map(lambda x, y: y).batch(4096)
                                                 .as_numpy_iterator())), len(class_names))
                   for s in ("train", "eval")}
         if name.startswith("imagenet"):
             mean = list(IMAGENET_MEAN)
         else:
-            sample = records("train", None).take(_MEAN_SAMPLE)
+            sample = records("train").take(_MEAN_SAMPLE)
             mean = _sample_mean(sample.map(lambda x, y: _decode(x)))
         return {"counts": counts, "mean": mean}
 

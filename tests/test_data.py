@@ -170,6 +170,15 @@ def test_synthetic_train_batches(synthetic_source):
     assert not np.array_equal(batches[0][0], other[0])
 
 
+def test_resumed_train_stream_continues_the_uninterrupted_one(synthetic_source):
+    source, _ = synthetic_source
+    whole = list(source.train([3, 25], 16, 32, seed=1).take(42))  # 520 images an epoch
+    resumed = list(source.train([3, 25], 16, 32, seed=1, start_batch=40).take(2))  # epoch 1
+    for (x, y), (x2, y2) in zip(whole[40:], resumed):
+        np.testing.assert_array_equal(x, x2)
+        np.testing.assert_array_equal(y, y2)
+
+
 class TinyColours(tfds.core.GeneratorBasedBuilder):
     """A real TFDS builder, registered as "tiny_colours", prepared offline from solid colours."""
 

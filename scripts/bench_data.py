@@ -1,0 +1,80 @@
+"""Images/s of the training pipelines: folder (JPEG decode, resize 256, crop 227, mirror) and
+synthetic (32 px in memory). Not a test; results go to BENCHMARKS.md "## Data pipelines".
+
+    /tmp/venv/bin/python scripts/bench_data.py                 # ~1-2 min on 2 cores
+    /tmp/venv/bin/python scripts/bench_data.py --tree /data/imagenet --seconds 60
+
+Without --tree it writes (once) a tree of --images 500x375 JPEGs of smooth noise (~75 KB; ImageNet's
+average ~110 KB) under --workdir and reuses it.
+"""
+
+import argparse
+import os
+import tempfile
+import time
+
+import numpy as np
+from PIL import Image
+
+from keras_transfer import data
+
+
+def make_tree(root, images, classes):
+    """images JPEGs of 500x375, split over classes, plus 2 validation images per class."""
+    rng = np.random.default_rng(0)
+    for i in range(images + 2 * classes):
+        split, c = ("train", i % classes) if i < images else ("val", i % classes)
+        folder = os.path.join(root, split, f"class{c:03d}")
+        os.makedirs(folder, exist_ok=True)
+        # Smooth colour field plus grain: compresses like a photograph, not like white noise.
+        coarse = rng.uniform(0, 255, (12, 16, 3)).astype(np.uint8)
+        base = np.asarray(Image.fromarray(coarse).resize((500, 375), Image.BICUBIC), np.float32)
+        pixels = np.clip(base + rng.normal(0, 12, base.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(os.path.join(folder, f"img{i:05d}.JPEG"), quality=90)
+
+
+def images_per_second(ds, batch_size, seconds, warmup=3):
+    it = iter(ds)
+    for _ in range(warmup):
+        next(it)
+    start, batches = time.perf_counter(), 0
+    while time.perf_counter() - start < seconds:
+        next(it)
+        batches += 1
+    return batches * batch_size / (time.perf_counter() - start)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tree", help="an existing folder tree (PATH/train/<class>/...)")
+    parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "bench_data"))
+    parser.add_argument("--images", type=int, default=2000)
+    parser.add_argument("--classes", type=int, default=10)
+    parser.add_argument("--seconds", type=float, default=20)
+    args = parser.parse_args()
+
+    tree = args.tree or os.path.join(args.workdir, f"tree_{args.images}_{args.classes}")
+    if not args.tree and not os.path.isdir(tree):
+        start = time.perf_counter()
+        make_tree(tree + ".tmp", args.images, args.classes)
+        os.replace(tree + ".tmp", tree)
+        print(f"wrote {tree} in {time.perf_counter() - start:.0f} s")
+    cache = os.path.join(args.workdir, "cache")
+
+    start = time.perf_counter()
+    folder = data.open_source(f"folder:{tree}", cache_dir=cache)
+    print(f"folder: open (list, scan, mean) {time.perf_counter() - start:.1f} s, "
+          f"{sum(folder.info.train_counts)} training images")
+    classes = range(len(folder.info.class_names))
+    rate = images_per_second(folder.train(classes, 64, 227, seed=0), 64, args.seconds)
+    print(f"folder: {rate:.0f} images/s (batch 64, 500x375 JPEG -> 256 -> crop 227, mirror)")
+
+    synthetic = data.open_source("synthetic", cache_dir=cache)
+    classes = range(len(synthetic.info.class_names))
+    rate = images_per_second(synthetic.train(classes, 256, 32, seed=0), 256, args.seconds)
+    print(f"synthetic: {rate:.0f} images/s (batch 256, 32 px -> 36 -> crop 32, mirror)")
+    print(f"cpu cores visible: {os.cpu_count()}")
+
+
+if __name__ == "__main__":
+    main()
