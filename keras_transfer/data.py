@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 
 import numpy as np
 import tensorflow as tf
@@ -70,9 +71,10 @@ def _cached_json(path, compute):
             return json.load(f)
     value = compute()
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path + ".tmp", "w") as f:
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")  # concurrent openers
+    with os.fdopen(fd, "w") as f:
         json.dump(value, f)
-    os.replace(path + ".tmp", path)
+    os.replace(tmp, path)
     return value
 
 
