@@ -2,17 +2,21 @@
 
 Each file is written to a temporary name and renamed, so a half-written file is never taken as
 the newest; the last `keep` files stay, and a newest file that fails to load falls back to the
-one before it with a warning.
+one before it with a warning. Dropout's seed-generator states, which Keras weight files leave
+out, are stored in the same file: a resumed run draws the dropout masks an uninterrupted one would.
 """
 
 import glob
 import os
 import re
 
+import h5py
 import keras
+import numpy as np
 from absl import logging
 
 PATTERN = re.compile(r"ckpt-(\d+)\.weights\.h5$")
+RNG_KEY = "keras_transfer_rng_states"
 
 
 def checkpoint_paths(directory):
@@ -27,6 +31,30 @@ def checkpoint_paths(directory):
 
 def epoch_of(path):
     return int(PATTERN.search(path).group(1))
+
+
+def rng_states(model):
+    """The model's seed-generator state variables (dropout), in a stable order."""
+    return [v for v in model.variables if v.path.endswith("seed_generator_state")]
+
+
+def _save_rng(model, path):
+    states = rng_states(model)
+    if states:
+        with h5py.File(path, "a") as f:
+            f.create_dataset(RNG_KEY, data=np.stack([np.asarray(v) for v in states]))
+
+
+def _load_rng(model, path):
+    states = rng_states(model)
+    with h5py.File(path, "r") as f:
+        if RNG_KEY not in f:
+            return  # a checkpoint from before the states were kept
+        values = f[RNG_KEY][()]
+    if len(values) != len(states):
+        raise ValueError(f"{len(values)} seed-generator states for {len(states)} variables")
+    for variable, value in zip(states, values):
+        variable.assign(value)
 
 
 class Checkpointer(keras.callbacks.Callback):
@@ -45,6 +73,7 @@ class Checkpointer(keras.callbacks.Callback):
         for path in paths:
             try:
                 model.load_weights(path)
+                _load_rng(model, path)
             except Exception as e:  # h5py raises several types for a damaged file
                 logging.warning("checkpoint %s is unreadable (%s); falling back to the previous one",
                                 path, e)
@@ -58,6 +87,9 @@ class Checkpointer(keras.callbacks.Callback):
         path = os.path.join(self.directory, f"ckpt-{epoch + 1:06d}.weights.h5")
         tmp = os.path.join(self.directory, f".tmp-ckpt-{epoch + 1:06d}.weights.h5")
         self.model.save_weights(tmp, overwrite=True)
+        _save_rng(self.model, tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())  # the rename must never publish a file whose data is not on disk
         os.replace(tmp, path)
         for old in checkpoint_paths(self.directory)[self.keep:]:
             os.remove(old)

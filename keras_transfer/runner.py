@@ -175,7 +175,11 @@ def run_net(ctx, net):
         "copied_weights_sha256": copied_sha,
     })
     size = arch.input_size
-    train_data = ctx.source.train(classes, ctx.global_batch, size, seed=seed)
+    # reliability: a resumed run gets the stream from the batch it stopped at (same data order)
+    def train_data(start_batch):
+        return ctx.source.train(classes, ctx.global_batch, size, seed=seed,
+                                start_batch=start_batch)
+
     eval_data = ctx.source.eval(classes, ctx.global_batch, size)
     verbose = 0 if os.environ.get("CI") else 2
     result = train.fit(model, train_data, eval_data, config.recipe, run_dir, arch.num_classes,

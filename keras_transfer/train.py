@@ -143,6 +143,8 @@ def fit(model, train_data, eval_data, config, run_dir, num_classes, verbose="aut
         extra_callbacks=()):
     """Trains a compiled-or-not `model` in `run_dir`, resuming from its checkpoints.
 
+    train_data is a dataset, or `start_batch -> dataset`: a resumed run then gets the stream
+    from the batch it stopped at, so it sees the same data as an uninterrupted run.
     Returns a dict with top1 (final), top1_best10, top5, steps and train_seconds. The model
     must be built inside the distribution strategy's scope by the caller if one is used.
     """
@@ -150,6 +152,8 @@ def fit(model, train_data, eval_data, config, run_dir, num_classes, verbose="aut
         compile_model(model, config, num_classes)
     checkpointer = checkpoints.Checkpointer(os.path.join(run_dir, "checkpoints"))
     initial_epoch = checkpointer.restore(model)
+    if callable(train_data):
+        train_data = train_data(initial_epoch * config.eval_every)
     history_path = os.path.join(run_dir, "history.jsonl")
     stopper = StopOnSignal()
     callbacks = [

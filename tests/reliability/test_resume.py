@@ -1,0 +1,131 @@
+"""Kill and resume: a resumed net continues from its last checkpoint with the same data order,
+and ends with the weights of an uninterrupted run."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from keras_transfer import data, plan, runner, train
+
+from .common import assert_same_weights, tiny_config
+
+RECIPE = train.TrainConfig(steps=4, eval_every=2, batch_size=16, lr_step=1000)
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashAfterEpoch(keras.callbacks.Callback):
+    """Raises at the end of epoch `epoch` (after its checkpoint, which an earlier callback
+    writes): a process dying between two intervals."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise Crash()
+
+
+class CrashMidEpoch(keras.callbacks.Callback):
+    """Raises in the middle of epoch `epoch`: the partial interval must be redone."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch, self.current = epoch, -1
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.current == self.epoch and batch == 0:
+            raise Crash()
+
+
+def context(workdir):
+    ctx = runner.prepare(tiny_config(workdir))
+    return runner.Context(tiny_config(workdir, recipe=RECIPE), ctx.source, ctx.split,
+                          ctx.strategy)
+
+
+def run_with(ctx, net, callbacks, monkeypatch):
+    original = train.fit
+    monkeypatch.setattr(train, "fit", lambda *a, **k: original(*a, extra_callbacks=callbacks, **k))
+    try:
+        with pytest.raises(Crash):
+            runner.run_net(ctx, net)
+    finally:
+        monkeypatch.setattr(train, "fit", original)
+
+
+def history(run):
+    with open(os.path.join(run, "history.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory):
+    """baseA trained without interruption: (its results row, its run directory)."""
+    workdir = tmp_path_factory.mktemp("clean")
+    row, _ = runner.run_net(context(workdir), plan.base("A"))
+    return row, workdir / "runs" / "baseA"
+
+
+@pytest.mark.parametrize("crash", [CrashAfterEpoch(0), CrashMidEpoch(1)],
+                         ids=["after-checkpoint", "mid-interval"])
+def test_resumed_net_equals_an_uninterrupted_one(tmp_path, monkeypatch, clean, crash):
+    clean_row, clean_run = clean
+    net = plan.base("A")
+    ctx = context(tmp_path)
+    run_with(ctx, net, [crash], monkeypatch)
+    run = tmp_path / "runs" / "baseA"
+    assert not (run / "result.json").exists()
+    assert os.listdir(run / "checkpoints") == ["ckpt-000001.weights.h5"]
+    assert [h["step"] for h in history(run)] == [2]
+    row, trained = runner.run_net(ctx, net)
+
+    assert trained and row["steps"] == 4
+    assert row["weights_sha256"] == clean_row["weights_sha256"]
+    assert_same_weights(run / "model.keras", clean_run / "model.keras")
+    resumed = history(run)
+    assert [h["step"] for h in resumed] == [2, 4]
+    for a, b in zip(resumed, history(clean_run)):
+        assert {k: v for k, v in a.items() if k != "seconds"} == \
+            {k: v for k, v in b.items() if k != "seconds"}
+    assert row["top1"] == clean_row["top1"] and row["top1_best10"] == clean_row["top1_best10"]
+
+
+def test_resumed_stream_is_the_uninterrupted_stream_from_that_batch():
+    source = data.open_source("synthetic")
+    classes = list(range(20))  # 5200 records: batch 400 of 16 starts in the second epoch
+    full = list(source.train(classes, 16, 32, seed=7).take(330).as_numpy_iterator())
+    for start in (1, 5, 325):
+        resumed = list(source.train(classes, 16, 32, seed=7, start_batch=start)
+                       .take(3).as_numpy_iterator())
+        for (x, y), (fx, fy) in zip(resumed, full[start:start + 3]):
+            np.testing.assert_array_equal(x, fx)
+            np.testing.assert_array_equal(y, fy)
+
+
+def test_checkpoint_keeps_dropout_rng_state(tmp_path):
+    """Keras weight files leave out seed-generator states; without them a resumed run draws the
+    first steps' dropout masks again and diverges."""
+    from keras_transfer import alexnet, checkpoints
+    model = alexnet.build(alexnet.architecture("caffenet_small", 4))
+    train.compile_model(model, RECIPE, 4)
+    states = checkpoints.rng_states(model)
+    assert len(states) == 2  # drop6, drop7
+    for v, value in zip(states, ([11, 5], [12, 7])):
+        v.assign(value)
+    saver = checkpoints.Checkpointer(str(tmp_path))
+    saver.set_model(model)
+    saver.on_epoch_end(0)
+    fresh = alexnet.build(alexnet.architecture("caffenet_small", 4))
+    train.compile_model(fresh, RECIPE, 4)
+    assert checkpoints.Checkpointer(str(tmp_path)).restore(fresh) == 1
+    assert [list(np.asarray(v)) for v in checkpoints.rng_states(fresh)] == [[11, 5], [12, 7]]
