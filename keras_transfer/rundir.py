@@ -4,6 +4,7 @@
 the net is done. `results.jsonl` is append-only and can be rebuilt from the run directories.
 """
 
+import fcntl
 import hashlib
 import importlib.metadata
 import json
@@ -113,19 +114,27 @@ def finished_result(run_dir, expected_hash):
 
 
 def append_result(workdir, row):
-    """Appends one row to results.jsonl (one write, flushed and fsynced)."""
+    """Appends one row to results.jsonl: one write, fsynced, safe with concurrent writers.
+
+    Distributed workers (issue 9) append to one shared file: an exclusive lock (local disks; NFS
+    emulates it with byte-range locks) keeps the torn-line check and the write together, and
+    O_APPEND with a single write keeps rows whole. Where locks are no-ops, the chief's final
+    `sync_results` drops damaged lines and restores rows from the runs' result.json.
+    """
     path = os.path.join(workdir, RESULTS)
-    with open(path, "a+b") as f:
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        size = os.fstat(fd).st_size
         # A crash mid-append leaves a line without its newline; never glue a row onto it.
-        f.seek(0, os.SEEK_END)
-        if f.tell():
-            f.seek(-1, os.SEEK_END)
-            torn = f.read(1) != b"\n"
-        else:
-            torn = False
-        f.write((("\n" if torn else "") + json.dumps(row, sort_keys=True) + "\n").encode())
-        f.flush()
-        os.fsync(f.fileno())
+        torn = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+        line = (("\n" if torn else "") + json.dumps(row, sort_keys=True) + "\n").encode()
+        written = os.write(fd, line)
+        if written != len(line):  # a full disk; never leave half a row behind silently
+            raise OSError(f"short write to {path} ({written} of {len(line)} bytes)")
+        os.fsync(fd)
+    finally:
+        os.close(fd)  # also releases the lock
 
 
 def read_results(workdir):
