@@ -3,11 +3,17 @@
 For halves A and B: baseA and baseB; for each n the selffers BnB, AnA and transfers AnB, BnA,
 frozen and fine-tuned (+), since the paper pools both directions; and the random-filter control
 random<n> (layers 1..n random and frozen) on all classes, beside its all-class base baseAll.
+
+Dataset size: `reduced<k>` nets (the original's reduced-volume experiment) are all-class bases
+trained on the first k images of each class; with target sizes K, the target-side nets of half
+B (baseB, BnB, BnB+, AnB, AnB+) are trained again on K images per class, named `A3B+@k10`,
+while their sources stay trained on the full half.
 """
 
 import dataclasses
 
-EXPERIMENTS = ("base", "selffer", "transfer", "random_filters")
+EXPERIMENTS = ("base", "selffer", "transfer", "random_filters", "reduced")
+PAPER_EXPERIMENTS = EXPERIMENTS[:4]  # the default: the paper's figures 2 and 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -18,6 +24,7 @@ class Net:
     source: str | None = None  # the half whose base it copies layers 1..n from
     n: int = 0
     fine_tune: bool = False
+    per_class: int | None = None  # training images per class (None: all of them)
 
     @property
     def parent(self):
@@ -32,7 +39,24 @@ class Net:
 
     def hparams(self):
         return {"net": self.name, "kind": self.kind, "source": self.source or "-",
-                "target": self.target, "n": self.n, "fine_tune": self.fine_tune}
+                "target": self.target, "n": self.n, "fine_tune": self.fine_tune,
+                **self.sizes()}
+
+    def sizes(self):
+        """The results row's dataset-size columns: reduced nets set per_class, K-limited
+        target-side nets target_per_class."""
+        reduced = self.kind == "reduced"
+        return {"per_class": self.per_class if reduced else None,
+                "target_per_class": None if reduced else self.per_class}
+
+
+def with_target_size(net, k):
+    """The same net trained on k images per target class, e.g. A3B+@k10."""
+    return dataclasses.replace(net, name=f"{net.name}@k{k}", per_class=k)
+
+
+def reduced(k):
+    return Net(f"reduced{k:04d}", "reduced", "all", per_class=k)
 
 
 def base(target):
@@ -49,11 +73,12 @@ def random_filters(n):
     return Net(f"random{n}", "random", "all", None, n)
 
 
-def make_plan(layers, experiments, halves=("A", "B")):
+def make_plan(layers, experiments, halves=("A", "B"), per_class=(), target_per_class=()):
     """Every net to train, parents before dependants.
 
     layers: the n values (1..7). experiments: a subset of EXPERIMENTS. halves: ("A", "B") for a
     split, () when the split is `none` (then only the all-class base and random filters exist).
+    per_class: k values of the reduced experiment. target_per_class: K values for target half B.
     """
     unknown = set(experiments) - set(EXPERIMENTS)
     if unknown:
@@ -74,7 +99,33 @@ def make_plan(layers, experiments, halves=("A", "B")):
              any(d.source == h for d in dependants)]
     if "random_filters" in experiments or ("base" in experiments and not halves):
         bases.append(base("all"))
-    return bases + dependants
+    if "reduced" in experiments:
+        if not per_class:
+            raise ValueError("--experiments=reduced needs --per_class=k1,k2,... (images per class)")
+        bases += [reduced(k) for k in per_class]
+    sized = []
+    if target_per_class:
+        if not halves:
+            raise ValueError("--target_per_class needs a split with two halves, not --split=none")
+        target = halves[-1]
+        for k in target_per_class:
+            sized.append(with_target_size(base(target), k))
+            sized += [with_target_size(d, k) for d in dependants
+                      if d.target == target and d.kind in ("selffer", "transfer")]
+    return bases + dependants + sized
+
+
+def parse_sizes(text, flag):
+    """`--per_class` / `--target_per_class` value ("5,20,80") to sorted positive integers."""
+    if not str(text or "").strip():
+        return []
+    try:
+        values = sorted({int(part) for part in str(text).split(",") if part.strip()})
+    except ValueError:
+        raise ValueError(f"--{flag}={text!r} must be positive integers like '5,20,80'")
+    if not values or values[0] < 1:
+        raise ValueError(f"--{flag}={text!r}: images per class must be at least 1")
+    return values
 
 
 def parse_layers(text):

@@ -264,12 +264,16 @@ def write_report(workdirs, out_dir=None, tolerance=F.TOLERANCE):
 
 
 FLAGS = flags.FLAGS
-flags.DEFINE_multi_string("workdir", [], "Sweep workdir(s) holding results.jsonl; repeat or "
-                          "comma-separate to merge several.")
-flags.DEFINE_list("results", [], "results.jsonl file(s) to read besides --workdir.")
-flags.DEFINE_string("out_dir", None, "Where to write; default WORKDIR/report.")
-flags.DEFINE_float("tolerance", F.TOLERANCE, "Top-1 difference below which findings count "
-                   "values as equal.")
+
+
+def define_flags():
+    # Defined only when run as a command: the sweep imports this module and has its own flags.
+    flags.DEFINE_multi_string("workdir", [], "Sweep workdir(s) holding results.jsonl; repeat "
+                              "or comma-separate to merge several.")
+    flags.DEFINE_list("results", [], "results.jsonl file(s) to read besides --workdir.")
+    flags.DEFINE_string("out_dir", None, "Where to write; default WORKDIR/report.")
+    flags.DEFINE_float("tolerance", F.TOLERANCE, "Top-1 difference below which findings count "
+                       "values as equal.")
 
 
 def main(argv):
@@ -282,4 +286,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

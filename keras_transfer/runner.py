@@ -6,6 +6,7 @@ tests and other engines (KerasTuner workers) call it, or `run_net`, without absl
 
 import dataclasses
 import os
+import re
 import shutil
 import time
 import zlib
@@ -14,8 +15,8 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from keras_transfer import (alexnet, data, export, plan, rundir, splits, summaries, train,
-                            transfer)
+from keras_transfer import (alexnet, data, export, fused, plan, rundir, splits, summaries,
+                            train, transfer)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,13 +28,16 @@ class SweepConfig:
     split_seed: int = 0
     model: str = "caffenet_small"
     layers: tuple = tuple(range(1, 8))
-    experiments: tuple = plan.EXPERIMENTS
+    experiments: tuple = plan.PAPER_EXPERIMENTS
     recipe: train.TrainConfig = train.TrainConfig()
     strategy: str = "default"
     mixed_precision: bool = False
     export: bool = True
     max_bad_fraction: float = 0.001
+    per_class: tuple = ()          # k values of the reduced-volume experiment
+    target_per_class: tuple = ()   # K values: target-side nets on K images per class
     flags_text: str = ""       # resolved flags, written to each run's flags.txt
+    fused: bool = True         # frozen nets sharing a trunk train together (fused.py)
 
 
 @dataclasses.dataclass
@@ -72,7 +76,24 @@ def prepare(config):
 
 def the_plan(ctx):
     halves = ("A", "B") if ctx.split.b else ()
-    return plan.make_plan(ctx.config.layers, ctx.config.experiments, halves)
+    nets = plan.make_plan(ctx.config.layers, ctx.config.experiments, halves,
+                          ctx.config.per_class, ctx.config.target_per_class)
+    check_sizes(ctx, nets)
+    return nets
+
+
+def check_sizes(ctx, nets):
+    """Fails before any training when a net asks for more images per class than exist."""
+    for net in nets:
+        if net.per_class is None:
+            continue
+        counts = {c: ctx.source.info.train_counts[c] for c in ctx.split.half(net.target)}
+        fewest = min(counts, key=counts.get)
+        if counts[fewest] < net.per_class:
+            raise data.DataError(
+                f"{net.name} needs {net.per_class} training images per class, but class "
+                f"{ctx.source.info.class_names[fewest]!r} has {counts[fewest]}; lower "
+                "--per_class / --target_per_class")
 
 
 def run_sweep(config):
@@ -87,6 +108,8 @@ def run_sweep(config):
     rows, trained_seconds, trained = [], 0.0, 0
     for i, net in enumerate(nets, 1):
         start = time.time()
+        if config.fused:  # fused.py: trains net's frozen trunk-mates with it, then they are done
+            fused.train_pending(ctx, net, nets)
         row, was_trained = run_net(ctx, net)
         rows.append(row)
         if was_trained:
@@ -144,8 +167,11 @@ def load_parent(ctx, net):
     return model, result
 
 
-def run_net(ctx, net):
-    """Trains one net unless its result exists; returns (results row, whether it trained)."""
+def run_net(ctx, net, trained=None):
+    """Trains one net unless its result exists; returns (results row, whether it trained).
+
+    trained: a `fused.Trained` (model and result of a net trained as a fused head); the run
+    directory is then finished from it instead of training."""
     config = ctx.config
     run_dir = run_dir_of(config.workdir, net.name)
     identity = net_identity(ctx, net)
@@ -157,11 +183,14 @@ def run_net(ctx, net):
     arch = alexnet.architecture(config.model, len(classes))
     parent_model, parent_result = load_parent(ctx, net) if net.parent else (None, None)
     seed = net_seed(config, net)
-    keras.utils.set_random_seed(seed)
-    with ctx.strategy.scope():
-        model = transfer.build(arch, net.n, net.mode, source=parent_model,
-                               name=net.name.replace("+", "_plus"))  # TF scope-safe
-        train.compile_model(model, config.recipe, arch.num_classes)
+    if trained is None:
+        keras.utils.set_random_seed(seed)
+        with ctx.strategy.scope():
+            model = transfer.build(arch, net.n, net.mode, source=parent_model,
+                                   name=model_name(net.name))
+            train.compile_model(model, config.recipe, arch.num_classes)
+    else:
+        model = trained.model
     copied_sha = transfer.weights_checksum(model, net.n) if net.n else None
     with open(os.path.join(run_dir, "flags.txt"), "w") as f:
         f.write(config.flags_text)
@@ -173,25 +202,29 @@ def run_net(ctx, net):
         "parent": parent_result and {"run_dir": parent_result["run_dir"],
                                      "weights_sha256": parent_result["weights_sha256"]},
         "copied_weights_sha256": copied_sha,
+        **({"fused": trained.info} if trained else {}),
     })
     size = arch.input_size
     # reliability: a resumed run gets the stream from the batch it stopped at (same data order)
     def train_data(start_batch):
         return ctx.source.train(classes, ctx.global_batch, size, seed=seed,
-                                start_batch=start_batch)
+                                per_class=net.per_class, start_batch=start_batch)
 
     eval_data = ctx.source.eval(classes, ctx.global_batch, size)
     verbose = 0 if os.environ.get("CI") else 2
-    result = train.fit(model, train_data, eval_data, config.recipe, run_dir, arch.num_classes,
-                       verbose=verbose)
+    if trained is None:
+        result = train.fit(model, train_data, eval_data, config.recipe, run_dir,
+                           arch.num_classes, verbose=verbose)
+    else:
+        result = trained.result
     if net.mode != "fine_tune" and net.n:
         # The paper's frozen layers never change; a mismatch would be a bug, not noise.
         if transfer.weights_checksum(model, net.n) != copied_sha:
             raise AssertionError(f"{net.name}: frozen layers 1..{net.n} changed in training")
     save_model(model, os.path.join(run_dir, "model.keras"))
-    if net.kind == "base":
+    if net.kind in ("base", "reduced"):
         summaries.write_conv1_filters(run_dir, model, config.recipe.steps)
-    if config.export and (net.kind == "base" or net.fine_tune):
+    if config.export and (net.kind in ("base", "reduced") or net.fine_tune):
         export.export_saved_model(model, os.path.join(run_dir, export.SAVED_MODEL),
                                   ctx.source.info.mean, manifest_classes(ctx, classes))
     row = {
@@ -200,7 +233,6 @@ def run_net(ctx, net):
         "model": config.model, "seed": config.recipe.seed, "num_classes": arch.num_classes,
         **result, "run_dir": os.path.relpath(run_dir, config.workdir),
         "config_hash": identity["hash"], "weights_sha256": transfer.weights_checksum(model),
-        "per_class": None, "target_per_class": None,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     row["source"] = net.source
@@ -212,6 +244,11 @@ def run_net(ctx, net):
     # Resume state is no longer needed once model.keras and result.json exist.
     shutil.rmtree(os.path.join(run_dir, "checkpoints"), ignore_errors=True)
     return row, True
+
+
+def model_name(net_name):
+    """A TF-scope-safe model name for a net ("A3B+@k10" -> "A3B_plus_k10")."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", net_name.replace("+", "_plus").replace("@", "_"))
 
 
 def manifest_classes(ctx, classes):

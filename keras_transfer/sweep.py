@@ -8,6 +8,7 @@ directory under WORKDIR/runs/; rerunning skips finished nets and resumes interru
 """
 
 import os
+import signal
 import sys
 
 from absl import app, flags, logging
@@ -23,10 +24,14 @@ flags.DEFINE_string("dataset", "synthetic",
                     "synthetic (embedded default), folder:PATH, or tfds:NAME.")
 flags.DEFINE_string("data_dir", None, "TFDS data dir (its downloads/manual holds ImageNet's tars).")
 flags.DEFINE_string("split", "natural_manmade",
-                    "random, natural_manmade, none, or a JSON file {\"A\": [...], \"B\": [...]}.")
+                    "random, natural_manmade, none, or a JSON file {\"A\": [...], \"B\": [...]}. "
+                    "Several, comma-separated, run one after another into WORKDIR/<split>.")
 flags.DEFINE_integer("split_seed", 0, "Seed of --split=random (the paper used 0..3).")
 flags.DEFINE_string("layers", "1-7", "The n values: copy layers 1..n (e.g. '1-7' or '1,3,5').")
-flags.DEFINE_list("experiments", list(plan.EXPERIMENTS), f"Subset of {plan.EXPERIMENTS}.")
+flags.DEFINE_list("experiments", list(plan.PAPER_EXPERIMENTS), f"Subset of {plan.EXPERIMENTS}.")
+flags.DEFINE_string("per_class", "", "reduced experiment: k images per class, e.g. '1,5,25,100'.")
+flags.DEFINE_string("target_per_class", "",
+                    "Train half B's target-side nets again on K images per class, e.g. '5,20,80'.")
 flags.DEFINE_enum("model", "caffenet_small", ["caffenet", "caffenet_small"],
                   "caffenet: the paper's 227 px net; caffenet_small: 32 px, widths / 4.")
 flags.DEFINE_integer("steps", 450_000, "Training steps per net.")
@@ -46,6 +51,13 @@ flags.DEFINE_bool("export", True, "Export base and fine-tuned nets as SavedModel
 flags.DEFINE_float("max_bad_fraction", 0.001,
                    "Fail when more than this fraction of a folder tree's images cannot be decoded.")
 flags.DEFINE_bool("report", True, "Write WORKDIR/report/ when the sweep ends.")
+flags.DEFINE_bool("fused", True, "Train frozen nets that share a source and target (AnB, BnB, "
+                  "random<n> for all n) as heads of one frozen trunk; --nofused: one at a time.")
+# --- issue 8 (reliability) ---
+flags.DEFINE_bool("deterministic", False,
+                  "tf.config.experimental.enable_op_determinism(): bitwise-reproducible runs and "
+                  "resumes (slower on GPU; see BUILD_NOTES.md, Reliability).")
+# --- end issue 8 ---
 # --- issue 9: distributed engine (keras_transfer/distributed.py, docs/distributed.md) ---
 flags.DEFINE_enum("engine", "local", ["local", "kerastuner"],
                   "local: nets one after another in this process. kerastuner: one KerasTuner "
@@ -56,20 +68,34 @@ flags.DEFINE_float("kerastuner_lease_seconds", 600.0,
 # --- end issue 9 ---
 
 
-def config_from_flags():
+def configs_from_flags():
+    """One SweepConfig per --split value; several splits get WORKDIR/<split> each."""
+    names = [s.strip() for s in FLAGS.split.split(",") if s.strip()]
+    if not names:
+        raise ValueError("--split is empty; use random, natural_manmade, none or a JSON file")
+    if len(names) == 1:
+        return [config_from_flags(names[0], FLAGS.workdir or
+                                  os.path.join("runs", split_name(names[0])))]
+    root = FLAGS.workdir or "runs"
+    return [config_from_flags(name, os.path.join(root, split_name(name))) for name in names]
+
+
+def config_from_flags(split, workdir):
     from keras_transfer import runner, train  # heavy imports after flag parsing
     return runner.SweepConfig(
-        workdir=FLAGS.workdir or os.path.join("runs", split_name(FLAGS.split)),
-        dataset=FLAGS.dataset, data_dir=FLAGS.data_dir, split=FLAGS.split,
+        workdir=workdir, dataset=FLAGS.dataset, data_dir=FLAGS.data_dir, split=split,
         split_seed=FLAGS.split_seed, model=FLAGS.model,
         layers=tuple(plan.parse_layers(FLAGS.layers)), experiments=tuple(FLAGS.experiments),
+        per_class=tuple(plan.parse_sizes(FLAGS.per_class, "per_class")),
+        target_per_class=tuple(plan.parse_sizes(FLAGS.target_per_class, "target_per_class")),
         recipe=train.TrainConfig(
             steps=FLAGS.steps, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
             lr_step=FLAGS.lr_step, lr_gamma=FLAGS.lr_gamma, momentum=FLAGS.momentum,
             bias_lr_multiplier=FLAGS.bias_lr_multiplier, eval_every=FLAGS.eval_every,
             seed=FLAGS.seed, jit_compile=FLAGS.jit_compile),
         strategy=FLAGS.strategy, mixed_precision=FLAGS.mixed_precision, export=FLAGS.export,
-        max_bad_fraction=FLAGS.max_bad_fraction, flags_text=FLAGS.flags_into_string())
+        max_bad_fraction=FLAGS.max_bad_fraction, flags_text=FLAGS.flags_into_string(),
+        fused=FLAGS.fused)
 
 
 def split_name(split):
@@ -85,34 +111,46 @@ def user_errors():
             rundir.RunDirError, transfer.TransferError)
 
 
+def interrupted():
+    """issue 8: train.Interrupted, imported late like user_errors()."""
+    from keras_transfer import train
+    return train.Interrupted
+
+
 def main(argv):
     if len(argv) > 1:
         sys.exit(f"error: unexpected arguments {argv[1:]}; flags look like --split=random")
     logging.set_verbosity(logging.WARNING)
+    if FLAGS.deterministic:  # issue 8: before any op runs
+        import tensorflow as tf
+        tf.config.experimental.enable_op_determinism()
     try:
-        config = config_from_flags()
+        configs = configs_from_flags()
         from keras_transfer import runner
-        if FLAGS.engine == "kerastuner":  # issue 9: chief, worker, or both in this process
-            from keras_transfer import distributed
-            if distributed.run_sweep(config, FLAGS.kerastuner_lease_seconds) is None:
-                return  # a worker; the chief writes the report
-        else:
-            runner.run_sweep(config)
+        worker = False  # issue 9: a kerastuner worker; the chief writes the report
+        for config in configs:
+            if FLAGS.engine == "kerastuner":  # issue 9: chief, worker, or both in this process
+                from keras_transfer import distributed
+                worker = distributed.run_sweep(config, FLAGS.kerastuner_lease_seconds) is None
+            else:
+                runner.run_sweep(config)
     except user_errors() as e:
         sys.exit(f"error: {e}")
     except KeyboardInterrupt:
         sys.exit("interrupted: rerun the same command to resume")
-    if FLAGS.report:
-        write_report(config.workdir)
+    except interrupted() as e:  # issue 8: a signal stopped training after a checkpoint
+        print(f"interrupted: {e}", file=sys.stderr)
+        sys.exit(128 + (e.signum or signal.SIGINT))  # the shell's code for death by that signal
+    if FLAGS.report and not worker:
+        write_report([config.workdir for config in configs])
 
 
-def write_report(workdir):
-    try:
-        from keras_transfer import report
-    except ImportError:
-        return
-    path = report.write_report([workdir])
-    print(f"report: {path}")
+def write_report(workdirs):
+    from keras_transfer import report
+    for workdir in workdirs:
+        print(f"report: {report.write_report([workdir])}")
+    if len(workdirs) > 1:
+        print(f"report (all splits): {report.write_report(workdirs)}")
 
 
 def with_default_flagfile(argv):
