@@ -72,8 +72,8 @@ class PlanOracle(keras_tuner.Oracle):
         self._stopped = False
 
     def values(self, name):
-        net = self.plan[name]
-        return {**net.hparams(), "seed": self.seed, "config_hash": self.hashes[name]}
+        values = {**self.plan[name].hparams(), "seed": self.seed, "config_hash": self.hashes[name]}
+        return {k: v for k, v in values.items() if v is not None}  # gRPC has no None
 
     def is_done(self, name):
         if name not in self.done:
