@@ -57,7 +57,24 @@ def _load_rng(model, path):
         variable.assign(value)
 
 
-class Checkpointer(keras.callbacks.Callback):
+class IntervalCallback(keras.callbacks.Callback):
+    """Base of callbacks that record whole intervals only. Keras still ends an epoch cut short
+    by `stop_training` (a signal) with on_epoch_end; recording it as done would make the resumed
+    run skip the rest of that interval and shift its data stream."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._done = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._done = batch + 1  # `batch` is the last step run (steps_per_execution safe)
+
+    def interval_complete(self):
+        """All steps of the epoch ran and nothing stopped it (a stop also cuts evaluation)."""
+        steps = (self.params or {}).get("steps") or 0
+        return getattr(self, "_done", 0) >= steps and not self.model.stop_training
+
+
+class Checkpointer(IntervalCallback):
     """Saves model and optimizer state at the end of every epoch (= evaluation interval)."""
 
     def __init__(self, directory, keep=2):
@@ -83,6 +100,9 @@ class Checkpointer(keras.callbacks.Callback):
         return 0
 
     def on_epoch_end(self, epoch, logs=None):
+        if not self.interval_complete():
+            logging.info("epoch %d was cut short; not checkpointed", epoch + 1)
+            return
         os.makedirs(self.directory, exist_ok=True)
         path = os.path.join(self.directory, f"ckpt-{epoch + 1:06d}.weights.h5")
         tmp = os.path.join(self.directory, f".tmp-ckpt-{epoch + 1:06d}.weights.h5")

@@ -79,7 +79,7 @@ def compile_model(model, config, num_classes):
         metrics=metrics, jit_compile=config.jit_compile)
 
 
-class HistoryLog(keras.callbacks.Callback):
+class HistoryLog(checkpoints.IntervalCallback):
     """Appends each evaluation's metrics to history.jsonl; survives resumes (dedup by epoch)."""
 
     def __init__(self, path, eval_every):
@@ -87,9 +87,12 @@ class HistoryLog(keras.callbacks.Callback):
         self.path, self.eval_every = path, eval_every
 
     def on_epoch_begin(self, epoch, logs=None):
+        super().on_epoch_begin(epoch, logs)
         self._start = time.time()
 
     def on_epoch_end(self, epoch, logs=None):
+        if not self.interval_complete():
+            return  # cut short by a signal: redone on resume
         rows = [r for r in read_history(self.path) if r["epoch"] < epoch]
         row = {"epoch": epoch, "step": (epoch + 1) * self.eval_every,
                "seconds": time.time() - self._start}
@@ -115,28 +118,44 @@ def best_k_mean(values, k=10):
 
 
 class StopOnSignal(keras.callbacks.Callback):
-    """On SIGTERM/SIGINT, stop at the end of the current batch; the next run resumes from the
-    last checkpoint (the partial interval is redone)."""
+    """On SIGTERM/SIGINT, stop at the end of the current batch, skipping the evaluation Keras
+    would still run; the next run resumes from the last checkpoint (the partial interval is
+    redone, see checkpoints.IntervalCallback)."""
 
     def __init__(self):
         super().__init__()
         self.stopped = False
+        self.signum = None
 
     def on_train_begin(self, logs=None):
         self._previous = {s: signal.signal(s, self._handle)
                           for s in (signal.SIGTERM, signal.SIGINT)}
 
     def _handle(self, signum, frame):
-        self.stopped = True
+        self.stopped, self.signum = True, signum
         self.model.stop_training = True
 
+    def on_test_batch_end(self, batch, logs=None):
+        if self.stopped:  # Keras evaluates the cut-short epoch; its numbers are discarded
+            self.model.stop_evaluating = True
+
     def on_train_end(self, logs=None):
-        for s, handler in self._previous.items():
+        self.restore()
+
+    def restore(self):
+        """Gives the previous handlers back; fit also calls it when training raises, else a
+        dead handler would swallow the next SIGTERM of a long-lived process."""
+        for s, handler in getattr(self, "_previous", {}).items():
             signal.signal(s, handler)
+        self._previous = {}
 
 
 class Interrupted(RuntimeError):
     """Training stopped on a signal; the run directory holds a resumable checkpoint."""
+
+    def __init__(self, message, signum=None):
+        super().__init__(message)
+        self.signum = signum
 
 
 def fit(model, train_data, eval_data, config, run_dir, num_classes, verbose="auto",
@@ -164,11 +183,17 @@ def fit(model, train_data, eval_data, config, run_dir, num_classes, verbose="aut
         stopper, *extra_callbacks,
     ]
     if initial_epoch < config.epochs:
-        model.fit(train_data, validation_data=eval_data, epochs=config.epochs,
-                  initial_epoch=initial_epoch, steps_per_epoch=config.eval_every,
-                  callbacks=callbacks, verbose=verbose)
+        try:
+            model.fit(train_data, validation_data=eval_data, epochs=config.epochs,
+                      initial_epoch=initial_epoch, steps_per_epoch=config.eval_every,
+                      callbacks=callbacks, verbose=verbose)
+        finally:
+            stopper.restore()
     if stopper.stopped:
-        raise Interrupted(f"training of {run_dir} stopped by a signal; rerun to resume")
+        name = signal.Signals(stopper.signum).name if stopper.signum else "a signal"
+        raise Interrupted(f"training of {run_dir} stopped by {name} after the checkpoint of step "
+                          f"{len(read_history(history_path)) * config.eval_every}; rerun the same "
+                          "command to resume", stopper.signum)
     history = read_history(history_path)
     if len(history) < config.epochs:
         raise RuntimeError(f"{run_dir}: only {len(history)} of {config.epochs} evaluations ran")

@@ -3,6 +3,7 @@ and ends with the weights of an uninterrupted run."""
 
 import json
 import os
+import signal
 
 import keras
 import numpy as np
@@ -98,6 +99,35 @@ def test_resumed_net_equals_an_uninterrupted_one(tmp_path, monkeypatch, clean, c
         assert {k: v for k, v in a.items() if k != "seconds"} == \
             {k: v for k, v in b.items() if k != "seconds"}
     assert row["top1"] == clean_row["top1"] and row["top1_best10"] == clean_row["top1_best10"]
+
+
+class SigtermMidEpoch(CrashMidEpoch):
+    def on_train_batch_end(self, batch, logs=None):
+        if self.current == self.epoch and batch == 0:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_sigterm_stops_cleanly_and_resumes_to_the_same_weights(tmp_path, monkeypatch, clean):
+    """SIGTERM mid-interval: training stops after the batch, the cut-short interval is neither
+    checkpointed nor logged (Keras still calls on_epoch_end for it), and a rerun redoes it."""
+    clean_row, clean_run = clean
+    net = plan.base("A")
+    ctx = context(tmp_path)
+    original = train.fit
+    monkeypatch.setattr(train, "fit", lambda *a, **k: original(
+        *a, extra_callbacks=[SigtermMidEpoch(1)], **k))
+    with pytest.raises(train.Interrupted, match="stopped by SIGTERM after the checkpoint of "
+                                                "step 2; rerun the same command") as stopped:
+        runner.run_net(ctx, net)
+    monkeypatch.setattr(train, "fit", original)
+    assert stopped.value.signum == signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handler given back
+    run = tmp_path / "runs" / "baseA"
+    assert os.listdir(run / "checkpoints") == ["ckpt-000001.weights.h5"]
+    assert [h["step"] for h in history(run)] == [2]
+    row, _ = runner.run_net(ctx, net)
+    assert row["weights_sha256"] == clean_row["weights_sha256"]
+    assert [h["val_top1"] for h in history(run)] == [h["val_top1"] for h in history(clean_run)]
 
 
 def test_resumed_stream_is_the_uninterrupted_stream_from_that_batch():
