@@ -1,0 +1,253 @@
+"""Fused frozen heads: every frozen net of a sweep that shares a trunk trains in one model.
+
+AnB for n = 1..7 all freeze layers 1..n of baseA and train fresh layers n+1..8 on B; the frozen
+layers compute the same activations for every n. So one model runs the frozen trunk once per
+batch and feeds head n (net n's own layers n+1..8) from the trunk's layer-n output:
+
+    image -> conv1 -> ... -> layer N (frozen, once) ─┬─ tap 1 -> head 1 (layers 2..8 of A1B)
+                                                     ├─ tap 2 -> head 2 (layers 3..8 of A2B)
+                                                     └─ tap N -> head N (fc8 of ANB)
+
+The loss is the sum of the heads' losses (plus each head's own weight decay); a head's variables
+appear only in its own loss, so each head gets exactly the gradient, momentum and learning rate
+it would get alone (tests/test_fused.py checks the weights after k steps against separate
+training). Afterwards each head's net is an ordinary standalone model (its own layers 1..n hold
+the trunk's weights) and `runner.run_net` saves it, writes its run directory and results row.
+
+Two deliberate differences from training the nets one at a time, both recorded in each net's
+manifest under "fused":
+- Common random numbers: all heads of a group see the same batches (the group's seed), and a
+  dropout mask inside the trunk (drop6 for heads reading fc7) is shared; one-at-a-time nets each
+  draw their own data order. Both are valid designs; comparisons between n become paired.
+- The random-filter nets random1..random7 share one random trunk (the init drawn for the
+  largest n) instead of each drawing its own. Every random<n> is still "layers 1..n random and
+  frozen"; they are just the same random draw, as AnB nets share baseA.
+Group training checkpoints in WORKDIR/fused/<group>/ and resumes like a single net.
+"""
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+
+import keras
+import tensorflow as tf
+
+from keras_transfer import alexnet, checkpoints, train, transfer
+
+FUSED_DIR = "fused"
+
+
+@dataclasses.dataclass
+class Trained:
+    """A net trained as a fused head: what `runner.run_net` needs instead of training it."""
+    model: keras.Model
+    result: dict
+    info: dict  # goes to manifest.json["fused"]
+
+
+def group_key(net):
+    """(source, target, images per class) for nets that can share a frozen trunk, else None."""
+    if net.mode in ("frozen", "random_frozen") and net.n >= 1:
+        return (net.source, net.target, net.per_class)
+    return None
+
+
+def group_name(key):
+    source, target, per_class = key
+    return f"{source or 'random'}-{target}" + (f"@k{per_class}" if per_class else "")
+
+
+def pending_group(net, nets, is_done):
+    """The unfinished nets fused with `net` (sorted by n), or [] when it trains alone."""
+    key = group_key(net)
+    if key is None or is_done(net):
+        return []
+    group = sorted((m for m in nets if group_key(m) == key and not is_done(m)),
+                   key=lambda m: m.n)
+    return group if len(group) >= 2 else []
+
+
+def build_heads(nets, trunk_source, arch, seeds, names=None):
+    """Standalone nets (one per n) whose layers 1..n equal the shared trunk's.
+
+    nets: the group, sorted by n. trunk_source: the parent base model, or None for random
+    filters (then the largest-n net's random init is the shared trunk). seeds[i]: the init seed
+    of nets[i] (the same as in one-at-a-time training, so the fresh layers start identical).
+    """
+    models = []
+    for i, (net, seed) in enumerate(zip(nets, seeds)):
+        keras.utils.set_random_seed(seed)
+        models.append(transfer.build(arch, net.n, net.mode, source=trunk_source,
+                                     name=names[i] if names else "caffenet"))
+    trunk = models[-1]
+    for net, model in zip(nets[:-1], models[:-1]):
+        for i in range(1, net.n + 1):
+            transfer.copy_layer(trunk, model, i)
+    return models
+
+
+def fused_model(nets, models):
+    """One model: the largest net's frozen layers 1..N, then one head per net, outputs in order."""
+    trunk_net = models[-1]
+    taps = keras.Model(trunk_net.input, [alexnet.layer(trunk_net, net.n).output for net in nets],
+                       name="trunk")
+    image = keras.Input(trunk_net.input.shape[1:], name="image")
+    features = taps(image)
+    outputs = []
+    for net, model, x in zip(nets, models, features):
+        head = keras.Model(alexnet.layer(model, net.n).output, model.output,
+                           name=f"head{net.n}")
+        # Distinct output names, so Keras reports head<n>_loss, val_head<n>_top1, ...
+        outputs.append(keras.layers.Identity(name=f"out{net.n}")(head(x)))
+    return keras.Model(image, outputs, name="fused")
+
+
+def compile_fused(model, nets, config, num_classes):
+    """The paper's optimizer (train.compile_model's) with one loss and metric set per head."""
+    train.compile_model(model, config, num_classes)  # the recipe's optimizer, built one way only
+    metrics = [[keras.metrics.SparseCategoricalAccuracy(name="top1")]
+               + ([keras.metrics.SparseTopKCategoricalAccuracy(5, name="top5")]
+                  if num_classes >= 10 else []) for _ in nets]
+    model.compile(optimizer=model.optimizer,
+                  loss=[keras.losses.SparseCategoricalCrossentropy() for _ in nets],
+                  metrics=metrics, jit_compile=config.jit_compile)
+
+
+def head_logs(logs, n):
+    """One head's metrics from the fused model's logs, named as a single net's would be."""
+    out = {}
+    for key, value in (logs or {}).items():
+        prefix = "val_" if key.startswith("val_") else ""
+        bare = key[len(prefix):]
+        if bare.startswith(f"out{n}_"):
+            out[prefix + bare[len(f"out{n}_"):]] = float(value)
+    return out
+
+
+class HeadLogs(checkpoints.IntervalCallback):
+    """Per head: history.jsonl rows and TensorBoard curves in the head's own run directory,
+    in the single-net format (epoch_loss / epoch_top1 in train/ and validation/)."""
+
+    def __init__(self, nets, run_dirs, eval_every, group_size):
+        super().__init__()
+        self.nets, self.run_dirs, self.eval_every = nets, run_dirs, eval_every
+        self.group_size = group_size
+
+    def on_train_begin(self, logs=None):
+        self._writers = {(d, split): tf.summary.create_file_writer(os.path.join(d, split))
+                         for d in self.run_dirs for split in ("train", "validation")}
+
+    def on_train_end(self, logs=None):
+        for writer in self._writers.values():
+            writer.close()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        super().on_epoch_begin(epoch, logs)
+        self._start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.interval_complete():
+            return  # cut short by a signal: redone on resume
+        seconds = (time.time() - self._start) / self.group_size  # the group's time, shared
+        for net, run_dir in zip(self.nets, self.run_dirs):
+            values = head_logs(logs, net.n)
+            path = os.path.join(run_dir, "history.jsonl")
+            rows = [r for r in train.read_history(path) if r["epoch"] < epoch]
+            rows.append({"epoch": epoch, "step": (epoch + 1) * self.eval_every,
+                         "seconds": seconds, **values})
+            with open(path + ".tmp", "w") as f:
+                f.writelines(json.dumps(r) + "\n" for r in rows)
+            os.replace(path + ".tmp", path)
+            for split, prefix in (("train", ""), ("validation", "val_")):
+                with self._writers[(run_dir, split)].as_default():
+                    for key, value in values.items():
+                        if key.startswith("val_") == bool(prefix):
+                            tf.summary.scalar(f"epoch_{key[len(prefix):]}", value, step=epoch)
+                self._writers[(run_dir, split)].flush()
+
+
+def train_pending(ctx, net, nets):
+    """If `net` is an unfinished frozen net with unfinished trunk-mates in `nets`, trains the
+    whole group fused and finishes every member's run directory through `runner.run_net`
+    (afterwards they are done, and the sweep skips them). Returns how many nets it trained."""
+    from keras_transfer import rundir, runner  # runner calls this module
+
+    def is_done(m):
+        return rundir.finished_result(runner.run_dir_of(ctx.config.workdir, m.name),
+                                      runner.net_identity(ctx, m)["hash"]) is not None
+
+    group = pending_group(net, nets, is_done)
+    if not group:
+        return 0
+    parent = runner.load_parent(ctx, group[0])[0] if group[0].parent else None
+    trained = train_group(ctx, group, parent)
+    for m in group:
+        runner.run_net(ctx, m, trained=trained[m.name])
+    fused_dir = os.path.join(ctx.config.workdir, FUSED_DIR)
+    shutil.rmtree(os.path.join(fused_dir, group_name(group_key(group[0]))), ignore_errors=True)
+    if os.path.isdir(fused_dir) and not os.listdir(fused_dir):
+        os.rmdir(fused_dir)
+    return len(group)
+
+
+def train_group(ctx, nets, trunk_source):
+    """Trains `nets` (one group, sorted by n) fused; returns {net name: Trained}."""
+    from keras_transfer import runner
+
+    config, recipe = ctx.config, ctx.config.recipe
+    classes = ctx.split.half(nets[0].target)
+    arch = alexnet.architecture(config.model, len(classes))
+    name = group_name(group_key(nets[0]))
+    group_dir = os.path.join(config.workdir, FUSED_DIR, name)
+    run_dirs = [runner.run_dir_of(config.workdir, net.name) for net in nets]
+    for d in run_dirs:
+        os.makedirs(d, exist_ok=True)
+    # Same init seeds as one-at-a-time training; one data seed for the group.
+    data_seed = runner.net_seed(config, dataclasses.replace(nets[0], name=f"fused-{name}"))
+    with ctx.strategy.scope():
+        models = build_heads(nets, trunk_source, arch,
+                             [runner.net_seed(config, net) for net in nets],
+                             [runner.model_name(net.name) for net in nets])
+        model = fused_model(nets, models)
+        compile_fused(model, nets, recipe, arch.num_classes)
+    trunk_sha = transfer.weights_checksum(models[-1], nets[-1].n)
+    checkpointer = checkpoints.Checkpointer(os.path.join(group_dir, "checkpoints"))
+    initial_epoch = checkpointer.restore(model)
+    stopper = train.StopOnSignal()
+    k = len(nets)  # every head gets the same labels
+    train_data = ctx.source.train(
+        classes, ctx.global_batch, arch.input_size, seed=data_seed, per_class=nets[0].per_class,
+        start_batch=initial_epoch * recipe.eval_every).map(lambda x, y: (x, (y,) * k))
+    eval_data = ctx.source.eval(classes, ctx.global_batch, arch.input_size).map(
+        lambda x, y: (x, (y,) * k))
+    print(f"fused: training {', '.join(n.name for n in nets)} together ({name}: one trunk of "
+          f"{nets[-1].n} frozen layers, {k} heads)", flush=True)
+    start = time.time()
+    if initial_epoch < recipe.epochs:
+        model.fit(train_data, validation_data=eval_data, epochs=recipe.epochs,
+                  initial_epoch=initial_epoch, steps_per_epoch=recipe.eval_every,
+                  callbacks=[HeadLogs(nets, run_dirs, recipe.eval_every, k), checkpointer,
+                             stopper], verbose=0 if os.environ.get("CI") else 2)
+    if stopper.stopped:
+        raise train.Interrupted(f"fused training of {name} ({group_dir}) stopped by a signal; "
+                                "rerun the same command to resume", stopper.signum)
+    if transfer.weights_checksum(models[-1], nets[-1].n) != trunk_sha:
+        raise AssertionError(f"{name}: the frozen trunk changed in fused training")
+    info = {"group": name, "nets": [m.name for m in nets], "trunk_net": nets[-1].name,
+            "data_seed": data_seed, "group_seconds": round(time.time() - start, 3),
+            "common_batches": True, "shared_random_trunk": nets[0].mode == "random_frozen"}
+    trained = {}
+    for net, model_n, run_dir in zip(nets, models, run_dirs):
+        history = train.read_history(os.path.join(run_dir, "history.jsonl"))
+        if len(history) < recipe.epochs:
+            raise RuntimeError(f"{run_dir}: only {len(history)} of {recipe.epochs} evaluations")
+        result = {
+            "top1": history[-1]["val_top1"],
+            "top1_best10": train.best_k_mean([h["val_top1"] for h in history]),
+            "top5": history[-1].get("val_top5"), "steps": recipe.steps,
+            "train_seconds": round(sum(h["seconds"] for h in history), 3),  # a 1/k share
+        }
+        trained[net.name] = Trained(model_n, result, info)
+    return trained

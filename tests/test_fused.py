@@ -1,0 +1,139 @@
+"""Fused frozen heads train exactly as the same nets trained one at a time (dropout off)."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_transfer import alexnet, fused, plan, train, transfer
+
+ARCH = alexnet.Architecture(num_classes=5, input_size=32, width=0.25, fc_units=32, dropout=0.0)
+RECIPE = train.TrainConfig(steps=4, eval_every=4, batch_size=8, learning_rate=0.05)
+SEEDS = {1: 11, 2: 12, 3: 13, 5: 15, 7: 17}
+
+
+def batches():
+    """Four fixed batches; every net in a test sees them in the same order."""
+    rng = np.random.RandomState(0)
+    x = (rng.randn(32, 32, 32, 3) * 60).astype("float32")
+    y = rng.randint(0, 5, 32).astype("int32")
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+
+
+def layer_weights(model, i):
+    return alexnet.layer(model, i).get_weights()
+
+
+def train_fused(nets, source):
+    models = fused.build_heads(nets, source, ARCH, [SEEDS[n.n] for n in nets])
+    model = fused.fused_model(nets, models)
+    fused.compile_fused(model, nets, RECIPE, ARCH.num_classes)
+    model.fit(batches().map(lambda x, y: (x, (y,) * len(nets))), epochs=1, verbose=0)
+    return models
+
+
+def train_alone(net, source):
+    import keras
+    keras.utils.set_random_seed(SEEDS[net.n])
+    model = transfer.build(ARCH, net.n, net.mode, source=source)
+    train.compile_model(model, RECIPE, ARCH.num_classes)
+    model.fit(batches(), epochs=1, verbose=0)
+    return model
+
+
+@pytest.fixture(scope="module")
+def source():
+    import keras
+    keras.utils.set_random_seed(0)
+    return alexnet.build(alexnet.Architecture(num_classes=7, input_size=32, width=0.25,
+                                              fc_units=32, dropout=0.0))
+
+
+def test_fused_heads_equal_separately_trained_nets(source):
+    import keras
+    nets = [plan.copied("A", n, "B", False) for n in (2, 5, 7)]
+    heads = train_fused(nets, source)
+    for net, head in zip(nets, heads):
+        alone = train_alone(net, source)
+        for i in range(1, net.n + 1):  # frozen: still the source's, bit for bit
+            for h, s in zip(layer_weights(head, i), layer_weights(source, i), strict=True):
+                np.testing.assert_array_equal(h, s)
+        keras.utils.set_random_seed(SEEDS[net.n])
+        init = transfer.build(ARCH, net.n, net.mode, source=source)  # both started here
+        for i in range(net.n + 1, alexnet.NUM_LAYERS + 1):
+            for h, a, w0 in zip(layer_weights(head, i), layer_weights(alone, i),
+                                layer_weights(init, i), strict=True):
+                # Compare the updates, not the weights: at this width Caffe's init makes some
+                # updates ~1e-7 of the weights, which a tolerance on weights would not see.
+                scale = np.abs(a - w0).max()
+                assert scale > 0, f"{net.name} layer {i} did not train"
+                np.testing.assert_allclose(h - w0, a - w0, rtol=1e-3, atol=1e-4 * scale,
+                                           err_msg=f"{net.name} layer {i}")
+
+
+def test_random_filter_heads_share_one_random_trunk():
+    nets = [plan.random_filters(n) for n in (1, 3, 5)]
+    heads = train_fused(nets, None)
+    import keras
+    keras.utils.set_random_seed(SEEDS[5])
+    trunk = transfer.build(ARCH, 5, "random_frozen")  # the largest net's init is the trunk
+    for net, head in zip(nets, heads):
+        for i in range(1, net.n + 1):
+            for h, t in zip(layer_weights(head, i), layer_weights(trunk, i), strict=True):
+                np.testing.assert_array_equal(h, t)
+        assert [alexnet.layer(head, i).trainable for i in range(1, 9)] == \
+            [False] * net.n + [True] * (8 - net.n)
+    # Each head's fresh layers came from its own seed: random1's conv2 is not random3's.
+    assert not np.array_equal(layer_weights(heads[0], 2)[0], layer_weights(heads[1], 2)[0])
+
+
+def test_head_logs_rename_fused_metrics():
+    logs = {"loss": 3.0, "out3_loss": 1.5, "out3_top1": 0.25, "val_out3_top1": 0.5,
+            "out1_top1": 0.1, "val_out1_loss": 2.0}
+    assert fused.head_logs(logs, 3) == {"loss": 1.5, "top1": 0.25, "val_top1": 0.5}
+    assert fused.head_logs(logs, 1) == {"top1": 0.1, "val_loss": 2.0}
+
+
+def test_groups_only_frozen_nets_with_same_source_and_target():
+    nets = plan.make_plan([1, 2, 3], ("base", "selffer", "transfer", "random_filters"))
+    done = {"A2B"}
+    is_done = lambda net: net.name in done
+    a3b = next(n for n in nets if n.name == "A3B")
+    assert [n.name for n in fused.pending_group(a3b, nets, is_done)] == ["A1B", "A3B"]
+    rand = next(n for n in nets if n.name == "random2")
+    assert [n.name for n in fused.pending_group(rand, nets, is_done)] == \
+        ["random1", "random2", "random3"]
+    for name in ("A3B+", "baseA", "A2B"):  # fine-tuned, base, finished: trained alone
+        net = next(n for n in nets if n.name == name)
+        assert fused.pending_group(net, nets, is_done) == []
+
+
+@pytest.mark.slow  # ~40 s on 2 cores: a real sweep (baseAll, then random1 + random2 fused)
+def test_fused_sweep_writes_standalone_run_directories(tmp_path):
+    import json
+    import os
+
+    import keras
+
+    from keras_transfer import runner
+
+    recipe = train.TrainConfig(steps=4, eval_every=2, batch_size=16, lr_step=1000)
+    config = runner.SweepConfig(workdir=str(tmp_path), layers=(1, 2),
+                                experiments=("random_filters",), recipe=recipe, export=False)
+    rows = {r["net"]: r for r in runner.run_sweep(config)}
+    assert sorted(rows) == ["baseAll", "random1", "random2"]
+    assert set(rows["random1"]) == set(rows["baseAll"])  # the same row schema as a lone net
+    manifests = {n: json.load(open(tmp_path / "runs" / n / "manifest.json"))
+                 for n in ("random1", "random2")}
+    assert manifests["random1"]["fused"]["nets"] == ["random1", "random2"]
+    assert "fused" not in json.load(open(tmp_path / "runs" / "baseAll" / "manifest.json"))
+    history = [json.loads(line) for line in open(tmp_path / "runs" / "random2" / "history.jsonl")]
+    assert [h["step"] for h in history] == [2, 4] and rows["random2"]["top1"] == \
+        history[-1]["val_top1"]
+    assert os.listdir(tmp_path / "runs" / "random1" / "validation")  # TensorBoard curves
+    nets = {n: keras.saving.load_model(tmp_path / "runs" / n / "model.keras") for n in rows}
+    assert nets["random1"].name == "random1"
+    for a, b in zip(layer_weights(nets["random1"], 1), layer_weights(nets["random2"], 1)):
+        np.testing.assert_array_equal(a, b)  # one shared random trunk
+    assert not os.path.exists(tmp_path / "fused")  # group checkpoints removed when done
+    again = runner.run_sweep(config)
+    assert [r["finished_at"] for r in again] == [rows[r["net"]]["finished_at"] for r in again]
