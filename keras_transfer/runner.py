@@ -37,6 +37,7 @@ class SweepConfig:
     per_class: tuple = ()          # k values of the reduced-volume experiment
     target_per_class: tuple = ()   # K values: target-side nets on K images per class
     flags_text: str = ""       # resolved flags, written to each run's flags.txt
+    weight_decay: float | None = None  # issue 9 (tune.py): overrides the model's Caffe default
     fused: bool = True         # frozen nets sharing a trunk train together (fused.py)
 
 
@@ -125,6 +126,12 @@ def run_sweep(config):
     return rows
 
 
+def architecture(config, num_classes):
+    """The sweep's CaffeNet for `num_classes`; --weight_decay (issue 9) overrides Caffe's."""
+    overrides = {} if config.weight_decay is None else {"weight_decay": config.weight_decay}
+    return alexnet.architecture(config.model, num_classes, **overrides)
+
+
 def net_seed(config, net):
     """A per-net seed: distinct nets get distinct inits and data orders, reproducibly."""
     return (config.recipe.seed * 1_000_003 + zlib.crc32(net.name.encode())) % (2 ** 31)
@@ -132,7 +139,7 @@ def net_seed(config, net):
 
 def net_identity(ctx, net):
     """Everything that decides a net's result; its hash is the run's identity."""
-    arch = alexnet.architecture(ctx.config.model, len(ctx.split.half(net.target)))
+    arch = architecture(ctx.config, len(ctx.split.half(net.target)))
     identity = {
         "net": dataclasses.asdict(net), "arch": arch.to_dict(),
         "train": dataclasses.asdict(ctx.config.recipe), "global_batch": ctx.global_batch,
@@ -180,7 +187,7 @@ def run_net(ctx, net, trained=None):
         return done, False
     os.makedirs(run_dir, exist_ok=True)
     classes = ctx.split.half(net.target)
-    arch = alexnet.architecture(config.model, len(classes))
+    arch = architecture(config, len(classes))
     parent_model, parent_result = load_parent(ctx, net) if net.parent else (None, None)
     seed = net_seed(config, net)
     if trained is None:
