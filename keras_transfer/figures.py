@@ -1,7 +1,9 @@
 """The paper's Figures 2 and 3 drawn from results.jsonl rows (matplotlib, Agg, no pyplot state).
 
 Sizes are fixed (no tight bounding box) so a figure's pixel size does not depend on the data:
-transfer.png is 800x700, natural_manmade.png and random_filters.png are 700x700.
+transfer.png is 800x700, natural_manmade.png and random_filters.png are 700x700; the dataset-size
+figures datasize.png and reduced.png (drawn only when the rows have K-limited or reduced-volume
+nets) are 1000x450.
 """
 
 import os
@@ -11,10 +13,12 @@ import matplotlib
 matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402  (after choosing the backend)
 
+from keras_transfer import datasize  # noqa: E402
 from keras_transfer import findings as F  # noqa: E402
 
 DPI = 100
-SIZES = {"transfer": (8, 7), "natural_manmade": (7, 7), "random_filters": (7, 7)}
+SIZES = {"transfer": (8, 7), "natural_manmade": (7, 7), "random_filters": (7, 7),
+         "datasize": (10, 4.5), "reduced": (10, 4.5)}
 OFFSETS = {"BnB": -0.25, "BnB+": -0.09, "AnB": 0.09, "AnB+": 0.27}  # the paper's, not jitter
 COLORS = {"base": "white", "BnB": "#1f4e9c", "BnB+": "#7fb2e5", "AnB": "#b0232a",
           "AnB+": "#f08c8c", "random": "#555555", "baseAll": "white",
@@ -165,9 +169,114 @@ def random_filters_figure(rows, out_dir):
     return _save(fig, out_dir, "random_filters")
 
 
+DATASIZE_STYLE = {  # group: (label, color, line style)
+    "AnB": ("best frozen AnB", COLORS["AnB"], "-"), "AnB+": ("best fine-tuned AnB+",
+                                                            COLORS["AnB+"], "-"),
+    "BnB": ("best frozen BnB", COLORS["BnB"], "--"), "BnB+": ("best fine-tuned BnB+",
+                                                             COLORS["BnB+"], "--")}
+
+
+def _k_axis(ks):
+    """x positions on a log axis: K as is, "all" one step (x4) right of the largest K."""
+    ints = [k for k in ks if k != datasize.ALL]
+    all_x = max(ints) * 4 if ints else 1
+    return {k: all_x if k == datasize.ALL else k for k in ks}
+
+
+def datasize_figure(rows, out_dir):
+    """Top-1 vs target images per class K (log x): from scratch, best frozen and fine-tuned n."""
+    by_split = datasize.cells(rows)
+    fig = Figure(figsize=SIZES["datasize"], dpi=DPI)
+    axes = fig.subplots(1, max(1, len(by_split)), sharey=True, squeeze=False)[0]
+    xs = _k_axis({c.k for cs in by_split.values() for c in cs})
+    for ax, (split, cs) in zip(axes, by_split.items()):
+        pts = [(xs[c.k], c.scratch) for c in cs if c.scratch]
+        if pts:
+            ax.errorbar([x for x, _ in pts], [s.mean for _, s in pts], [s.std for _, s in pts],
+                        fmt="-o", color="black", ms=5, capsize=2, label="from scratch (baseB)")
+        for group, (label, color, ls) in DATASIZE_STYLE.items():
+            best = [(xs[c.k], c.best[group]) for c in cs if group in c.best]
+            if not best:
+                continue
+            ax.errorbar([x for x, _ in best], [b.stat.mean for _, b in best],
+                        [b.stat.std for _, b in best], fmt="o", ls=ls, color=color, ms=5,
+                        mec="black", capsize=2, label=label)
+            for x, b in best:  # the winning n, next to its point
+                ax.annotate(f"n={b.n}", (x, b.stat.mean), fontsize=6, xytext=(3, 3),
+                            textcoords="offset points", color=color)
+        ax.set_xscale("log")
+        if datasize.ALL in xs and len(xs) > 1:  # "all" is not a K: mark the gap before it
+            ax.axvline(xs[datasize.ALL] / 2, color="gray", lw=0.8, ls=":")
+        ax.set_xticks(sorted(xs.values()))
+        ax.set_xticklabels([datasize.k_label(k) for k in sorted(xs, key=datasize.k_order)])
+        ax.minorticks_off()
+        ax.set_xlabel("target images per class K (log)")
+        ax.set_title(f"split {split}", fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    if not by_split:
+        _empty(axes[0], "no K-limited nets (--target_per_class) in the results")
+    axes[0].set_ylabel(f"top-1 on the target half ({F.METRIC})")
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.92, bottom=0.12, wspace=0.08)
+    return _save(fig, out_dir, "datasize")
+
+
+def reduced_figure(rows, out_dir):
+    """Reduced volume: top-1 vs images per class k, linear and log x (as in the original)."""
+    curve = datasize.reduced_curve(rows)
+    dots = [r for r in rows if r["kind"] == "reduced"]
+    base_all = F.stat(r[F.METRIC] for r in F.select(rows, "baseAll"))
+    chance = {1 / r["num_classes"] for r in dots if r.get("num_classes")}
+    chance = chance.pop() if len(chance) == 1 else None
+    imagenet = dots and all("imagenet" in str(r.get("dataset")).lower() for r in dots)
+    fig = Figure(figsize=SIZES["reduced"], dpi=DPI)
+    for ax, log in zip(fig.subplots(1, 2, sharey=True), (False, True)):
+        if dots:
+            _dots(ax, [r["per_class"] for r in dots], [r[F.METRIC] for r in dots],
+                  COLORS["random"], "reduced nets")
+            ax.plot(list(curve), [s.mean for s in curve.values()], "-", color=COLORS["random"])
+        else:
+            _empty(ax, "no reduced-volume nets (--per_class) in the results")
+        if base_all:
+            ax.axhline(base_all.mean, ls="--", color="black", lw=1, label="baseAll (all images)")
+        if chance:
+            ax.axhline(chance, ls=":", color="gray", lw=1, label="chance")
+        if imagenet:
+            ks = [k for k in datasize.PAPER_REDUCED_KS if k <= max(curve)]
+            ax.plot(ks, [datasize.paper_reduced(k) for k in ks], "s", mfc="none", color="black",
+                    label="original code (ImageNet)")
+        if log:
+            ax.set_xscale("log")
+            ax.set_xticks(list(curve))
+            ax.set_xticklabels(map(str, curve))
+            ax.minorticks_off()
+        ax.set_xlabel("training images per class k" + (" (log)" if log else ""))
+        ax.set_title(f"all classes, k images per class ({'log' if log else 'linear'} x)",
+                     fontsize=10)
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="best")
+    fig.axes[0].set_ylabel(f"top-1 ({F.METRIC})")
+    fig.subplots_adjust(left=0.09, right=0.98, top=0.92, bottom=0.12, wspace=0.06)
+    return _save(fig, out_dir, "reduced")
+
+
 def write_all(rows, out_dir):
-    """Draws the three figures into out_dir (PNG and SVG); returns {name: png path}."""
+    """Draws the figures into out_dir (PNG and SVG); returns {name: png path}.
+
+    The paper's three always; datasize and reduced only when the rows have such nets (an earlier
+    report's copy is removed otherwise, so out_dir never shows numbers these rows lack).
+    """
     os.makedirs(out_dir, exist_ok=True)
-    return {"transfer": transfer_figure(rows, out_dir),
-            "natural_manmade": natural_manmade_figure(rows, out_dir),
-            "random_filters": random_filters_figure(rows, out_dir)}
+    out = {"transfer": transfer_figure(rows, out_dir),
+           "natural_manmade": natural_manmade_figure(rows, out_dir),
+           "random_filters": random_filters_figure(rows, out_dir)}
+    for name, draw, present in (("datasize", datasize_figure, datasize.cells(rows)),
+                                ("reduced", reduced_figure, datasize.reduced_curve(rows))):
+        if present:
+            out[name] = draw(rows, out_dir)
+        else:
+            for ext in (".png", ".svg"):
+                if os.path.exists(os.path.join(out_dir, name + ext)):
+                    os.remove(os.path.join(out_dir, name + ext))
+    return out

@@ -4,16 +4,22 @@ Every number is the paper's metric `top1_best10` unless said otherwise. Groups f
 "selffer" rows are BnB (B3B and A3A pooled), "transfer" rows are AnB (A3B and B3A pooled), and
 `fine_tune` adds the "+". Means are over all rows of a group (seeds and directions); std is the
 sample standard deviation (ddof=1), shown only when there are several rows.
+
+Only full-data rows (per_class and target_per_class null) enter the paper's groups: `select` and
+`per_n` default to size="full", so reduced-volume nets and K-limited nets (`datasize`) never leak
+into Figure 2/3 or Table 1.
 """
 
 import dataclasses
 import statistics
 
+from keras_transfer import plan
+
 METRIC = "top1_best10"
 TOLERANCE = 0.005  # half a point of top-1: differences smaller than this count as "no difference"
 NS = tuple(range(1, 8))
 GROUPS = ("BnB", "BnB+", "AnB", "AnB+")
-KINDS = ("base", "selffer", "transfer", "random")
+KINDS = ("base", "selffer", "transfer", "random", "reduced")
 REQUIRED_KEYS = ("net", "kind", "n", "fine_tune", "split", "split_seed", "seed", "target", METRIC)
 RANGES = {"1-7": NS, "1-3": (1, 2, 3), "3-7": (3, 4, 5, 6, 7), "5-7": (5, 6, 7)}
 HIGH_N = (5, 6, 7)
@@ -50,8 +56,10 @@ def stat(values):
 
 
 def group_of(row):
-    """'base', 'baseAll', 'BnB', 'BnB+', 'AnB', 'AnB+' or 'random'."""
+    """'base', 'baseAll', 'BnB', 'BnB+', 'AnB', 'AnB+', 'random' or 'reduced'."""
     kind = row["kind"]
+    if kind == "reduced":
+        return "reduced"
     if kind == "base":
         return "baseAll" if row["target"] == "all" else "base"
     if kind == "random":
@@ -66,10 +74,24 @@ def split_kind(row):
     return "random" if split.startswith("random") else split
 
 
-def select(rows, group=None, split=None, target=None):
+def is_full(row):
+    """A net trained on every image of its classes (not reduced, not K-limited)."""
+    return row.get("per_class") is None and row.get("target_per_class") is None
+
+
+def _size_ok(row, size):
+    if size == "any":
+        return True
+    if size == "full":
+        return is_full(row)
+    return row.get("target_per_class") == size
+
+
+def select(rows, group=None, split=None, target=None, size="full"):
+    """Rows of a group/split/target; size: "full" (default), "any", or an int K (K-limited)."""
     return [r for r in rows if (group is None or group_of(r) == group)
             and (split is None or split_kind(r) == split)
-            and (target is None or r["target"] == target)]
+            and (target is None or r["target"] == target) and _size_ok(r, size)]
 
 
 def base_stat(rows):
@@ -77,10 +99,10 @@ def base_stat(rows):
     return stat(r[METRIC] for r in select(rows, "base"))
 
 
-def per_n(rows, group):
+def per_n(rows, group, size="full"):
     """{n: Stat} of one group."""
     by_n = {}
-    for r in select(rows, group):
+    for r in select(rows, group, size=size):
         by_n.setdefault(int(r["n"]), []).append(r[METRIC])
     return {n: stat(v) for n, v in sorted(by_n.items())}
 
@@ -91,7 +113,7 @@ def means(curve):
 
 def transfer_pool(rows):
     """Rows Figure 2 pools and a label: the random splits (all seeds) if any, else every split."""
-    ab = [r for r in rows if group_of(r) not in ("random", "baseAll")]
+    ab = [r for r in select(rows) if group_of(r) not in ("random", "baseAll")]
     rand = select(ab, split="random")
     used = rand or ab
     splits = sorted({f"{r['split']}/{r['split_seed']}" for r in used})
@@ -143,6 +165,13 @@ def table1(anb_plus, bnb_plus, base):
         out[("AnB+ - BnB+", label)] = (
             statistics.fmean(anb_plus[n] - bnb_plus[n] for n in used) if used else None, used)
     return out
+
+
+def markdown_table(header, body):
+    """Markdown lines of a table (None cells shown as an em dash), ending with a blank line."""
+    cell = lambda v: "—" if v is None else str(v)  # noqa: E731
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(map(cell, r)) + " |" for r in body] + [""]
 
 
 def _fmt(curve, ns):
@@ -235,29 +264,34 @@ def findings(rows, tol=TOLERANCE):
             dissimilar_hurts_more(rel, tol), random_filters_fall_fastest(rel, tol)]
 
 
-def plan_names(ns=NS):
-    """Net names the sweep runs for one A/B split, and for the random-filter control."""
-    ab = ["baseA", "baseB"] + [f"{s}{n}{t}{p}" for n in ns for s, t in
-                               (("A", "B"), ("B", "B"), ("A", "A"), ("B", "A")) for p in ("", "+")]
-    return ab, ["baseAll"] + [f"random{n}" for n in ns]
+def expected_nets(rows):
+    """Net names `plan.make_plan` gives for the experiments, n, k and K these rows show.
+
+    Inferred from the rows, so an experiment (or an n, k or K) with no finished net at all is not
+    expected: a partial sweep lists the nets missing within what started.
+    """
+    kinds = {r["kind"] for r in rows}
+    halves = ("A", "B") if any(r["target"] in ("A", "B") for r in rows) else ()
+    experiments = [e for e, present in (
+        ("base", any(r["kind"] == "base" and r["target"] != "all" for r in rows)),
+        ("selffer", "selffer" in kinds), ("transfer", "transfer" in kinds),
+        ("random_filters", "random" in kinds or any(group_of(r) == "baseAll" for r in rows)),
+        ("reduced", "reduced" in kinds)) if present]
+    layers = sorted({int(r["n"]) for r in rows if r["n"]})
+    per_class = sorted({r["per_class"] for r in rows if r["kind"] == "reduced"})
+    target_per_class = sorted({r["target_per_class"] for r in rows
+                               if r.get("target_per_class") is not None})
+    sizes = target_per_class if halves else ()
+    return [net.name for net in plan.make_plan(layers, experiments, halves, per_class, sizes)]
 
 
 def missing_nets(rows):
-    """{(split, split_seed, seed): [missing names]} for each experiment that has at least one row.
-
-    The A/B plan is expected only where some A/B net ran, the random-filter plan only where some
-    random-filter net or baseAll ran: experiments absent from the run are not reported as missing.
-    """
-    ab_plan, random_plan = plan_names()
+    """{(split, split_seed, seed): [missing names]}, each key's plan inferred by expected_nets."""
     found = {}
     for r in rows:
-        found.setdefault((str(r["split"]), r["split_seed"], r["seed"]), set()).add(r["net"])
+        found.setdefault((str(r["split"]), r["split_seed"], r["seed"]), []).append(r)
     out = {}
-    for key, names in sorted(found.items(), key=lambda kv: str(kv[0])):
-        expected = []
-        if names - set(random_plan):
-            expected += ab_plan
-        if names & set(random_plan):
-            expected += random_plan
-        out[key] = [name for name in expected if name not in names]
+    for key, got in sorted(found.items(), key=lambda kv: str(kv[0])):
+        names = {r["net"] for r in got}
+        out[key] = [name for name in expected_nets(got) if name not in names]
     return out

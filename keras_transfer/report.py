@@ -4,9 +4,10 @@ r"""Figures, tables and findings from a sweep's results.jsonl.
     python -m keras_transfer.report --workdir=runs/seed0,runs/seed1 --out_dir=runs/report_merged
 
 Writes OUT/transfer.{png,svg} (Figure 2), OUT/natural_manmade.{png,svg} and
-OUT/random_filters.{png,svg} (Figure 3), OUT/report.md, and the figures as TensorBoard images in
-OUT (the run "report" under WORKDIR). OUT defaults to WORKDIR/report, or to
-COMMON_PARENT/report_merged when several inputs are merged. Takes seconds on a full sweep.
+OUT/random_filters.{png,svg} (Figure 3), OUT/datasize.{png,svg} and OUT/reduced.{png,svg} when the
+sweep ran target sizes (--target_per_class) or reduced-volume nets (--per_class), OUT/report.md,
+and the figures as TensorBoard images in OUT (the run "report" under WORKDIR). OUT defaults to
+WORKDIR/report, or to COMMON_PARENT/report_merged when several inputs are merged. Takes seconds on a full sweep.
 """
 
 import glob
@@ -17,7 +18,7 @@ import sys
 
 from absl import app, flags
 
-from keras_transfer import figures, paper
+from keras_transfer import datasize, figures, paper
 from keras_transfer import findings as F
 
 
@@ -73,6 +74,15 @@ def read_results(path):
             raise ReportError(f"{path}:{lineno}: the row for net {row.get('net', '?')!r} {what}; "
                               "it was not written by this version of keras_transfer.sweep. "
                               "Re-run the sweep into a fresh workdir, or fix the rows")
+        for key in ("per_class", "target_per_class"):
+            size = row.get(key)
+            if size is not None and (isinstance(size, bool) or not isinstance(size, int)
+                                     or size < 1):
+                raise ReportError(f"{path}:{lineno}: the row for net {row['net']!r} has "
+                                  f"{key}={size!r}, not a positive integer or null; fix the row")
+        if row["kind"] == "reduced" and row.get("per_class") is None:
+            raise ReportError(f"{path}:{lineno}: the reduced-volume net {row['net']!r} has no "
+                              "per_class (images per class); fix the row")
         rows.append(row)
     if not rows:
         raise ReportError(f"{path} is empty: no net has finished yet; {run_first}, "
@@ -94,15 +104,6 @@ def load_rows(paths):
             seen.add(key)
             rows.append(row)
     return rows, warnings
-
-
-def _cell(value):
-    return "—" if value is None else str(value)
-
-
-def _table(header, body):
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(map(_cell, r)) + " |" for r in body] + [""]
 
 
 def _curve_row(label, base, curve, fmt=str):
@@ -140,19 +141,19 @@ def per_n_tables(rows, comparable):
                 if comparable:
                     body.append(_paper_row(label, refs[label][1], refs[label][0]))
         out += [f"### Split `{kind}` (split seeds {', '.join(seeds)} pooled)", ""]
-        out += _table(header, body)
+        out += F.markdown_table(header, body)
     if F.select(rows, "random") or F.select(rows, "baseAll"):
         base = F.stat(r[F.METRIC] for r in F.select(rows, "baseAll"))
         body = [_curve_row("random frozen filters", base, F.per_n(rows, "random"))]
         if comparable:
             body.append(_paper_row("random filters", paper.BASE_ALL, "random"))
         out += ["### Random frozen filters (all classes; base = baseAll)", ""]
-        out += _table(header, body)
+        out += F.markdown_table(header, body)
     rel = F.relative_curves(rows)
     if rel:
         out += ["### Relative to the matching base (Figure 3 c)", ""]
-        out += _table(header, [_curve_row(k, 0.0, v, lambda x: f"{x:+.4f}")
-                               for k, v in rel.items()])
+        out += F.markdown_table(header, [_curve_row(k, 0.0, v, lambda x: f"{x:+.4f}")
+                                         for k, v in rel.items()])
     return out
 
 
@@ -173,27 +174,37 @@ def table1_section(pool, comparable):
     notes = ["Mean over the n range of the per-n difference of group means."]
     if comparable:
         notes.append("\\* not in the paper's Table 1; computed from its per-n table.")
-    return _table(header, body) + notes + [""]
+    return F.markdown_table(header, body) + notes + [""]
+
+
+def _images_per_class(row):
+    if row.get("per_class") is not None:
+        return f"k={row['per_class']}"
+    return None if row.get("target_per_class") is None else f"K={row['target_per_class']}"
 
 
 def net_table(rows):
-    order = {k: i for i, k in enumerate(("base", "selffer", "transfer", "random"))}
+    order = {k: i for i, k in enumerate(F.KINDS)}
     rows = sorted(rows, key=lambda r: (str(r["split"]), str(r["split_seed"]), str(r["seed"]),
-                                       order[r["kind"]], r["n"], bool(r["fine_tune"]), r["net"]))
+                                       r.get("target_per_class") or 0, order[r["kind"]],
+                                       r.get("per_class") or 0, r["n"], bool(r["fine_tune"]),
+                                       r["net"]))
     f4 = lambda v: f"{v:.4f}" if isinstance(v, (int, float)) else None  # noqa: E731
     body = [[r["net"], r["split"], r["split_seed"], r["seed"], r["n"], r["fine_tune"],
-             f4(r[F.METRIC]), f4(r.get("top1")), f4(r.get("top5")), r.get("steps"),
+             _images_per_class(r) or "all", f4(r[F.METRIC]), f4(r.get("top1")),
+             f4(r.get("top5")), r.get("steps"),
              f"{r['train_seconds']:.1f}" if isinstance(r.get("train_seconds"), (int, float))
              else None] for r in rows]
-    return _table(["net", "split", "split_seed", "seed", "n", "fine_tune", F.METRIC,
-                   "final top1", "top5", "steps", "seconds"], body)
+    return F.markdown_table(["net", "split", "split_seed", "seed", "n", "fine_tune",
+                             "images/class", F.METRIC, "final top1", "top5", "steps", "seconds"],
+                            body)
 
 
 def render_markdown(rows, sources, warnings, tol=F.TOLERANCE):
     """The whole report.md as a string."""
     datasets = sorted({str(r.get("dataset")) for r in rows})
     # The random-filter nets use all classes, so their split does not decide comparability.
-    comparable = paper.comparable(datasets, {F.split_kind(r) for r in rows
+    comparable = paper.comparable(datasets, {F.split_kind(r) for r in F.select(rows)
                                              if F.group_of(r) not in ("random", "baseAll")})
     pool, pool_label = F.transfer_pool(rows)
     split_names = sorted({f"{r['split']}/{r['split_seed']}" for r in rows})
@@ -218,6 +229,7 @@ def render_markdown(rows, sources, warnings, tol=F.TOLERANCE):
     out += ["## Table 1 analogue (fine-tuned transfer AnB+ vs base and BnB+)", ""]
     out += table1_section(pool, comparable)
     out += ["## Accuracy per n", ""] + per_n_tables(rows, comparable)
+    out += datasize.markdown(rows, tol)
     out += ["## Missing nets", ""]
     for (split, split_seed, seed), names in F.missing_nets(rows).items():
         out.append(f"- split {split}/{split_seed}, seed {seed}: "

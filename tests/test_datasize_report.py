@@ -1,0 +1,196 @@
+"""Dataset-size report (issue 11) on hand-built rows with known numbers: decision table, reduced
+table, findings that flip with the input, figures, and no leak into the paper's figures."""
+
+import json
+import os
+import re
+
+import matplotlib.image
+import pytest
+
+from keras_transfer import datasize, plan, report
+from keras_transfer import findings as F
+from test_report import random_split_rows, row, tensorboard_images, write_jsonl
+
+ALL = datasize.ALL
+LAYERS = (1, 2, 3)
+# Target-B numbers per (K, group): a number for base, {n: value} for the copied groups. Other
+# target-side nets (BnB, BnB+) and the A-target nets get LOW, so they never win.
+LOW = 0.1
+RANDOM = {  # best frozen n = 2, 3, 3; gain over scratch 0.14, 0.10, 0.04; AnB+ ahead from K=20
+    (5, "base"): 0.20, (5, "AnB"): {1: 0.30, 2: 0.34, 3: 0.32},
+    (5, "AnB+"): {1: 0.28, 2: 0.29, 3: 0.31},
+    (20, "base"): 0.40, (20, "AnB"): {1: 0.45, 2: 0.46, 3: 0.47},
+    (20, "AnB+"): {1: 0.47, 2: 0.48, 3: 0.50},
+    (ALL, "base"): 0.60, (ALL, "AnB"): {1: 0.60, 2: 0.60, 3: 0.61},
+    (ALL, "AnB+"): {1: 0.62, 2: 0.64, 3: 0.63},
+}
+NATMM = {  # best frozen n = 1, 2, 1; gain 0.05, 0.05, 0.03; AnB+ ahead from K=20
+    (5, "base"): 0.25, (5, "AnB"): {1: 0.30, 2: 0.28, 3: 0.26},
+    (5, "AnB+"): dict.fromkeys(LAYERS, 0.27),
+    (20, "base"): 0.42, (20, "AnB"): {1: 0.44, 2: 0.45, 3: 0.43},
+    (20, "AnB+"): {1: 0.46, 2: 0.47, 3: 0.46},
+    (ALL, "base"): 0.55, (ALL, "AnB"): {1: 0.56, 2: 0.52, 3: 0.50},
+    (ALL, "AnB+"): {1: 0.58, 2: 0.57, 3: 0.57},
+}
+
+
+def plan_rows(values, split="random", ks=(5, 20), seeds=(0,), spread=0.0, dataset="synthetic"):
+    """A row for every net of the real plan (full data and K-limited); seeds get +-spread."""
+    nets = plan.make_plan(LAYERS, ("base", "selffer", "transfer"), ("A", "B"), (), ks)
+    rows = []
+    for i, seed in enumerate(seeds):
+        for net in nets:
+            group = F.group_of({"kind": net.kind, "target": net.target,
+                                "fine_tune": net.fine_tune})
+            k = net.per_class or ALL
+            value = values.get((k, group), LOW) if net.target == "B" else LOW
+            value = value[net.n] if isinstance(value, dict) else value
+            offset = spread * (2 * i - 1) if len(seeds) == 2 else 0.0
+            r = row(net.name, net.kind, net.n, net.fine_tune, net.source, net.target,
+                    value + offset, split=split, seed=seed, dataset=dataset)
+            rows.append({**r, **net.sizes()})
+    return rows
+
+
+def reduced_rows(dataset="synthetic"):
+    rows = [row("baseAll", "base", 0, False, None, "all", 0.30, split="none", dataset=dataset)]
+    for k, seed, value in ((5, 0, 0.03), (20, 0, 0.04), (20, 1, 0.06), (250, 0, 0.20)):
+        rows.append({**row(f"reduced{k:04d}", "reduced", 0, False, None, "all", value,
+                           split="none", seed=seed, dataset=dataset),
+                     "per_class": k, "num_classes": 40})
+    return rows
+
+
+def statuses(rows):
+    return [f.status for f in datasize.findings(rows)]
+
+
+def test_decision_table_is_exact():
+    rows = plan_rows(RANDOM, seeds=(0, 1), spread=0.01) + plan_rows(NATMM, "natural_manmade")
+    md = "\n".join(datasize.markdown(rows))
+    # 13 target-B nets per K and seed: baseB and A/B x n=1..3 x frozen/fine-tuned.
+    assert ("| `random` | 5 | A2B (n=2, frozen) | 0.3400 ± 0.0141 (2) | +0.1400 | +0.0300 | "
+            "A3B+ (n=3, fine-tuned): 0.3100 | 0.2000 ± 0.0141 (2) | 2 / 2 / 2 / 26 |") in md
+    assert ("| `random` | 20 | A3B+ (n=3, fine-tuned) | 0.5000 ± 0.0141 (2) | +0.1000 | +0.0300 "
+            "| A3B (n=3, frozen): 0.4700 |") in md
+    assert ("| `random` | all | A2B+ (n=2, fine-tuned) | 0.6400 ± 0.0141 (2) | +0.0400 | +0.0300 "
+            "| A3B (n=3, frozen): 0.6100 |") in md
+    assert ("| `natural_manmade` | 5 | A1B (n=1, frozen) | 0.3000 | +0.0500 | +0.0300 | "
+            "A1B+ (n=1, fine-tuned): 0.2700 | 0.2500 | 1 / 1 / 1 / 13 |") in md
+    # random first, then the other splits; K ascending with "all" last
+    order = re.findall(r"^\| `(\w+)` \| (\w+) \|", md, re.M)
+    assert order == [("random", "5"), ("random", "20"), ("random", "all"),
+                     ("natural_manmade", "5"), ("natural_manmade", "20"),
+                     ("natural_manmade", "all")]
+    assert [f.status for f in datasize.findings(rows)] == [F.HOLDS] * 3
+
+
+def test_ties_go_to_the_smaller_n_then_to_frozen():
+    values = {(5, "base"): 0.2, (5, "AnB"): dict.fromkeys(LAYERS, 0.3),
+              (5, "AnB+"): dict.fromkeys(LAYERS, 0.3)}
+    cell = datasize.cells(plan_rows(values, ks=(5,)))["random"][0]
+    assert (cell.winner.group, cell.winner.n, cell.other.group, cell.other.n) == ("AnB", 1,
+                                                                                 "AnB+", 1)
+    assert cell.gain(cell.other.stat) == 0.0
+
+
+def test_findings_flip_when_the_input_does():
+    nm = plan_rows(NATMM, "natural_manmade")
+    assert statuses(plan_rows(RANDOM) + nm) == [F.HOLDS] * 3
+    # Transfer gains little at K=5 on the random split (0.02 < 0.04 at "all").
+    worse = {**RANDOM, (5, "AnB"): {n: v - 0.12 for n, v in RANDOM[(5, "AnB")].items()},
+             (5, "AnB+"): {n: v - 0.12 for n, v in RANDOM[(5, "AnB+")].items()}}
+    assert statuses(plan_rows(worse) + nm)[0] == F.FAILS
+    # Fine-tuning is already ahead at K=5: it does not "overtake".
+    ahead = {**RANDOM, (5, "AnB+"): dict.fromkeys(LAYERS, 0.40)}
+    assert statuses(plan_rows(ahead) + nm)[1] == F.FAILS
+    # The splits swapped: the natural/man-made split now prefers more frozen layers.
+    swapped = plan_rows(NATMM) + plan_rows(RANDOM, "natural_manmade")
+    assert statuses(swapped)[2] == F.FAILS
+    # One split only: the dissimilar comparison needs both; one K only: nothing to compare.
+    assert statuses(plan_rows(RANDOM))[2] == F.UNMEASURABLE
+    one_k = [r for r in plan_rows(RANDOM, ks=(5,)) if r["target_per_class"] is not None]
+    assert statuses(one_k) == [F.UNMEASURABLE] * 3
+    # No K-limited rows at all: no section, no findings.
+    full = random_split_rows()
+    assert datasize.cells(full) == {} and datasize.markdown(full) == []
+
+
+def test_reduced_table_with_and_without_paper_numbers():
+    md = "\n".join(datasize.markdown(reduced_rows()))
+    assert "| 20 | 0.0500 ± 0.0141 | 2 |" in md and "| all (baseAll) | 0.3000 | 1 |" in md
+    assert "Chance is 0.0250" in md and "paper" not in md
+    md = "\n".join(datasize.markdown(reduced_rows(dataset="tfds:imagenet2012")))
+    assert "| 5 | 0.0300 | 1 | *0.0010* |" in md and "| 20 | 0.0500 ± 0.0141 | 2 | — |" in md
+    assert "| 250 | 0.2000 | 1 | *0.3843* |" in md
+    assert "| all (baseAll) | 0.3000 | 1 | *0.5518* |" in md
+
+
+def test_sized_rows_do_not_leak_into_the_paper_figures(tmp_path):
+    full = random_split_rows()
+    sized = [r for r in plan_rows(RANDOM) if r["target_per_class"] is not None]
+    extra = sized + [r for r in reduced_rows() if r["kind"] == "reduced"]
+    assert F.transfer_pool(full + extra) == F.transfer_pool(full)
+    assert F.findings(full + extra) == F.findings(full)
+    for group in ("base", *F.GROUPS):
+        assert F.per_n(full + extra, group) == F.per_n(full, group)
+
+    def section(md, title):
+        return md.split(title)[1].split("\n## ")[0]
+    a = report.render_markdown(full, ["r.jsonl"], [])
+    b = report.render_markdown(full + extra, ["r.jsonl"], [])
+    for title in ("## Findings", "## Table 1", "## Accuracy per n"):
+        assert section(a, title) == section(b, title)
+    report.write_report([write_jsonl(str(tmp_path / "a" / "results.jsonl"), full)])
+    report.write_report([write_jsonl(str(tmp_path / "b" / "results.jsonl"), full + extra)])
+    for name in ("transfer", "natural_manmade", "random_filters"):
+        assert (tmp_path / "a" / "report" / f"{name}.png").read_bytes() == \
+            (tmp_path / "b" / "report" / f"{name}.png").read_bytes()
+
+
+def test_missing_nets_know_the_k_names():
+    rows = random_split_rows() + [r for r in plan_rows(RANDOM, ks=(5,))
+                                  if r["target_per_class"] is not None]
+    assert F.missing_nets(rows) == {("random", 0, 0): [
+        f"{s}{n}{t}{p}@k5" for n in range(4, 8) for s, t in (("A", "B"), ("B", "B"))
+        for p in ("", "+")]}  # the K nets ran for n=1..3 only; the full ones for n=1..7
+    done = [r for r in plan_rows(RANDOM) if r["net"] not in ("baseB@k20", "A2B+@k5")]
+    assert F.missing_nets(done) == {("random", 0, 0): ["A2B+@k5", "baseB@k20"]}  # plan order
+    # Each (split, split_seed, seed) infers its own plan: seed 1 ran only reduced0020, so it is
+    # complete by itself (a k or an experiment no net of that seed reached is not detectable).
+    assert F.missing_nets(reduced_rows()) == {("none", 0, 0): [], ("none", 0, 1): []}
+
+
+def test_report_writes_the_figures(tmp_path):
+    wd = tmp_path / "wd"
+    rows = (plan_rows(RANDOM, seeds=(0, 1), spread=0.01) + plan_rows(NATMM, "natural_manmade")
+            + reduced_rows())
+    md = open(report.write_report([write_jsonl(str(wd / "results.jsonl"), rows)])).read()
+    out = wd / "report"
+    for name in ("datasize", "reduced"):
+        assert matplotlib.image.imread(str(out / f"{name}.png")).shape[:2] == (450, 1000)
+        assert (out / f"{name}.svg").stat().st_size > 1000
+        assert f"]({name}.png)" in md
+    assert {"datasize", "reduced"} <= tensorboard_images(str(out))
+    assert "| reduced0020 | none | 0 | 1 | 0 | False | k=20 | 0.0600 |" in md
+    assert "| A2B+@k5 | random | 0 | 1 | 2 | True | K=5 | 0.3000 |" in md
+    # Rerun on rows without sized nets: the old dataset-size figures go away.
+    write_jsonl(str(wd / "results.jsonl"), random_split_rows())
+    md = open(report.write_report([str(wd)])).read()
+    assert not (out / "datasize.png").exists() and not (out / "reduced.svg").exists()
+    assert "datasize.png" not in md and "## Dataset size" not in md
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"target_per_class": "5"}, "target_per_class='5', not a positive integer"),
+    ({"per_class": 0}, "per_class=0, not a positive integer"),
+    ({"kind": "reduced", "per_class": None}, "has no per_class"),
+])
+def test_bad_size_columns_raise_report_error(tmp_path, change, message):
+    bad = {**row("baseB", "base", 0, False, None, "B", 0.5), **change}
+    path = tmp_path / "results.jsonl"
+    path.write_text(json.dumps(bad) + "\n")
+    with pytest.raises(report.ReportError, match=re.escape(message)):
+        report.read_results(str(path))
+    assert os.path.exists(path)
