@@ -24,6 +24,7 @@ import signal
 import threading
 import time
 import traceback
+import uuid
 from concurrent import futures
 
 import keras_tuner
@@ -70,9 +71,15 @@ class PlanOracle(keras_tuner.Oracle):
         self._seen = {}          # tuner id -> chief time of its last request
         self._expired = set()    # trial ids taken back from workers presumed dead
         self._stopped = False
+        # Trial ids restart at 0 when the chief restarts; a late report from a worker of the
+        # previous chief may carry an id that now names another net's trial. Trials carry this
+        # token, and end_trial ignores other tokens (a colliding update_trial can only skew the
+        # logged score: what is done is read from result.json).
+        self.token = uuid.uuid4().hex[:12]
 
     def values(self, name):
-        values = {**self.plan[name].hparams(), "seed": self.seed, "config_hash": self.hashes[name]}
+        values = {**self.plan[name].hparams(), "seed": self.seed, "config_hash": self.hashes[name],
+                  "chief": self.token}
         return {k: v for k, v in values.items() if v is not None}  # gRPC has no None
 
     def is_done(self, name):
@@ -158,7 +165,7 @@ class PlanOracle(keras_tuner.Oracle):
 
     @keras_tuner.synchronized
     def end_trial(self, trial):
-        if self._stale(trial.trial_id):
+        if self._stale(trial.trial_id) or trial.hyperparameters.values.get("chief") != self.token:
             return
         tuner = next((t for t, o in self.ongoing_trials.items()
                       if o.trial_id == trial.trial_id), "?")

@@ -69,8 +69,15 @@ def test_oracle_runs_bases_first_and_hands_out_each_net_once(tmp_path):
 def test_oracle_skips_finished_nets_and_rejects_changed_ones(tmp_path):
     oracle = make_oracle(tmp_path)
     finish_net(oracle, tmp_path, oracle.create_trial("w0"))  # baseA
-    restarted = make_oracle(tmp_path)
-    assert restarted.create_trial("w0").hyperparameters.values["net"] == "baseB"
+    late = oracle.create_trial("w1")                          # baseB, trial 0001
+    restarted = make_oracle(tmp_path)                         # a new chief: ids restart at 0
+    assert restarted.create_trial("w0").hyperparameters.values["net"] == "baseB"   # 0000
+    mine = restarted.create_trial("w2")                       # 0001 again, now A1B
+    assert (mine.trial_id, mine.hyperparameters.values["net"]) == (late.trial_id, "A1B")
+    late.status = "FAILED"
+    restarted.end_trial(late)  # the old chief's trial 0001 (baseB) reported late: ignored
+    assert restarted.ongoing_trials["w2"] is mine and mine.status == "RUNNING"
+    assert not restarted.failed
     rundir.write_json(str(tmp_path / "runs" / "baseA" / "result.json"),
                       {"net": "baseA", "config_hash": "other"})
     with pytest.raises(rundir.RunDirError, match="different config"):
