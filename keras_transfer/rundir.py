@@ -18,6 +18,7 @@ import time
 from absl import logging
 
 RESULTS = "results.jsonl"
+SUPERSEDED = "results_superseded.jsonl"  # rows sync_results dropped (issue 8)
 PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "tensorflow-datasets", "keras-tuner",
             "tensorboard", "numpy", "absl-py", "keras_transfer")
 
@@ -158,28 +159,45 @@ def sync_results(workdir):
     """Makes results.jsonl hold exactly one valid row per finished run directory.
 
     Rows for finished runs that are missing (a crash between result.json and the append, or a
-    deleted/damaged results file) are appended from the run's result.json; a damaged line is
-    dropped by rewriting the file atomically.
+    deleted/damaged results file) are appended from the run's result.json. A damaged line is
+    dropped, and so is a row whose run no longer has that result (its result.json was deleted
+    or damaged, so the net is retrained and gets a new row; or it was retrained): the file is
+    rewritten atomically and the superseded rows are kept in results_superseded.jsonl.
     """
     path = os.path.join(workdir, RESULTS)
     rows = read_results(workdir)
-    have = {r.get("run_dir") for r in rows}
     runs = os.path.join(workdir, "runs")
-    missing = []
+    finished = {}  # run_dir -> its result.json
     for name in sorted(os.listdir(runs)) if os.path.isdir(runs) else []:
         result = read_json(os.path.join(runs, name, "result.json"))
-        if result is not None and result.get("run_dir") not in have:
-            missing.append(result)
-    valid_lines = sum(1 for _ in rows)
-    with_damage = os.path.exists(path) and valid_lines != _count_lines(path)
-    if with_damage:
+        if result is not None:
+            finished[result.get("run_dir")] = result
+    kept, superseded, have = [], [], set()
+    for row in rows:  # issue 8: never two rows for one run, never a row without its run
+        run_dir = row.get("run_dir")
+        result = finished.get(run_dir)
+        if result is not None and run_dir not in have and \
+                row.get("finished_at") == result.get("finished_at"):
+            kept.append(row)
+            have.add(run_dir)
+        else:
+            superseded.append(row)
+    if superseded:
+        logging.warning("%s: %d rows whose runs are gone, damaged or retrained moved to %s: %s",
+                        path, len(superseded), SUPERSEDED, [r.get("run_dir") for r in superseded])
+        with open(os.path.join(workdir, SUPERSEDED), "a") as f:
+            f.writelines(json.dumps(r, sort_keys=True) + "\n" for r in superseded)
+    if os.path.exists(path) and len(kept) != _count_lines(path):
         tmp = path + ".tmp"
         with open(tmp, "w") as f:
-            f.writelines(json.dumps(r, sort_keys=True) + "\n" for r in rows)
+            f.writelines(json.dumps(r, sort_keys=True) + "\n" for r in kept)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
-    for result in missing:
-        logging.info("restoring the results row of %s", result["run_dir"])
-        append_result(workdir, result)
+    for run_dir, result in finished.items():
+        if run_dir not in have:
+            logging.info("restoring the results row of %s", run_dir)
+            append_result(workdir, result)
 
 
 def _count_lines(path):

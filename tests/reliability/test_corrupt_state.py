@@ -1,0 +1,155 @@
+"""Corrupt state: damaged checkpoints, result.json and results.jsonl lines lose no finished work."""
+
+import json
+import logging
+import os
+
+import numpy as np
+import pytest
+
+from keras_transfer import alexnet, checkpoints, rundir, runner, train
+
+from .common import TINY, tiny_config, tree_digest
+
+DAMAGES = {
+    "truncated": lambda data: data[:len(data) // 2],
+    "garbage": lambda data: os.urandom(len(data)),
+    "empty": lambda data: b"",
+}
+
+
+def damage(path, how):
+    with open(path, "rb") as f:
+        data = f.read()
+    with open(path, "wb") as f:
+        f.write(DAMAGES[how](data))
+
+
+def tiny_model():
+    model = alexnet.build(alexnet.architecture("caffenet_small", 4))
+    train.compile_model(model, TINY, 4)
+    model.optimizer.build(model.trainable_variables)
+    return model
+
+
+def save_epochs(directory, epochs):
+    """Checkpoints epochs 1..epochs of a model whose weights are all `epoch`; the model."""
+    model = tiny_model()
+    saver = checkpoints.Checkpointer(str(directory), keep=epochs)
+    saver.set_model(model)
+    for epoch in range(epochs):
+        model.set_weights([np.full(w.shape, epoch + 1, w.dtype) for w in model.get_weights()])
+        saver.on_epoch_end(epoch)
+    return model
+
+
+def filled_with(model, value):
+    return all(np.all(w == value) for w in model.get_weights())
+
+
+@pytest.mark.parametrize("how", sorted(DAMAGES))
+def test_damaged_newest_checkpoint_falls_back_to_the_previous(tmp_path, caplog, how):
+    save_epochs(tmp_path, 3)
+    damage(tmp_path / "ckpt-000003.weights.h5", how)
+    model = tiny_model()
+    with caplog.at_level(logging.WARNING):
+        assert checkpoints.Checkpointer(str(tmp_path)).restore(model) == 2
+    assert filled_with(model, 2)
+    assert any("ckpt-000003.weights.h5 is unreadable" in r.getMessage() and
+               "falling back" in r.getMessage() for r in caplog.records)
+    # set aside, so it can never outrank (and outlive) the checkpoints written after it
+    assert sorted(os.listdir(tmp_path)) == ["ckpt-000001.weights.h5", "ckpt-000002.weights.h5",
+                                            "unreadable-ckpt-000003.weights.h5"]
+
+
+def test_no_readable_checkpoint_restarts_from_the_initialisation(tmp_path, caplog):
+    save_epochs(tmp_path, 2)
+    for name in os.listdir(tmp_path):
+        damage(tmp_path / name, "truncated")
+    model = tiny_model()
+    initial = [w.copy() for w in model.get_weights()]
+    with caplog.at_level(logging.WARNING):
+        assert checkpoints.Checkpointer(str(tmp_path)).restore(model) == 0
+    for w, i in zip(model.get_weights(), initial):
+        np.testing.assert_array_equal(w, i)
+    assert any("no readable checkpoint" in r.getMessage() for r in caplog.records)
+    assert checkpoints.checkpoint_paths(str(tmp_path)) == []
+
+
+def test_leftover_temporary_checkpoint_is_never_the_newest(tmp_path):
+    """A crash inside save_weights leaves .tmp-ckpt-N; only the rename publishes ckpt-N."""
+    save_epochs(tmp_path, 2)
+    with open(tmp_path / ".tmp-ckpt-000003.weights.h5", "wb") as f:
+        f.write(b"\x89HDF\r\n\x1a\n half a file")
+    assert [os.path.basename(p) for p in checkpoints.checkpoint_paths(str(tmp_path))] == \
+        ["ckpt-000002.weights.h5", "ckpt-000001.weights.h5"]
+    model = tiny_model()
+    assert checkpoints.Checkpointer(str(tmp_path)).restore(model) == 2 and filled_with(model, 2)
+
+
+def test_crash_while_saving_publishes_nothing(tmp_path, monkeypatch):
+    model = save_epochs(tmp_path, 1)
+    saver = checkpoints.Checkpointer(str(tmp_path))
+    saver.set_model(model)
+
+    def dies_half_way(path, overwrite=True):
+        with open(path, "wb") as f:
+            f.write(b"\x89HDF\r\n\x1a\n")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(model, "save_weights", dies_half_way)
+    with pytest.raises(OSError, match="No space"):
+        saver.on_epoch_end(1)
+    assert [os.path.basename(p) for p in checkpoints.checkpoint_paths(str(tmp_path))] == \
+        ["ckpt-000001.weights.h5"]
+    fresh = tiny_model()
+    assert checkpoints.Checkpointer(str(tmp_path)).restore(fresh) == 1 and filled_with(fresh, 1)
+
+
+def rows(workdir):
+    with open(workdir / "results.jsonl") as f:
+        return [json.loads(line) for line in f]
+
+
+def result(workdir, net):
+    return json.loads((workdir / "runs" / net / "result.json").read_text())
+
+
+@pytest.mark.parametrize("how", ["truncated", "garbage"])
+def test_damaged_result_json_reruns_that_net_only(finished_copy, how):
+    work = finished_copy
+    old_a, b_before = result(work, "baseA"), tree_digest(work / "runs" / "baseB")
+    damage(work / "runs" / "baseA" / "result.json", how)
+    runner.run_sweep(tiny_config(work))
+    new_a = result(work, "baseA")
+    assert new_a["finished_at"] >= old_a["finished_at"] and new_a["steps"] == 4
+    assert new_a["weights_sha256"] == old_a["weights_sha256"]  # deterministic on CPU
+    assert tree_digest(work / "runs" / "baseB") == b_before
+    # one row per net, the retrained one's new row; the old row is kept aside, not lost
+    assert sorted((r["net"], r["finished_at"]) for r in rows(work)) == sorted(
+        [("baseA", new_a["finished_at"]), ("baseB", result(work, "baseB")["finished_at"])])
+    with open(work / rundir.SUPERSEDED) as f:
+        assert [json.loads(line) for line in f] == [old_a]
+
+
+@pytest.mark.parametrize("damaged", ["torn last line", "garbage middle line", "deleted"])
+def test_damaged_results_jsonl_is_rebuilt_from_run_dirs(finished_copy, caplog, damaged):
+    work = finished_copy
+    original = (work / "results.jsonl").read_text()
+    runs_before = tree_digest(work / "runs")
+    lines = original.splitlines(keepends=True)
+    if damaged == "torn last line":
+        text = original + lines[0][:40]  # a crash mid-append: no newline
+    elif damaged == "garbage middle line":
+        text = lines[0] + "{not json\n" + lines[1]
+    else:
+        text = None
+        os.remove(work / "results.jsonl")
+    if text is not None:
+        (work / "results.jsonl").write_text(text)
+    with caplog.at_level(logging.WARNING):
+        runner.run_sweep(tiny_config(work))
+    assert tree_digest(work / "runs") == runs_before  # nothing retrained
+    assert (work / "results.jsonl").read_text() == original
+    if damaged != "deleted":
+        assert any("damaged and ignored" in r.getMessage() for r in caplog.records)
