@@ -30,9 +30,14 @@ class LocalResponseNorm(layers.Layer):
     def call(self, x):
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf  # the fused kernel is several times faster than the ops form
-            return tf.nn.local_response_normalization(
+            # TF's CPU LRN kernel has no bfloat16 (mixed_bfloat16 would fail): run it in float32.
+            dtype = x.dtype
+            if dtype == tf.bfloat16:
+                x = tf.cast(x, tf.float32)
+            y = tf.nn.local_response_normalization(
                 x, depth_radius=self.size // 2, bias=self.k,
                 alpha=self.alpha / self.size, beta=self.beta)
+            return tf.cast(y, dtype)
         half = self.size // 2
         squared = ops.pad(ops.square(x), [[0, 0], [0, 0], [0, 0], [half, half]])
         channels = ops.shape(x)[-1]

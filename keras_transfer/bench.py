@@ -34,6 +34,8 @@ flags.DEFINE_integer("intra_op_threads", 0, "TF intra-op threads (0: TF's defaul
 flags.DEFINE_integer("inter_op_threads", 0, "TF inter-op threads (0: TF's default).")
 flags.DEFINE_float("weight_decay", None, "Override the product's L2 decay (5e-4); 0 matches the "
                    "peer, which trains without decay.")
+flags.DEFINE_bool("fused", False, "One case: the --frozen_layers nets as fused heads of one "
+                  "shared frozen trunk (keras_transfer.fused); img/s counts each image once.")
 flags.DEFINE_bool("json", False, "Print one JSON line per case (else a readable line).")
 
 
@@ -45,8 +47,11 @@ def _timed_fit(model, data, steps):
 
 
 def measure(model_name="caffenet", batch=64, frozen_layers=0, num_classes=500,
-            pipeline="none", seconds=20.0, jit_compile=False, windows=3, weight_decay=None):
-    """One case: returns a dict with train_images_per_s (median window) and the case."""
+            pipeline="none", seconds=20.0, jit_compile=False, windows=3, weight_decay=None,
+            fused_heads=()):
+    """One case: returns a dict with train_images_per_s (median window) and the case.
+
+    fused_heads: n values; then the case is those random-filter nets as fused heads."""
     import keras
     import numpy as np
     import tensorflow as tf
@@ -66,11 +71,18 @@ def measure(model_name="caffenet", batch=64, frozen_layers=0, num_classes=500,
         dataset = source.train(list(range(num_classes)), batch, arch_kw["input_size"], seed=0)
     overrides = {} if weight_decay is None else {"weight_decay": weight_decay}
     arch = alexnet.architecture(model_name, num_classes, **overrides)
-    keras.utils.set_random_seed(0)
-    model = transfer.build(arch, frozen_layers, "random_frozen")
     recipe = train.TrainConfig(steps=1000, eval_every=1000, batch_size=batch,
                                jit_compile=jit_compile)
-    train.compile_model(model, recipe, num_classes)
+    if fused_heads:
+        from keras_transfer import fused, plan
+        nets = [plan.random_filters(n) for n in sorted(fused_heads)]
+        model = fused.fused_model(nets, fused.build_heads(nets, None, arch, range(len(nets))))
+        fused.compile_fused(model, nets, recipe, num_classes)
+        dataset = dataset.map(lambda x, y: (x, (y,) * len(nets)))
+    else:
+        keras.utils.set_random_seed(0)
+        model = transfer.build(arch, frozen_layers, "random_frozen")
+        train.compile_model(model, recipe, num_classes)
     # Each fit call starts a new iterator; a real pipeline's start-up is part of each window
     # (small against --seconds: the synthetic selection is cached in memory after one pass).
     data_in = dataset
@@ -81,7 +93,7 @@ def measure(model_name="caffenet", batch=64, frozen_layers=0, num_classes=500,
     return {
         "train_images_per_s": round(rates[len(rates) // 2], 2),
         "all": [round(r, 2) for r in rates], "model": model_name, "batch": batch,
-        "frozen_layers": frozen_layers, "num_classes": num_classes, "pipeline": pipeline,
+        "frozen_layers": frozen_layers, "fused_heads": list(fused_heads), "num_classes": num_classes, "pipeline": pipeline,
         "mixed_precision": keras.mixed_precision.global_policy().name,
         "jit_compile": jit_compile, "weight_decay": arch.weight_decay, "steps_per_window": steps,
         "params": model.count_params(),
@@ -107,9 +119,10 @@ def main(argv):
         sys.exit(f"error: --frozen_layers={FLAGS.frozen_layers} must be integers in 0..7")
     if any(not 0 <= n <= 7 for n in cases):
         sys.exit(f"error: --frozen_layers={FLAGS.frozen_layers} must be in 0..7")
-    for n in cases:
+    for n in ([max(cases)] if FLAGS.fused else cases):
         result = measure(FLAGS.model, FLAGS.batch, n, FLAGS.num_classes, FLAGS.pipeline,
-                         FLAGS.seconds, FLAGS.jit_compile, weight_decay=FLAGS.weight_decay)
+                         FLAGS.seconds, FLAGS.jit_compile, weight_decay=FLAGS.weight_decay,
+                         fused_heads=tuple(cases) if FLAGS.fused else ())
         result.update(intra_op_threads=FLAGS.intra_op_threads,
                       inter_op_threads=FLAGS.inter_op_threads,
                       tensorflow=tf.__version__, keras=keras.__version__,
@@ -118,6 +131,7 @@ def main(argv):
             print(json.dumps(result), flush=True)
         else:
             print(f"RESULT keras model={FLAGS.model} batch={FLAGS.batch} frozen={n} "
+                  f"fused_heads={result['fused_heads'] or '-'} "
                   f"pipeline={FLAGS.pipeline} policy={result['mixed_precision']} "
                   f"jit={FLAGS.jit_compile} decay={result['weight_decay']} train_img_s={result['train_images_per_s']:.1f} "
                   f"all={result['all']}", flush=True)
