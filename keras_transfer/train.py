@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -184,9 +185,12 @@ def fit(model, train_data, eval_data, config, run_dir, num_classes, verbose="aut
     ]
     if initial_epoch < config.epochs:
         try:
-            model.fit(train_data, validation_data=eval_data, epochs=config.epochs,
-                      initial_epoch=initial_epoch, steps_per_epoch=config.eval_every,
-                      callbacks=callbacks, verbose=verbose)
+            with warnings.catch_warnings():
+                # The finite validation set ends each evaluation; Keras reads that as "ran out".
+                warnings.filterwarnings("ignore", message="Your input ran out of data")
+                model.fit(train_data, validation_data=eval_data, epochs=config.epochs,
+                          initial_epoch=initial_epoch, steps_per_epoch=config.eval_every,
+                          callbacks=callbacks, verbose=verbose)
         finally:
             stopper.restore()
     if stopper.stopped:
