@@ -7,6 +7,7 @@ Without --flagfile the embedded default (flags/default.flags) is used. Each net 
 directory under WORKDIR/runs/; rerunning skips finished nets and resumes interrupted ones.
 """
 
+import errno
 import os
 import signal
 import sys
@@ -143,6 +144,11 @@ def main(argv):
     except interrupted() as e:  # issue 8: a signal stopped training after a checkpoint
         print(f"interrupted: {e}", file=sys.stderr)
         sys.exit(128 + (e.signum or signal.SIGINT))  # the shell's code for death by that signal
+    except OSError as e:  # issue 8: a disk that fills up or turns read-only mid-sweep
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            raise
+        sys.exit(f"error: {e.strerror} writing {e.filename or 'the workdir'}; finished nets and "
+                 "the last checkpoint are kept: free space and rerun the same command to resume")
     if FLAGS.report and not worker:
         write_report([config.workdir for config in configs])
 

@@ -115,7 +115,7 @@ def result(workdir, net):
     return json.loads((workdir / "runs" / net / "result.json").read_text())
 
 
-@pytest.mark.parametrize("how", ["truncated", "garbage"])
+@pytest.mark.parametrize("how", ["truncated", pytest.param("garbage", marks=pytest.mark.slow)])
 def test_damaged_result_json_reruns_that_net_only(finished_copy, how):
     work = finished_copy
     old_a, b_before = result(work, "baseA"), tree_digest(work / "runs" / "baseB")

@@ -77,8 +77,10 @@ def clean(tmp_path_factory):
     return row, workdir / "runs" / "baseA"
 
 
-@pytest.mark.parametrize("crash", [CrashAfterEpoch(0), CrashMidEpoch(1)],
-                         ids=["after-checkpoint", "mid-interval"])
+@pytest.mark.parametrize("crash", [
+    pytest.param(CrashAfterEpoch(0), id="after-checkpoint"),
+    pytest.param(CrashMidEpoch(1), id="mid-interval", marks=pytest.mark.slow),  # ~ SIGTERM's
+])
 def test_resumed_net_equals_an_uninterrupted_one(tmp_path, monkeypatch, clean, crash):
     clean_row, clean_run = clean
     net = plan.base("A")
