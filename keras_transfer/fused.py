@@ -30,6 +30,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 
 import keras
 import tensorflow as tf
@@ -171,7 +172,7 @@ class HeadLogs(checkpoints.IntervalCallback):
 def train_pending(ctx, net, nets):
     """If `net` is an unfinished frozen net with unfinished trunk-mates in `nets`, trains the
     whole group fused and finishes every member's run directory through `runner.run_net`
-    (afterwards they are done, and the sweep skips them). Returns how many nets it trained."""
+    (afterwards they are done, and the sweep skips them). Returns the names it trained."""
     from keras_transfer import rundir, runner  # runner calls this module
 
     def is_done(m):
@@ -180,7 +181,7 @@ def train_pending(ctx, net, nets):
 
     group = pending_group(net, nets, is_done)
     if not group:
-        return 0
+        return []
     parent = runner.load_parent(ctx, group[0])[0] if group[0].parent else None
     trained = train_group(ctx, group, parent)
     for m in group:
@@ -189,7 +190,7 @@ def train_pending(ctx, net, nets):
     shutil.rmtree(os.path.join(fused_dir, group_name(group_key(group[0]))), ignore_errors=True)
     if os.path.isdir(fused_dir) and not os.listdir(fused_dir):
         os.rmdir(fused_dir)
-    return len(group)
+    return [m.name for m in group]
 
 
 def train_group(ctx, nets, trunk_source):
@@ -226,10 +227,16 @@ def train_group(ctx, nets, trunk_source):
           f"{nets[-1].n} frozen layers, {k} heads)", flush=True)
     start = time.time()
     if initial_epoch < recipe.epochs:
-        model.fit(train_data, validation_data=eval_data, epochs=recipe.epochs,
-                  initial_epoch=initial_epoch, steps_per_epoch=recipe.eval_every,
-                  callbacks=[HeadLogs(nets, run_dirs, recipe.eval_every, k), checkpointer,
-                             stopper], verbose=0 if os.environ.get("CI") else 2)
+        try:
+            with warnings.catch_warnings():  # the finite eval set ends each evaluation
+                warnings.filterwarnings("ignore", message="Your input ran out of data")
+                model.fit(train_data, validation_data=eval_data, epochs=recipe.epochs,
+                          initial_epoch=initial_epoch, steps_per_epoch=recipe.eval_every,
+                          callbacks=[HeadLogs(nets, run_dirs, recipe.eval_every, k),
+                                     checkpointer, stopper],
+                          verbose=0 if os.environ.get("CI") else 2)
+        finally:
+            stopper.restore()  # never leave our signal handlers installed
     if stopper.stopped:
         raise train.Interrupted(f"fused training of {name} ({group_dir}) stopped by a signal; "
                                 "rerun the same command to resume", stopper.signum)

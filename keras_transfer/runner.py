@@ -106,19 +106,23 @@ def run_sweep(config):
         summaries.write_experiment(config.workdir)
     print(f"sweep: {len(nets)} nets in {config.workdir} (dataset {config.dataset}, split "
           f"{config.split} {ctx.split.fingerprint}, model {config.model})", flush=True)
-    rows, trained_seconds, trained = [], 0.0, 0
+    rows, trained_seconds, trained, fused_now = [], 0.0, 0, {}
     for i, net in enumerate(nets, 1):
         start = time.time()
         if config.fused:  # fused.py: trains net's frozen trunk-mates with it, then they are done
-            fused.train_pending(ctx, net, nets)
+            group = fused.train_pending(ctx, net, nets)
+            seconds = time.time() - start
+            fused_now.update({name: (seconds / len(group), len(group)) for name in group})
         row, was_trained = run_net(ctx, net)
         rows.append(row)
-        if was_trained:
-            trained_seconds += time.time() - start
+        if was_trained or net.name in fused_now:
+            share, group_size = fused_now.get(net.name, (time.time() - start, 0))
+            trained_seconds += share
             trained += 1
             eta = trained_seconds / trained * (len(nets) - i)
+            how = f" (fused, one of {group_size} heads)" if group_size else ""
             print(f"[{i}/{len(nets)}] {net.name}: top1 {row['top1']:.4f} best-10 "
-                  f"{row['top1_best10']:.4f} in {time.time() - start:.0f}s; sweep ETA "
+                  f"{row['top1_best10']:.4f} in {share:.0f}s{how}; sweep ETA "
                   f"{eta / 60:.1f} min", flush=True)
         else:
             print(f"[{i}/{len(nets)}] {net.name}: done already (top1 {row['top1']:.4f})",
