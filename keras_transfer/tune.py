@@ -20,26 +20,31 @@ from absl import app, flags, logging
 
 FLAGS = flags.FLAGS
 ALGORITHMS = ["hyperband", "bayesian", "random"]
-flags.DEFINE_string("workdir", "runs/tune", "Where the search, its TensorBoard logs and "
-                    "best.flags go.")
-flags.DEFINE_string("dataset", "synthetic", "synthetic, folder:PATH or tfds:NAME.")
-flags.DEFINE_string("data_dir", None, "TFDS data dir.")
-flags.DEFINE_string("split", "natural_manmade", "As the sweep's --split; half A is tuned.")
-flags.DEFINE_integer("split_seed", 0, "Seed of --split=random.")
-flags.DEFINE_enum("model", "caffenet_small", ["caffenet", "caffenet_small"], "As the sweep's.")
-flags.DEFINE_enum("algorithm", "hyperband", ALGORITHMS,
-                  "hyperband: many short runs, the best continued (max_trials is ignored). "
-                  "bayesian: BayesianOptimization, max_trials full runs (needs scipy: "
-                  "pip install keras-tuner[bayesian]). random: max_trials random full runs.")
-flags.DEFINE_integer("max_trials", 10, "Trials of the bayesian or random search.")
-flags.DEFINE_integer("steps", 20_000, "Training steps of one trial (a short run: enough to rank).")
-flags.DEFINE_integer("eval_every", 1_000, "Steps between evaluations.")
-flags.DEFINE_integer("lr_step", 100_000, "As the sweep's (keep it: it is part of the recipe).")
-flags.DEFINE_list("learning_rate_range", ["1e-4", "0.1"], "Log-uniform range.")
-flags.DEFINE_list("weight_decay_range", ["1e-5", "1e-2"], "Log-uniform range.")
-flags.DEFINE_list("batch_sizes", ["64", "128", "256"], "Choices, per replica.")
-flags.DEFINE_integer("seed", 0, "Seed of the search and of the trials' inits.")
-flags.DEFINE_bool("overwrite", False, "Start the search afresh instead of resuming it.")
+
+
+def define_flags():
+    # Defined only when run as a command: the sweep (same names) may share the process.
+    flags.DEFINE_string("workdir", "runs/tune", "Where the search, its TensorBoard logs and "
+                        "best.flags go.")
+    flags.DEFINE_string("dataset", "synthetic", "synthetic, folder:PATH or tfds:NAME.")
+    flags.DEFINE_string("data_dir", None, "TFDS data dir.")
+    flags.DEFINE_string("split", "natural_manmade", "As the sweep's --split; half A is tuned.")
+    flags.DEFINE_integer("split_seed", 0, "Seed of --split=random.")
+    flags.DEFINE_enum("model", "caffenet_small", ["caffenet", "caffenet_small"], "As the sweep's.")
+    flags.DEFINE_enum("algorithm", "hyperband", ALGORITHMS,
+                      "hyperband: many short runs, the best continued (max_trials is ignored). "
+                      "bayesian: BayesianOptimization, max_trials full runs (needs scipy: "
+                      "pip install keras-tuner[bayesian]). random: max_trials random full runs.")
+    flags.DEFINE_integer("max_trials", 10, "Trials of the bayesian or random search.")
+    flags.DEFINE_integer("steps", 20_000, "Training steps of one trial (a short run: enough to rank).")
+    flags.DEFINE_integer("eval_every", 1_000, "Steps between evaluations.")
+    flags.DEFINE_integer("lr_step", 100_000, "As the sweep's (keep it: it is part of the recipe).")
+    flags.DEFINE_list("learning_rate_range", ["1e-4", "0.1"], "Log-uniform range.")
+    flags.DEFINE_list("weight_decay_range", ["1e-5", "1e-2"], "Log-uniform range.")
+    flags.DEFINE_list("batch_sizes", ["64", "128", "256"], "Choices, per replica.")
+    flags.DEFINE_integer("seed", 0, "Seed of the search and of the trials' inits.")
+    flags.DEFINE_bool("overwrite", False, "Start the search afresh instead of resuming it.")
+
 
 BEST_FLAGFILE = "best.flags"
 
@@ -179,4 +184,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)
