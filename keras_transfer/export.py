@@ -15,7 +15,7 @@ import keras
 import tensorflow as tf
 from absl import app, flags
 
-from keras_transfer import data
+from keras_transfer import alexnet, data  # alexnet: registers the custom layers for loading
 
 SAVED_MODEL = "saved_model"
 

@@ -35,8 +35,12 @@ def tree_digest(workdir):
 
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("sweep")
-    rows = runner.run_sweep(tiny_config(workdir))
+    # Module fixtures run before conftest's per-test cache env: set the same cache here, or
+    # the first sweep would read a user's cache and later tests another (other fingerprint).
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KERAS_TRANSFER_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+        workdir = tmp_path_factory.mktemp("sweep")
+        rows = runner.run_sweep(tiny_config(workdir))
     return workdir, rows
 
 
@@ -90,13 +94,31 @@ def test_saved_model_serves_same_predictions(swept):
     mean = json.loads((run / "manifest.json").read_text())["data"]["mean"]
     images = np.random.RandomState(0).randint(0, 256, (3, 32, 32, 3)).astype("uint8")
     expected = model(data.serving_preprocess(images, 32, mean), training=False)
-    np.testing.assert_allclose(served.serve(images).numpy() if hasattr(served, "serve") else
-                               served.signatures["serving_default"](
-                                   tf.constant(images))["output_0"].numpy(),
+    np.testing.assert_allclose(served.serving_default(images).numpy(), expected.numpy(),
+                               rtol=1e-5, atol=1e-6)
+    signature = served.signatures["serving_default"]
+    np.testing.assert_allclose(list(signature(tf.constant(images)).values())[0].numpy(),
                                expected.numpy(), rtol=1e-5, atol=1e-6)
     out = served.serve_float(tf.constant(images, tf.float32)).numpy()
     np.testing.assert_allclose(out, expected.numpy(), rtol=1e-5, atol=1e-6)
     assert out.shape == (3, 20) and np.allclose(out.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_export_cli_serves_any_finished_net(swept, tmp_path):
+    workdir, _ = swept
+    run = workdir / "runs" / "A1B"  # a frozen net: not exported by the sweep
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    out = subprocess.run([sys.executable, "-m", "keras_transfer.export", f"--run_dir={run}",
+                          f"--out={tmp_path / 'sm'}"], capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    served = tf.saved_model.load(str(tmp_path / "sm"))
+    images = np.zeros((2, 40, 40, 3), "uint8")
+    assert served.serving_default(images).shape == (2, 20)
+    bad = subprocess.run([sys.executable, "-m", "keras_transfer.export",
+                          f"--run_dir={tmp_path / 'nope'}"], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert bad.returncode != 0 and "not found" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_tensorboard_shows_curves_and_hparams(swept):
