@@ -26,7 +26,6 @@ Group training checkpoints in WORKDIR/fused/<group>/ and resumes like a single n
 """
 
 import dataclasses
-import json
 import os
 import shutil
 import time
@@ -154,13 +153,8 @@ class HeadLogs(checkpoints.IntervalCallback):
         seconds = (time.time() - self._start) / self.group_size  # the group's time, shared
         for net, run_dir in zip(self.nets, self.run_dirs):
             values = head_logs(logs, net.n)
-            path = os.path.join(run_dir, "history.jsonl")
-            rows = [r for r in train.read_history(path) if r["epoch"] < epoch]
-            rows.append({"epoch": epoch, "step": (epoch + 1) * self.eval_every,
-                         "seconds": seconds, **values})
-            with open(path + ".tmp", "w") as f:
-                f.writelines(json.dumps(r) + "\n" for r in rows)
-            os.replace(path + ".tmp", path)
+            train.write_history_row(os.path.join(run_dir, "history.jsonl"), epoch,
+                                    self.eval_every, seconds, values)
             for split, prefix in (("train", ""), ("validation", "val_")):
                 with self._writers[(run_dir, split)].as_default():
                     for key, value in values.items():

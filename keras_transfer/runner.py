@@ -13,7 +13,6 @@ import zlib
 
 import keras
 import tensorflow as tf
-from absl import logging
 
 from keras_transfer import (alexnet, data, export, fused, plan, rundir, splits, summaries,
                             train, transfer)

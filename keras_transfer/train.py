@@ -94,15 +94,20 @@ class HistoryLog(checkpoints.IntervalCallback):
     def on_epoch_end(self, epoch, logs=None):
         if not self.interval_complete():
             return  # cut short by a signal: redone on resume
-        rows = [r for r in read_history(self.path) if r["epoch"] < epoch]
-        row = {"epoch": epoch, "step": (epoch + 1) * self.eval_every,
-               "seconds": time.time() - self._start}
-        row.update({k: float(v) for k, v in (logs or {}).items()})
-        rows.append(row)
-        tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            f.writelines(json.dumps(r) + "\n" for r in rows)
-        os.replace(tmp, self.path)
+        write_history_row(self.path, epoch, self.eval_every, time.time() - self._start,
+                          {k: float(v) for k, v in (logs or {}).items()})
+
+
+def write_history_row(path, epoch, eval_every, seconds, metrics):
+    """Sets evaluation `epoch`'s row of history.jsonl (later rows, from a cut-short run that is
+    being redone, are dropped); the file is replaced atomically."""
+    rows = [r for r in read_history(path) if r["epoch"] < epoch]
+    rows.append({"epoch": epoch, "step": (epoch + 1) * eval_every, "seconds": seconds,
+                 **metrics})
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in rows)
+    os.replace(tmp, path)
 
 
 def read_history(path):
