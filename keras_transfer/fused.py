@@ -99,8 +99,9 @@ def fused_model(nets, models):
     for net, model, x in zip(nets, models, features):
         head = keras.Model(alexnet.layer(model, net.n).output, model.output,
                            name=f"head{net.n}")
-        # Distinct output names, so Keras reports head<n>_loss, val_head<n>_top1, ...
-        outputs.append(keras.layers.Identity(name=f"out{net.n}")(head(x)))
+        # Distinct output names, so Keras reports head<n>_loss, val_head<n>_top1, ...; float32
+        # like the nets' own softmax (under a mixed policy Identity would cast to bf16/fp16).
+        outputs.append(keras.layers.Identity(name=f"out{net.n}", dtype="float32")(head(x)))
     return keras.Model(image, outputs, name="fused")
 
 
