@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Makes the README's figures: runs the default sweep if WORKDIR has no results yet, then the
-# report, and copies Figure 2 (transfer.png) and Figure 3 a/c (natural_manmade.png) to docs/figures/.
-# Usage: scripts/make_readme_figure.sh [WORKDIR]     (default: runs/natural_manmade)
+# report, and copies Figure 2 (transfer.png), Figure 3 a/c (natural_manmade.png) and b/c
+# (random_filters.png) to docs/figures/. With DATASIZE=1 it then runs the dataset-size study
+# (flags/datasize.flags, reusing WORKDIR's nets) and copies its datasize.png and reduced.png.
+# Usage: [DATASIZE=1] scripts/make_readme_figure.sh [WORKDIR]   (default: runs/natural_manmade)
 # PYTHON picks the interpreter (default: .venv/bin/python as made by scripts/test.sh, else python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,5 +18,12 @@ if [ ! -s "$WORKDIR/results.jsonl" ]; then
 fi
 "$PYTHON" -m keras_transfer.report --workdir="$WORKDIR"
 mkdir -p docs/figures
-cp "$WORKDIR/report/transfer.png" "$WORKDIR/report/natural_manmade.png" docs/figures/
-echo "copied transfer.png and natural_manmade.png from $WORKDIR/report to docs/figures/"
+cp "$WORKDIR/report/transfer.png" "$WORKDIR/report/natural_manmade.png" \
+  "$WORKDIR/report/random_filters.png" docs/figures/
+echo "copied transfer.png, natural_manmade.png and random_filters.png from $WORKDIR/report to docs/figures/"
+if [ "${DATASIZE:-0}" = 1 ]; then
+  # datasize.flags writes runs/random and runs/natural_manmade, merged into runs/report_merged
+  "$PYTHON" -m keras_transfer.sweep --flagfile=flags/datasize.flags
+  cp runs/report_merged/datasize.png runs/report_merged/reduced.png docs/figures/
+  echo "copied datasize.png and reduced.png from runs/report_merged to docs/figures/"
+fi
