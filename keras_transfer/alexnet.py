@@ -80,6 +80,12 @@ class Architecture:
     init: str = "caffe"
     input_scale: float = 1.0
 
+    def __post_init__(self):
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight decay must be >= 0, got {self.weight_decay}")
+
     def to_dict(self):
         return dataclasses.asdict(self)
 

@@ -194,7 +194,7 @@ def train_group(ctx, nets, trunk_source):
 
     config, recipe = ctx.config, ctx.config.recipe
     classes = ctx.split.half(nets[0].target)
-    arch = alexnet.architecture(config.model, len(classes))
+    arch = runner.architecture(config, len(classes))
     name = group_name(group_key(nets[0]))
     group_dir = os.path.join(config.workdir, FUSED_DIR, name)
     run_dirs = [runner.run_dir_of(config.workdir, net.name) for net in nets]

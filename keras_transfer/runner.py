@@ -37,6 +37,7 @@ class SweepConfig:
     target_per_class: tuple = ()   # K values: target-side nets on K images per class
     flags_text: str = ""       # resolved flags, written to each run's flags.txt
     weight_decay: float | None = None  # issue 9 (tune.py): overrides the model's Caffe default
+    dropout: float | None = None       # overrides the model's dropout (the paper's 0.5)
     fused: bool = True         # frozen nets sharing a trunk train together (fused.py)
 
 
@@ -130,8 +131,10 @@ def run_sweep(config):
 
 
 def architecture(config, num_classes):
-    """The sweep's CaffeNet for `num_classes`; --weight_decay (issue 9) overrides Caffe's."""
-    overrides = {} if config.weight_decay is None else {"weight_decay": config.weight_decay}
+    """The sweep's CaffeNet for `num_classes`; --weight_decay (issue 9) and --dropout override
+    the paper's values. Every builder of a sweep's nets (fused heads too) goes through here."""
+    overrides = {name: getattr(config, name) for name in ("weight_decay", "dropout")
+                 if getattr(config, name) is not None}
     return alexnet.architecture(config.model, num_classes, **overrides)
 
 

@@ -66,6 +66,8 @@ flags.DEFINE_enum("engine", "local", ["local", "kerastuner"],
                   "process is the chief (TUNER_ID=chief) or a worker (docs/distributed.md).")
 flags.DEFINE_float("kerastuner_lease_seconds", 600.0,
                    "--engine=kerastuner: a worker silent this long on a net loses it to another.")
+flags.DEFINE_float("dropout", None, "Dropout rate after fc6 and fc7; default: the paper's 0.5. "
+                   "flags/default.flags sets 0 for caffenet_small (BUILD_NOTES.md, Default sweep).")
 flags.DEFINE_float("weight_decay", None, "L2 weight decay on kernels; default: Caffe's 5e-4. "
                    "python -m keras_transfer.tune writes a tuned value into best.flags.")
 # --- end issue 9 ---
@@ -98,7 +100,8 @@ def config_from_flags(split, workdir):
             seed=FLAGS.seed, jit_compile=FLAGS.jit_compile),
         strategy=FLAGS.strategy, mixed_precision=FLAGS.mixed_precision, export=FLAGS.export,
         max_bad_fraction=FLAGS.max_bad_fraction, flags_text=FLAGS.flags_into_string(),
-        fused=FLAGS.fused, weight_decay=FLAGS.weight_decay)  # weight_decay: issue 9
+        fused=FLAGS.fused, weight_decay=FLAGS.weight_decay,  # weight_decay: issue 9
+        dropout=FLAGS.dropout)
 
 
 def split_name(split):

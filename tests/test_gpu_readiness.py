@@ -1,4 +1,5 @@
-"""Mixed precision, MirroredStrategy and fused frozen heads work together in one sweep.
+"""Mixed precision, MirroredStrategy and fused frozen heads work together in one sweep, and the
+sweep's architecture overrides (--dropout, --weight_decay) reach every net, fused heads too.
 
 No GPU here: two logical CPU devices stand in for two GPUs (MirroredStrategy mirrors over them)
 and mixed precision is mixed_bfloat16 (the policy a CPU gets). Runs in a subprocess because
@@ -10,6 +11,8 @@ import os
 import subprocess
 import sys
 import textwrap
+
+import pytest
 
 SCRIPT = textwrap.dedent("""
     import json, os, sys
@@ -24,13 +27,18 @@ SCRIPT = textwrap.dedent("""
         workdir=workdir, layers=(1, 2), experiments=("base", "transfer"),
         recipe=train.TrainConfig(steps=4, eval_every=2, batch_size=8, learning_rate=0.01,
                                  lr_step=1000),
-        strategy="mirrored", mixed_precision=True, fused=True)
+        strategy="mirrored", mixed_precision=True, fused=True, dropout=0.0, weight_decay=1e-3)
     rows = runner.run_sweep(config)
     out = {"rows": rows, "policy": keras.mixed_precision.global_policy().name}
     manifests = {r["net"]: json.load(open(os.path.join(workdir, r["run_dir"], "manifest.json")))
                  for r in rows}
     out["global_batch"] = {k: m["identity"]["global_batch"] for k, m in manifests.items()}
     out["fused"] = {k: m.get("fused", {}).get("nets") for k, m in manifests.items()}
+    out["arch"] = {}
+    for r in rows:
+        model = keras.saving.load_model(os.path.join(workdir, r["run_dir"], "model.keras"))
+        out["arch"][r["net"]] = [model.get_layer("drop6").rate,
+                                 model.get_layer("fc6").kernel_regularizer.get_config()["l2"]]
     saved = tf.saved_model.load(os.path.join(workdir, "runs", "A1B+", "saved_model"))
     probs = saved.signatures["serving_default"](tf.zeros([3, 40, 40, 3], tf.uint8))
     probs = next(iter(probs.values()))
@@ -55,6 +63,8 @@ def test_mixed_precision_mirrored_and_fused_heads_together(tmp_path):
     assert out["fused"]["A1B"] == out["fused"]["A2B"] == ["A1B", "A2B"]
     assert out["fused"]["B2A"] == ["B1A", "B2A"]
     assert out["fused"]["A1B+"] is None and out["fused"]["baseA"] is None
+    for net, (dropout, l2) in out["arch"].items():  # fused heads included
+        assert dropout == 0.0 and l2 == pytest.approx(5e-4), net  # Keras' L2 = decay / 2
     for row in out["rows"]:
         assert 0.0 <= row["top1"] <= 1.0 and row["steps"] == 4
     assert out["serve"]["shape"] == [3, 20] and out["serve"]["dtype"] == "float32"
