@@ -80,8 +80,8 @@ def transfer_figure(rows, out_dir):
     top.set_title(f"Transfer vs selffer, both directions pooled ({label})", fontsize=10)
     for ax in (top, bottom):
         ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7, loc="lower left", ncol=3)
+        if ax.get_legend_handles_labels()[0]:  # "best": a fixed corner can hide a base's dot
+            ax.legend(fontsize=7, loc="best", ncol=3, framealpha=0.8)
     _xaxis(bottom)
     fig.subplots_adjust(left=0.1, right=0.97, top=0.94, bottom=0.09, hspace=0.08)
     return _save(fig, out_dir, "transfer")
