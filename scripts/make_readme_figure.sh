@@ -2,7 +2,8 @@
 # Makes the README's figures: runs the default sweep if WORKDIR has no results yet, then the
 # report, and copies Figure 2 (transfer.png), Figure 3 a/c (natural_manmade.png) and b/c
 # (random_filters.png) to docs/figures/. With DATASIZE=1 it then runs the dataset-size study
-# (flags/datasize.flags, reusing WORKDIR's nets) and copies its datasize.png and reduced.png.
+# (flags/datasize.flags, which reuses runs/natural_manmade's nets, so pass that WORKDIR or none)
+# and copies its datasize.png and reduced.png.
 # Usage: [DATASIZE=1] scripts/make_readme_figure.sh [WORKDIR]   (default: runs/natural_manmade)
 # PYTHON picks the interpreter (default: .venv/bin/python as made by scripts/test.sh, else python3).
 set -euo pipefail
