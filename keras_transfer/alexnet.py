@@ -79,6 +79,7 @@ class Architecture:
     weight_decay: float = CAFFE_WEIGHT_DECAY
     init: str = "caffe"
     input_scale: float = 1.0
+    conv1_stride: int = 0  # 0: Caffe's 4 at >= 200 px, 1 below
 
     def __post_init__(self):
         if not 0.0 <= self.dropout < 1.0:
@@ -98,6 +99,10 @@ MODELS = {
     "caffenet": dict(input_size=227, width=1.0, fc_units=4096),
     "caffenet_small": dict(input_size=32, width=0.25, fc_units=512, init="he",
                            input_scale=1 / 64),
+    # caffenet_small with conv1 at stride 2: maps of 16, 7 and 3 px instead of 32, 15 and 7, so
+    # 4.5x fewer multiply-adds (2.8 M per image); the embedded default's sweep (BUILD_NOTES.md).
+    "caffenet_mini": dict(input_size=32, width=0.25, fc_units=512, init="he",
+                          input_scale=1 / 64, conv1_stride=2),
 }
 INITS = ("caffe", "he")
 
@@ -117,7 +122,8 @@ def layer(model, n):
 
 
 def caffenet(num_classes, input_size=227, width=1.0, fc_units=4096, dropout=0.5,
-             weight_decay=CAFFE_WEIGHT_DECAY, init="caffe", input_scale=1.0, name="caffenet"):
+             weight_decay=CAFFE_WEIGHT_DECAY, init="caffe", input_scale=1.0, conv1_stride=0,
+             name="caffenet"):
     """A fresh CaffeNet.
 
     init="caffe": Caffe's init (gaussian, std 0.01; fc6/fc7 0.005; biases 0 or 1).
@@ -155,7 +161,7 @@ def caffenet(num_classes, input_size=227, width=1.0, fc_units=4096, dropout=0.5,
     x = image
     if input_scale != 1.0:
         x = layers.Rescaling(input_scale, name="input_scale")(x)
-    x = conv(c(96), 11 if big else 5, "conv1", strides=4 if big else 1,
+    x = conv(c(96), 11 if big else 5, "conv1", strides=conv1_stride or (4 if big else 1),
              padding="valid" if big else "same")(x)
     x = layers.MaxPooling2D(3, 2, name="pool1")(x)
     x = LocalResponseNorm(name="norm1")(x)
@@ -179,4 +185,5 @@ def caffenet(num_classes, input_size=227, width=1.0, fc_units=4096, dropout=0.5,
 def build(arch: Architecture, name="caffenet"):
     """`caffenet` from an Architecture."""
     return caffenet(arch.num_classes, arch.input_size, arch.width, arch.fc_units,
-                    arch.dropout, arch.weight_decay, arch.init, arch.input_scale, name=name)
+                    arch.dropout, arch.weight_decay, arch.init, arch.input_scale,
+                    arch.conv1_stride, name=name)

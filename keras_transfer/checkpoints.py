@@ -1,4 +1,5 @@
-"""Crash-safe training checkpoints: one weights file (model + optimizer) per evaluation interval.
+"""Crash-safe training checkpoints: one weights file (model + optimizer) per evaluation interval
+(or, with `min_seconds`, per interval that ends at least that long after the last checkpoint).
 
 Each file is written to a temporary name and renamed, so a half-written file is never taken as
 the newest; the last `keep` files stay, and a newest file that fails to load falls back to the
@@ -9,6 +10,7 @@ out, are stored in the same file: a resumed run draws the dropout masks an unint
 import glob
 import os
 import re
+import time
 
 import h5py
 import keras
@@ -75,12 +77,17 @@ class IntervalCallback(keras.callbacks.Callback):
 
 
 class Checkpointer(IntervalCallback):
-    """Saves model and optimizer state at the end of every epoch (= evaluation interval)."""
+    """Saves model and optimizer state at the end of every epoch (= evaluation interval), or,
+    with min_seconds > 0, of the first epoch ending min_seconds after the last save. Short
+    intervals (the embedded default evaluates every second or so) then do not spend their time
+    writing checkpoints; a crash redoes at most min_seconds of training."""
 
-    def __init__(self, directory, keep=2):
+    def __init__(self, directory, keep=2, min_seconds=0.0):
         super().__init__()
         self.directory = directory
         self.keep = keep
+        self.min_seconds = min_seconds
+        self._last_save = time.monotonic()
 
     def restore(self, model):
         """Loads the newest readable checkpoint into `model`; returns its epoch (0 if none)."""
@@ -116,6 +123,9 @@ class Checkpointer(IntervalCallback):
         if not self.interval_complete():
             logging.info("epoch %d was cut short; not checkpointed", epoch + 1)
             return
+        if time.monotonic() - self._last_save < self.min_seconds:
+            return
+        self._last_save = time.monotonic()
         os.makedirs(self.directory, exist_ok=True)
         path = os.path.join(self.directory, f"ckpt-{epoch + 1:06d}.weights.h5")
         tmp = os.path.join(self.directory, f".tmp-ckpt-{epoch + 1:06d}.weights.h5")

@@ -199,7 +199,10 @@ class Source:
             return serving_preprocess(self._decode(x), image_size, self.info.mean), y
 
         ds = self._select(self._records("eval"), self._check(classes), None)
-        return _map_and_batch(ds, preprocess, batch_size, drop_remainder=False)
+        ds = _map_and_batch(ds, preprocess, batch_size, drop_remainder=False)
+        # In-memory sources: keep the preprocessed batches after the first pass (a few MB), so
+        # the evaluation after every interval costs only the forward passes.
+        return ds.cache() if self._cache_selection else ds
 
     def eval_size(self, classes):
         """Number of evaluation images of `classes` (files skipped at run time not subtracted)."""

@@ -1,4 +1,11 @@
-"""Fused frozen heads: every frozen net of a sweep that shares a trunk trains in one model.
+"""Fused groups: nets of a sweep that share a source and a target train in one model.
+
+Fine-tuned nets (AnB+ for n = 1..7) share nothing but the input: the group is the k whole nets
+side by side in one graph, one loss each. On a CPU their independent ops run in parallel
+(measured 1.75x the throughput of one small net at a time, BENCHMARKS.md), and the group pays
+one trace, one input pipeline and one evaluation pass instead of k.
+
+Frozen nets share a trunk:
 
 AnB for n = 1..7 all freeze layers 1..n of baseA and train fresh layers n+1..8 on B; the frozen
 layers compute the same activations for every n. So one model runs the frozen trunk once per
@@ -14,8 +21,8 @@ it would get alone (tests/test_fused.py checks the weights after k steps against
 training). Afterwards each head's net is an ordinary standalone model (its own layers 1..n hold
 the trunk's weights) and `runner.run_net` saves it, writes its run directory and results row.
 
-Two deliberate differences from training the nets one at a time, both recorded in each net's
-manifest under "fused":
+Deliberate differences from training the nets one at a time, recorded in each net's manifest
+under "fused":
 - Common random numbers: all heads of a group see the same batches (the group's seed), and a
   dropout mask inside the trunk (drop6 for heads reading fc7) is shared; one-at-a-time nets each
   draw their own data order. Both are valid designs; comparisons between n become paired.
@@ -48,15 +55,17 @@ class Trained:
 
 
 def group_key(net):
-    """(source, target, images per class) for nets that can share a frozen trunk, else None."""
-    if net.mode in ("frozen", "random_frozen") and net.n >= 1:
-        return (net.source, net.target, net.per_class)
+    """(source, target, images per class, fine-tuned) for nets that train as one group (a
+    frozen trunk's heads, or fine-tuned nets side by side), else None."""
+    if net.mode in ("frozen", "random_frozen", "fine_tune") and net.n >= 1:
+        return (net.source, net.target, net.per_class, net.mode == "fine_tune")
     return None
 
 
 def group_name(key):
-    source, target, per_class = key
-    return f"{source or 'random'}-{target}" + (f"@k{per_class}" if per_class else "")
+    source, target, per_class, fine_tune = key
+    return (f"{source or 'random'}-{target}" + ("+" if fine_tune else "")
+            + (f"@k{per_class}" if per_class else ""))
 
 
 def pending_group(net, nets, is_done):
@@ -80,7 +89,9 @@ def build_heads(nets, trunk_source, arch, seeds, names=None):
     for i, (net, seed) in enumerate(zip(nets, seeds)):
         keras.utils.set_random_seed(seed)
         models.append(transfer.build(arch, net.n, net.mode, source=trunk_source,
-                                     name=names[i] if names else "caffenet"))
+                                     name=names[i] if names else f"caffenet{net.n}"))
+    if nets[0].fine_tune:
+        return models  # no shared trunk: each net copied its layers from the source itself
     trunk = models[-1]
     for net, model in zip(nets[:-1], models[:-1]):
         for i in range(1, net.n + 1):
@@ -89,16 +100,20 @@ def build_heads(nets, trunk_source, arch, seeds, names=None):
 
 
 def fused_model(nets, models):
-    """One model: the largest net's frozen layers 1..N, then one head per net, outputs in order."""
+    """One model with one output per net, in order. Frozen nets: the largest net's frozen layers
+    1..N, then one head per net reading its layer n. Fine-tuned nets: each whole net."""
     trunk_net = models[-1]
-    taps = keras.Model(trunk_net.input, [alexnet.layer(trunk_net, net.n).output for net in nets],
-                       name="trunk")
     image = keras.Input(trunk_net.input.shape[1:], name="image")
-    features = taps(image)
+    if nets[0].fine_tune:
+        heads, features = models, [image] * len(nets)
+    else:
+        taps = keras.Model(trunk_net.input,
+                           [alexnet.layer(trunk_net, net.n).output for net in nets], name="trunk")
+        features = taps(image)
+        heads = [keras.Model(alexnet.layer(model, net.n).output, model.output,
+                             name=f"head{net.n}") for net, model in zip(nets, models)]
     outputs = []
-    for net, model, x in zip(nets, models, features):
-        head = keras.Model(alexnet.layer(model, net.n).output, model.output,
-                           name=f"head{net.n}")
+    for net, head, x in zip(nets, heads, features):
         # Distinct output names, so Keras reports head<n>_loss, val_head<n>_top1, ...; float32
         # like the nets' own softmax (under a mixed policy Identity would cast to bf16/fp16).
         outputs.append(keras.layers.Identity(name=f"out{net.n}", dtype="float32")(head(x)))
@@ -208,18 +223,22 @@ def train_group(ctx, nets, trunk_source):
                              [runner.model_name(net.name) for net in nets])
         model = fused_model(nets, models)
         compile_fused(model, nets, recipe, arch.num_classes)
-    trunk_sha = transfer.weights_checksum(models[-1], nets[-1].n)
-    checkpointer = checkpoints.Checkpointer(os.path.join(group_dir, "checkpoints"))
+    frozen = not nets[0].fine_tune
+    trunk_sha = transfer.weights_checksum(models[-1], nets[-1].n) if frozen else None
+    checkpointer = checkpoints.Checkpointer(os.path.join(group_dir, "checkpoints"),
+                                            min_seconds=config.checkpoint_seconds)
     initial_epoch = checkpointer.restore(model)
     stopper = train.StopOnSignal()
     k = len(nets)  # every head gets the same labels
     train_data = ctx.source.train(
         classes, ctx.global_batch, arch.input_size, seed=data_seed, per_class=nets[0].per_class,
         start_batch=initial_epoch * recipe.eval_every).map(lambda x, y: (x, (y,) * k))
-    eval_data = ctx.source.eval(classes, ctx.global_batch, arch.input_size).map(
+    eval_data = ctx.source.eval(classes, ctx.eval_batch, arch.input_size).map(
         lambda x, y: (x, (y,) * k))
-    print(f"fused: training {', '.join(n.name for n in nets)} together ({name}: one trunk of "
-          f"{nets[-1].n} frozen layers, {k} heads)", flush=True)
+    shape = (f"one trunk of {nets[-1].n} frozen layers, {k} heads" if frozen
+             else f"{k} fine-tuned nets side by side")
+    print(f"fused: training {', '.join(n.name for n in nets)} together ({name}: {shape})",
+          flush=True)
     start = time.time()
     if initial_epoch < recipe.epochs:
         try:
@@ -235,9 +254,10 @@ def train_group(ctx, nets, trunk_source):
     if stopper.stopped:
         raise train.Interrupted(f"fused training of {name} ({group_dir}) stopped by a signal; "
                                 "rerun the same command to resume", stopper.signum)
-    if transfer.weights_checksum(models[-1], nets[-1].n) != trunk_sha:
+    if frozen and transfer.weights_checksum(models[-1], nets[-1].n) != trunk_sha:
         raise AssertionError(f"{name}: the frozen trunk changed in fused training")
-    info = {"group": name, "nets": [m.name for m in nets], "trunk_net": nets[-1].name,
+    info = {"group": name, "nets": [m.name for m in nets],
+            "trunk_net": nets[-1].name if frozen else None,
             "data_seed": data_seed, "group_seconds": round(time.time() - start, 3),
             "common_batches": True, "shared_random_trunk": nets[0].mode == "random_frozen"}
     trained = {}

@@ -39,6 +39,7 @@ class SweepConfig:
     weight_decay: float | None = None  # issue 9 (tune.py): overrides the model's Caffe default
     dropout: float | None = None       # overrides the model's dropout (the paper's 0.5)
     fused: bool = True         # frozen nets sharing a trunk train together (fused.py)
+    checkpoint_seconds: float = 0.0  # checkpoint at most this often (0: every evaluation)
 
 
 @dataclasses.dataclass
@@ -53,6 +54,15 @@ class Context:
     def global_batch(self):
         return self.config.recipe.batch_size * self.strategy.num_replicas_in_sync
 
+    @property
+    def eval_batch(self):
+        """Evaluation batches: forward passes only, so larger batches (fewer steps) are cheaper;
+        the metrics are the same whatever the batch size."""
+        return max(self.global_batch, EVAL_BATCH)
+
+
+EVAL_BATCH = 256
+
 
 def make_strategy(name):
     if name == "default":
@@ -62,17 +72,49 @@ def make_strategy(name):
     raise ValueError(f"--strategy must be 'default' or 'mirrored', got {name!r}")
 
 
+def set_precision(config):
+    """The global dtype policy: float32, or mixed float16 (GPU) / bfloat16 (CPU)."""
+    if not config.mixed_precision:
+        keras.mixed_precision.set_global_policy("float32")
+    elif tf.config.list_physical_devices("GPU"):
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    else:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+
+
+def fresh_session(config):
+    """Drops what Keras keeps from earlier nets (traced functions, layer-name counters; the
+    process would otherwise grow with every net) and sets the dtype policy again, which
+    clear_session resets."""
+    keras.backend.clear_session()
+    set_precision(config)
+
+
 def prepare(config):
     """Opens the data and the split and checks the workdir, before any training starts."""
     rundir.check_writable(config.workdir)
-    if config.mixed_precision:
-        keras.mixed_precision.set_global_policy(
-            "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16")
+    if config.mixed_precision and not tf.config.list_physical_devices("GPU"):
+        warn_if_no_bfloat16()
+    set_precision(config)
     source = data.open_source(config.dataset, config.data_dir,
                               max_bad_fraction=config.max_bad_fraction)
     split = splits.resolve(config.split, source.info.class_names, seed=config.split_seed,
                            families=source.info.families)
     return Context(config, source, split, make_strategy(config.strategy))
+
+
+def warn_if_no_bfloat16():
+    """bfloat16 is fast only on CPUs with bfloat16 instructions (AVX512-BF16, AMX); elsewhere
+    it is emulated and slower than float32."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu_flags = f.read()
+    except OSError:
+        return
+    if not any(flag in cpu_flags for flag in ("avx512_bf16", "amx_bf16")):
+        print("warning: --mixed_precision on a CPU without AVX512-BF16/AMX: bfloat16 is emulated "
+              "and slower than float32 here; pass --nomixed_precision (results then differ "
+              "slightly, so use a new --workdir)", flush=True)
 
 
 def the_plan(ctx):
@@ -108,6 +150,7 @@ def run_sweep(config):
           f"{config.split} {ctx.split.fingerprint}, model {config.model})", flush=True)
     rows, trained_seconds, trained, fused_now = [], 0.0, 0, {}
     for i, net in enumerate(nets, 1):
+        fresh_session(config)
         start = time.time()
         if config.fused:  # fused.py: trains net's frozen trunk-mates with it, then they are done
             group = fused.train_pending(ctx, net, nets)
@@ -204,7 +247,9 @@ def run_net(ctx, net, trained=None):
             train.compile_model(model, config.recipe, arch.num_classes)
     else:
         model = trained.model
-    copied_sha = transfer.weights_checksum(model, net.n) if net.n else None
+    # The copied layers as they were before training (a fused fine-tuned net has trained them).
+    copied_sha = (transfer.weights_checksum(parent_model if parent_model is not None else model,
+                                            net.n) if net.n else None)
     with open(os.path.join(run_dir, "flags.txt"), "w") as f:
         f.write(config.flags_text)
     rundir.write_json(os.path.join(run_dir, "manifest.json"), {
@@ -223,11 +268,12 @@ def run_net(ctx, net, trained=None):
         return ctx.source.train(classes, ctx.global_batch, size, seed=seed,
                                 per_class=net.per_class, start_batch=start_batch)
 
-    eval_data = ctx.source.eval(classes, ctx.global_batch, size)
+    eval_data = ctx.source.eval(classes, ctx.eval_batch, size)
     verbose = 0 if os.environ.get("CI") else 2
     if trained is None:
         result = train.fit(model, train_data, eval_data, config.recipe, run_dir,
-                           arch.num_classes, verbose=verbose)
+                           arch.num_classes, verbose=verbose,
+                           checkpoint_seconds=config.checkpoint_seconds)
     else:
         result = trained.result
     if net.mode != "fine_tune" and net.n:

@@ -33,10 +33,20 @@ flags.DEFINE_list("experiments", list(plan.PAPER_EXPERIMENTS), f"Subset of {plan
 flags.DEFINE_string("per_class", "", "reduced experiment: k images per class, e.g. '1,5,25,100'.")
 flags.DEFINE_string("target_per_class", "",
                     "Train half B's target-side nets again on K images per class, e.g. '5,20,80'.")
-flags.DEFINE_enum("model", "caffenet_small", ["caffenet", "caffenet_small"],
-                  "caffenet: the paper's 227 px net; caffenet_small: 32 px, widths / 4.")
+flags.DEFINE_enum("model", "caffenet_small", ["caffenet", "caffenet_mini", "caffenet_small"],
+                  "caffenet: the paper's 227 px net; caffenet_small: 32 px, widths / 4; "
+                  "caffenet_mini: caffenet_small with conv1 at stride 2 (4.5x fewer FLOPs).")
 flags.DEFINE_integer("steps", 450_000, "Training steps per net.")
 flags.DEFINE_integer("eval_every", 1_000, "Steps between evaluations and checkpoints.")
+flags.DEFINE_float("checkpoint_seconds", 0.0,
+                   "Checkpoint after an evaluation only when this many seconds have passed since "
+                   "the last checkpoint; 0: after every evaluation. A crash redoes at most this "
+                   "much training.")
+flags.DEFINE_enum("lr_policy", "step", ["step", "poly"],
+                  "Caffe's learning-rate policy: step (the paper's: x lr_gamma every lr_step "
+                  "steps) or poly (linear decay to 0 at --steps; flags/default.flags).")
+flags.DEFINE_integer("warmup_steps", 0, "Linear learning-rate warm-up over this many steps "
+                     "(not in the paper: 0; flags/default.flags uses it, BUILD_NOTES.md).")
 flags.DEFINE_integer("batch_size", 256, "Batch size per replica (global = this x replicas).")
 flags.DEFINE_float("learning_rate", 0.01, "Base learning rate.")
 flags.DEFINE_integer("lr_step", 100_000, "Divide the learning rate by 1/lr_gamma every this many steps.")
@@ -52,8 +62,10 @@ flags.DEFINE_bool("export", True, "Export base and fine-tuned nets as SavedModel
 flags.DEFINE_float("max_bad_fraction", 0.001,
                    "Fail when more than this fraction of a folder tree's images cannot be decoded.")
 flags.DEFINE_bool("report", True, "Write WORKDIR/report/ when the sweep ends.")
-flags.DEFINE_bool("fused", True, "Train frozen nets that share a source and target (AnB, BnB, "
-                  "random<n> for all n) as heads of one frozen trunk; --nofused: one at a time.")
+flags.DEFINE_bool("fused", True, "Train the nets that share a source and target together: "
+                  "frozen ones (AnB, BnB, random<n> for all n) as heads of one frozen trunk, "
+                  "fine-tuned ones (AnB+, BnB+) side by side in one graph; --nofused: one at a "
+                  "time (keras_transfer/fused.py).")
 # --- issue 8 (reliability) ---
 flags.DEFINE_bool("deterministic", False,
                   "tf.config.experimental.enable_op_determinism(): bitwise-reproducible runs and "
@@ -67,7 +79,7 @@ flags.DEFINE_enum("engine", "local", ["local", "kerastuner"],
 flags.DEFINE_float("kerastuner_lease_seconds", 600.0,
                    "--engine=kerastuner: a worker silent this long on a net loses it to another.")
 flags.DEFINE_float("dropout", None, "Dropout rate after fc6 and fc7; default: the paper's 0.5. "
-                   "flags/default.flags sets 0 for caffenet_small (BUILD_NOTES.md, Default sweep).")
+                   "flags/default.flags sets 0 for its small net (BUILD_NOTES.md, Default sweep).")
 flags.DEFINE_float("weight_decay", None, "L2 weight decay on kernels; default: Caffe's 5e-4. "
                    "python -m keras_transfer.tune writes a tuned value into best.flags.")
 # --- end issue 9 ---
@@ -97,11 +109,12 @@ def config_from_flags(split, workdir):
             steps=FLAGS.steps, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
             lr_step=FLAGS.lr_step, lr_gamma=FLAGS.lr_gamma, momentum=FLAGS.momentum,
             bias_lr_multiplier=FLAGS.bias_lr_multiplier, eval_every=FLAGS.eval_every,
-            seed=FLAGS.seed, jit_compile=FLAGS.jit_compile),
+            seed=FLAGS.seed, jit_compile=FLAGS.jit_compile, warmup_steps=FLAGS.warmup_steps,
+            lr_policy=FLAGS.lr_policy),
         strategy=FLAGS.strategy, mixed_precision=FLAGS.mixed_precision, export=FLAGS.export,
         max_bad_fraction=FLAGS.max_bad_fraction, flags_text=FLAGS.flags_into_string(),
         fused=FLAGS.fused, weight_decay=FLAGS.weight_decay,  # weight_decay: issue 9
-        dropout=FLAGS.dropout)
+        dropout=FLAGS.dropout, checkpoint_seconds=FLAGS.checkpoint_seconds)
 
 
 def split_name(split):

@@ -1,9 +1,11 @@
 """Compiles and trains one net with the paper's recipe, resumable, with TensorBoard curves.
 
 The recipe (PAPER.md): SGD with momentum 0.9, learning rate divided by 10 every `lr_step` steps,
-biases at twice the learning rate, weight decay on kernels only (set in `alexnet`). Training runs
+biases at twice the learning rate, weight decay on kernels only (set in `alexnet`); optionally a
+linear warm-up (not in the paper; the embedded default uses it, BUILD_NOTES.md). Training runs
 in "epochs" of `eval_every` steps; after each one the net is evaluated on the target half's
-validation set and checkpointed, so the paper's best-10 metric has its evaluations.
+validation set (and checkpointed, at most every `checkpoint_seconds`), so the paper's best-10
+metric has its evaluations.
 """
 
 import dataclasses
@@ -15,6 +17,7 @@ import warnings
 
 import keras
 import numpy as np
+from keras import ops
 
 from keras_transfer import checkpoints
 
@@ -32,10 +35,16 @@ class TrainConfig:
     eval_every: int = 1_000
     seed: int = 0
     jit_compile: bool = False
+    warmup_steps: int = 0  # linear warm-up from lr / warmup_steps; 0: none (the paper's)
+    lr_policy: str = "step"  # Caffe's "step" (the paper's) or "poly" (linear decay to 0)
 
     def __post_init__(self):
         if self.steps <= 0 or self.eval_every <= 0 or self.batch_size <= 0:
             raise ValueError(f"steps, eval_every and batch_size must be positive: {self}")
+        if not 0 <= self.warmup_steps < self.steps:
+            raise ValueError(f"warmup_steps must be in [0, steps), got {self.warmup_steps}")
+        if self.lr_policy not in LR_POLICIES:
+            raise ValueError(f"lr_policy must be one of {LR_POLICIES}, got {self.lr_policy!r}")
         if self.steps % self.eval_every:
             raise ValueError(f"steps ({self.steps}) must be a multiple of eval_every "
                              f"({self.eval_every})")
@@ -65,11 +74,45 @@ class CaffeSGD(keras.optimizers.SGD):
         return {**super().get_config(), "bias_lr_multiplier": self.bias_lr_multiplier}
 
 
+@keras.saving.register_keras_serializable(package="keras_transfer")
+class CaffeSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """Caffe's learning-rate policies, times a linear warm-up min(1, (step + 1) / warmup_steps)
+    when warmup_steps > 0:
+    "step": lr * gamma ** floor(step / lr_step) (the paper's);
+    "poly": lr * (1 - step / max_steps) ** power, Caffe's "poly" with power 1: a linear decay
+    to 0 at max_steps (no sudden drop; BUILD_NOTES.md, Default sweep)."""
+
+    def __init__(self, learning_rate, lr_step, lr_gamma, warmup_steps=0, policy="step",
+                 max_steps=None):
+        if policy not in LR_POLICIES:
+            raise ValueError(f"lr_policy must be one of {LR_POLICIES}, got {policy!r}")
+        self.learning_rate, self.lr_step = learning_rate, lr_step
+        self.lr_gamma, self.warmup_steps = lr_gamma, warmup_steps
+        self.policy, self.max_steps = policy, max_steps
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        if self.policy == "poly":
+            lr = self.learning_rate * ops.maximum(0.0, 1.0 - step / self.max_steps)
+        else:
+            lr = self.learning_rate * ops.power(self.lr_gamma, ops.floor(step / self.lr_step))
+        if self.warmup_steps:
+            lr = lr * ops.minimum(1.0, (step + 1.0) / self.warmup_steps)
+        return lr
+
+    def get_config(self):
+        return {"learning_rate": self.learning_rate, "lr_step": self.lr_step,
+                "lr_gamma": self.lr_gamma, "warmup_steps": self.warmup_steps,
+                "policy": self.policy, "max_steps": self.max_steps}
+
+
+LR_POLICIES = ("step", "poly")
+
+
 def compile_model(model, config, num_classes):
     """Compiles `model` (whose `trainable` flags are already set) with the paper's optimizer."""
-    schedule = keras.optimizers.schedules.ExponentialDecay(
-        config.learning_rate, decay_steps=config.lr_step, decay_rate=config.lr_gamma,
-        staircase=True)  # Caffe's "step" policy
+    schedule = CaffeSchedule(config.learning_rate, config.lr_step, config.lr_gamma,
+                             config.warmup_steps, config.lr_policy, config.steps)
     metrics = [keras.metrics.SparseCategoricalAccuracy(name="top1")]
     if num_classes >= 10:
         metrics.append(keras.metrics.SparseTopKCategoricalAccuracy(5, name="top5"))
@@ -165,17 +208,20 @@ class Interrupted(RuntimeError):
 
 
 def fit(model, train_data, eval_data, config, run_dir, num_classes, verbose="auto",
-        extra_callbacks=()):
+        extra_callbacks=(), checkpoint_seconds=0.0):
     """Trains a compiled-or-not `model` in `run_dir`, resuming from its checkpoints.
 
     train_data is a dataset, or `start_batch -> dataset`: a resumed run then gets the stream
     from the batch it stopped at, so it sees the same data as an uninterrupted run.
     Returns a dict with top1 (final), top1_best10, top5, steps and train_seconds. The model
     must be built inside the distribution strategy's scope by the caller if one is used.
+    checkpoint_seconds: checkpoint after an evaluation only when this long has passed since
+    the last checkpoint (0: after every evaluation).
     """
     if model.optimizer is None:
         compile_model(model, config, num_classes)
-    checkpointer = checkpoints.Checkpointer(os.path.join(run_dir, "checkpoints"))
+    checkpointer = checkpoints.Checkpointer(os.path.join(run_dir, "checkpoints"),
+                                            min_seconds=checkpoint_seconds)
     initial_epoch = checkpointer.restore(model)
     if callable(train_data):
         train_data = train_data(initial_epoch * config.eval_every)

@@ -30,7 +30,7 @@ def define_flags():
     flags.DEFINE_string("data_dir", None, "TFDS data dir.")
     flags.DEFINE_string("split", "natural_manmade", "As the sweep's --split; half A is tuned.")
     flags.DEFINE_integer("split_seed", 0, "Seed of --split=random.")
-    flags.DEFINE_enum("model", "caffenet_small", ["caffenet", "caffenet_small"], "As the sweep's.")
+    flags.DEFINE_enum("model", "caffenet_small", ["caffenet", "caffenet_mini", "caffenet_small"], "As the sweep's.")
     flags.DEFINE_enum("algorithm", "hyperband", ALGORITHMS,
                       "hyperband: many short runs, the best continued (max_trials is ignored). "
                       "bayesian: BayesianOptimization, max_trials full runs (needs scipy: "

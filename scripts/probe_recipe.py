@@ -14,20 +14,39 @@ import json
 import time
 
 import keras
+from keras import ops
 
 from keras_transfer import alexnet, data, splits, train, transfer
 
-EVAL_EVERY = 50
+EVAL_EVERY = 25
+
+
+class Warmup(keras.optimizers.schedules.LearningRateSchedule):
+    def __init__(self, lr, steps, lr_step):
+        self.lr, self.steps, self.lr_step = lr, steps, lr_step
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        drop = ops.power(0.1, ops.floor(step / self.lr_step))
+        return self.lr * drop * ops.minimum(1.0, (step + 1) / self.steps)
 
 
 def probe(source, classes, variant, steps, model):
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if variant.get("bf16") else "float32")
     arch = alexnet.architecture(model, len(classes), **variant.get("arch", {}))
     keras.utils.set_random_seed(variant.get("seed", 1))
     net = transfer.build(arch, 0, "fine_tune")
     config = train.TrainConfig(steps=steps, eval_every=EVAL_EVERY,
                                batch_size=variant.get("batch", 64),
-                               learning_rate=variant["lr"], lr_step=10 ** 9)
+                               learning_rate=variant["lr"],
+                               lr_step=variant.get("lr_step", 10 ** 9))
     train.compile_model(net, config, len(classes))
+    for name in ("conv2", "conv4", "conv5", "fc6", "fc7"):  # Caffe's bias-1 layers
+        if "bias" in variant:
+            net.get_layer(name).bias.assign(ops.full_like(net.get_layer(name).bias, variant["bias"]))
+    if variant.get("warmup"):
+        net.optimizer.learning_rate = Warmup(variant["lr"], variant["warmup"],
+                                             variant.get("lr_step", 10 ** 9))
     start = time.time()
     history = net.fit(source.train(classes, config.batch_size, arch.input_size, seed=1),
                       validation_data=source.eval(classes, 256, arch.input_size),

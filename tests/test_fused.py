@@ -1,4 +1,5 @@
-"""Fused frozen heads train exactly as the same nets trained one at a time (dropout off)."""
+"""Fused groups (frozen heads, fine-tuned nets side by side) train exactly as the same nets
+trained one at a time (dropout off)."""
 
 import numpy as np
 import pytest
@@ -102,7 +103,7 @@ def test_groups_only_frozen_nets_with_same_source_and_target():
     rand = next(n for n in nets if n.name == "random2")
     assert [n.name for n in fused.pending_group(rand, nets, is_done)] == \
         ["random1", "random2", "random3"]
-    for name in ("A3B+", "baseA", "A2B"):  # fine-tuned, base, finished: trained alone
+    for name in ("baseA", "A2B"):  # base, finished: trained alone
         net = next(n for n in nets if n.name == name)
         assert fused.pending_group(net, nets, is_done) == []
 
@@ -137,3 +138,32 @@ def test_fused_sweep_writes_standalone_run_directories(tmp_path):
     assert not os.path.exists(tmp_path / "fused")  # group checkpoints removed when done
     again = runner.run_sweep(config)
     assert [r["finished_at"] for r in again] == [rows[r["net"]]["finished_at"] for r in again]
+
+
+def test_fused_fine_tuned_nets_equal_separately_trained_nets(source):
+    import keras
+    nets = [plan.copied("A", n, "B", True) for n in (1, 3)]
+    models = train_fused(nets, source)
+    for net, model in zip(nets, models):
+        alone = train_alone(net, source)
+        keras.utils.set_random_seed(SEEDS[net.n])
+        init = transfer.build(ARCH, net.n, net.mode, source=source)
+        assert all(alexnet.layer(model, i).trainable for i in range(1, 9))
+        for i in range(1, alexnet.NUM_LAYERS + 1):  # every layer trains, copied ones too
+            for h, a, w0 in zip(layer_weights(model, i), layer_weights(alone, i),
+                                layer_weights(init, i), strict=True):
+                scale = np.abs(a - w0).max()
+                assert scale > 0, f"{net.name} layer {i} did not train"
+                np.testing.assert_allclose(h - w0, a - w0, rtol=1e-3, atol=1e-4 * scale,
+                                           err_msg=f"{net.name} layer {i}")
+
+
+def test_fine_tuned_nets_group_apart_from_frozen_ones():
+    nets = plan.make_plan([1, 2, 3], ("base", "selffer", "transfer"))
+    never = lambda net: False
+    a2b_plus = next(n for n in nets if n.name == "A2B+")
+    assert [n.name for n in fused.pending_group(a2b_plus, nets, never)] == \
+        ["A1B+", "A2B+", "A3B+"]
+    assert fused.group_name(fused.group_key(a2b_plus)) == "A-B+"
+    a2b = next(n for n in nets if n.name == "A2B")
+    assert [n.name for n in fused.pending_group(a2b, nets, never)] == ["A1B", "A2B", "A3B"]
