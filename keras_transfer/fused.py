@@ -120,6 +120,35 @@ def fused_model(nets, models):
     return keras.Model(image, outputs, name="fused")
 
 
+# The last compiled fused model, by the shape of its group. The sweep's four fine-tuned groups
+# (A-A+, B-B+, A-B+, B-A+) have the same shape, as have its frozen transfer/selffer groups:
+# reusing the model reuses its traced train and eval functions, which for 7 nets side by side
+# take ~15 s to trace, longer than 100 of their training steps.
+_LAST = {}
+
+
+def compiled_group(nets, models, arch, config):
+    """(fused model, the nets' models inside it), compiled. When the previous group had the same
+    shape (n and mode of each net, architecture, recipe, dtype policy, strategy), its model comes
+    back holding `models`' weights, with a reset optimizer (momentum 0, step 0): the same
+    starting point as a new model, without tracing again. The caller copies the trained weights
+    back into `models`, which carry the nets' own names."""
+    key = (tuple((net.n, net.mode) for net in nets), arch, config,
+           keras.mixed_precision.global_policy().name, id(tf.distribute.get_strategy()))
+    if key in _LAST:
+        model, inner = _LAST[key]
+        for target, source in zip(inner, models):
+            target.set_weights(source.get_weights())
+        for variable in model.optimizer.variables:
+            variable.assign(tf.zeros_like(variable))
+        return model, inner
+    model = fused_model(nets, models)
+    compile_fused(model, nets, config, arch.num_classes)
+    _LAST.clear()
+    _LAST[key] = (model, models)
+    return model, models
+
+
 def compile_fused(model, nets, config, num_classes):
     """The paper's optimizer (train.compile_model's) with one loss and metric set per head."""
     train.compile_model(model, config, num_classes)  # the recipe's optimizer, built one way only
@@ -221,8 +250,7 @@ def train_group(ctx, nets, trunk_source):
         models = build_heads(nets, trunk_source, arch,
                              [runner.net_seed(config, net) for net in nets],
                              [runner.model_name(net.name) for net in nets])
-        model = fused_model(nets, models)
-        compile_fused(model, nets, recipe, arch.num_classes)
+        model, inner = compiled_group(nets, models, arch, recipe)
     frozen = not nets[0].fine_tune
     trunk_sha = transfer.weights_checksum(models[-1], nets[-1].n) if frozen else None
     checkpointer = checkpoints.Checkpointer(os.path.join(group_dir, "checkpoints"),
@@ -254,8 +282,11 @@ def train_group(ctx, nets, trunk_source):
     if stopper.stopped:
         raise train.Interrupted(f"fused training of {name} ({group_dir}) stopped by a signal; "
                                 "rerun the same command to resume", stopper.signum)
-    if frozen and transfer.weights_checksum(models[-1], nets[-1].n) != trunk_sha:
+    if frozen and transfer.weights_checksum(inner[-1], nets[-1].n) != trunk_sha:
         raise AssertionError(f"{name}: the frozen trunk changed in fused training")
+    for target, source in zip(models, inner):
+        if target is not source:
+            target.set_weights(source.get_weights())
     info = {"group": name, "nets": [m.name for m in nets],
             "trunk_net": nets[-1].name if frozen else None,
             "data_seed": data_seed, "group_seconds": round(time.time() - start, 3),

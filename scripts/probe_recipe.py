@@ -1,12 +1,14 @@
 """Validation top-1 curves of one from-scratch base net under recipe variants (not a test).
 
-    .venv/bin/python scripts/probe_recipe.py --half=B --steps=400 \
-        --variants='[{"lr": 0.02}, {"lr": 0.02, "arch": {"dropout": 0.0}}]'
+    .venv/bin/python scripts/probe_recipe.py --model=caffenet_mini --half=B --steps=300 \
+        --variants='[{"lr": 0.02, "seed": 1889872385}, {"lr": 0.02, "warmup": 50, "bf16": 1}]'
 
-Each variant is a JSON object: lr (SGD learning rate, no step), seed (init seed, default 1),
-batch (default 64) and arch (overrides of alexnet.architecture, e.g. {"dropout": 0.0}). Prints
-one line per variant with val top-1 after every 50 steps, on the embedded default's
-natural/man-made half. Used for the recipe notes in BUILD_NOTES.md ("Default sweep").
+Each variant is a JSON object: lr (SGD learning rate), seed (init seed, default 1; baseB's in
+the default sweep is 1889872385, baseA's 1772911547), batch (default 64), warmup (warm-up
+steps, default 0), policy ("step" or "poly", default "step"), lr_step (default: never), bf16
+(mixed_bfloat16) and arch (overrides of alexnet.architecture, e.g. {"dropout": 0.0}). Prints one
+line per variant with val top-1 after every 25 steps, on the embedded default's natural/man-made
+half. Used for the recipe notes in BUILD_NOTES.md ("Default sweep").
 """
 
 import argparse
@@ -14,21 +16,10 @@ import json
 import time
 
 import keras
-from keras import ops
 
 from keras_transfer import alexnet, data, splits, train, transfer
 
 EVAL_EVERY = 25
-
-
-class Warmup(keras.optimizers.schedules.LearningRateSchedule):
-    def __init__(self, lr, steps, lr_step):
-        self.lr, self.steps, self.lr_step = lr, steps, lr_step
-
-    def __call__(self, step):
-        step = ops.cast(step, "float32")
-        drop = ops.power(0.1, ops.floor(step / self.lr_step))
-        return self.lr * drop * ops.minimum(1.0, (step + 1) / self.steps)
 
 
 def probe(source, classes, variant, steps, model):
@@ -39,14 +30,10 @@ def probe(source, classes, variant, steps, model):
     config = train.TrainConfig(steps=steps, eval_every=EVAL_EVERY,
                                batch_size=variant.get("batch", 64),
                                learning_rate=variant["lr"],
-                               lr_step=variant.get("lr_step", 10 ** 9))
+                               lr_step=variant.get("lr_step", 10 ** 9),
+                               warmup_steps=variant.get("warmup", 0),
+                               lr_policy=variant.get("policy", "step"))
     train.compile_model(net, config, len(classes))
-    for name in ("conv2", "conv4", "conv5", "fc6", "fc7"):  # Caffe's bias-1 layers
-        if "bias" in variant:
-            net.get_layer(name).bias.assign(ops.full_like(net.get_layer(name).bias, variant["bias"]))
-    if variant.get("warmup"):
-        net.optimizer.learning_rate = Warmup(variant["lr"], variant["warmup"],
-                                             variant.get("lr_step", 10 ** 9))
     start = time.time()
     history = net.fit(source.train(classes, config.batch_size, arch.input_size, seed=1),
                       validation_data=source.eval(classes, 256, arch.input_size),
@@ -58,7 +45,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--half", default="B", choices=["A", "B", "all"])
     parser.add_argument("--steps", type=int, default=400)
-    parser.add_argument("--model", default="caffenet_small")
+    parser.add_argument("--model", default="caffenet_mini")
     parser.add_argument("--variants", default='[{"lr": 0.02}]')
     args = parser.parse_args()
     source = data.open_source("synthetic")

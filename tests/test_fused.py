@@ -24,11 +24,14 @@ def layer_weights(model, i):
     return alexnet.layer(model, i).get_weights()
 
 
-def train_fused(nets, source):
-    models = fused.build_heads(nets, source, ARCH, [SEEDS[n.n] for n in nets])
-    model = fused.fused_model(nets, models)
-    fused.compile_fused(model, nets, RECIPE, ARCH.num_classes)
+def train_fused(nets, source, seeds=SEEDS):
+    """Trains the group as train_group does (the previous group's model when it has the same
+    shape); returns the nets' own models holding the trained weights."""
+    models = fused.build_heads(nets, source, ARCH, [seeds[n.n] for n in nets])
+    model, inner = fused.compiled_group(nets, models, ARCH, RECIPE)
     model.fit(batches().map(lambda x, y: (x, (y,) * len(nets))), epochs=1, verbose=0)
+    for target, trained in zip(models, inner):
+        target.set_weights(trained.get_weights())
     return models
 
 
@@ -167,3 +170,18 @@ def test_fine_tuned_nets_group_apart_from_frozen_ones():
     assert fused.group_name(fused.group_key(a2b_plus)) == "A-B+"
     a2b = next(n for n in nets if n.name == "A2B")
     assert [n.name for n in fused.pending_group(a2b, nets, never)] == ["A1B", "A2B", "A3B"]
+
+
+def test_a_group_reusing_the_previous_groups_model_trains_as_a_new_one(source):
+    nets = [plan.copied("A", n, "B", True) for n in (1, 3)]
+    other_seeds = {n: seed + 100 for n, seed in SEEDS.items()}
+    fused._LAST.clear()
+    fresh = train_fused(nets, source, other_seeds)  # a new fused model
+    first = fused._LAST and next(iter(fused._LAST.values()))[0]
+    train_fused(nets, source)  # the same shape: reuses it, and trains it further
+    reused = train_fused(nets, source, other_seeds)  # back to the first seeds, reused again
+    assert next(iter(fused._LAST.values()))[0] is first  # one model, traced once
+    for a, b in zip(fresh, reused):
+        for x, y in zip(a.get_weights(), b.get_weights(), strict=True):
+            np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+    assert [m.name for m in reused] == ["caffenet1", "caffenet3"]  # the nets' own models
