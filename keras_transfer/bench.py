@@ -36,6 +36,9 @@ flags.DEFINE_float("weight_decay", None, "Override the product's L2 decay (5e-4)
                    "peer, which trains without decay.")
 flags.DEFINE_bool("fused", False, "One case: the --frozen_layers nets as fused heads of one "
                   "shared frozen trunk (keras_transfer.fused); img/s counts each image once.")
+flags.DEFINE_bool("fine_tune", False, "With --fused: the --frozen_layers values are the n of "
+                  "fine-tuned nets (AnB+: layers 1..n copied, all layers train) side by side in "
+                  "one graph, as the sweep fuses them; img/s counts each image once.")
 flags.DEFINE_bool("json", False, "Print one JSON line per case (else a readable line).")
 
 
@@ -48,10 +51,11 @@ def _timed_fit(model, data, steps):
 
 def measure(model_name="caffenet", batch=64, frozen_layers=0, num_classes=500,
             pipeline="none", seconds=20.0, jit_compile=False, windows=3, weight_decay=None,
-            fused_heads=()):
+            fused_heads=(), fine_tune=False):
     """One case: returns a dict with train_images_per_s (median window) and the case.
 
-    fused_heads: n values; then the case is those random-filter nets as fused heads."""
+    fused_heads: n values; then the case is those random-filter nets as fused heads, or with
+    fine_tune those fine-tuned nets (copied from a random source) side by side."""
     import keras
     import numpy as np
     import tensorflow as tf
@@ -75,8 +79,12 @@ def measure(model_name="caffenet", batch=64, frozen_layers=0, num_classes=500,
                                jit_compile=jit_compile)
     if fused_heads:
         from keras_transfer import fused, plan
-        nets = [plan.random_filters(n) for n in sorted(fused_heads)]
-        model = fused.fused_model(nets, fused.build_heads(nets, None, arch, range(len(nets))))
+        if fine_tune:
+            nets = [plan.copied("A", n, "B", True) for n in sorted(fused_heads)]
+            source = alexnet.build(arch)
+        else:
+            nets, source = [plan.random_filters(n) for n in sorted(fused_heads)], None
+        model = fused.fused_model(nets, fused.build_heads(nets, source, arch, range(len(nets))))
         fused.compile_fused(model, nets, recipe, num_classes)
         dataset = dataset.map(lambda x, y: (x, (y,) * len(nets)))
     else:
@@ -93,7 +101,8 @@ def measure(model_name="caffenet", batch=64, frozen_layers=0, num_classes=500,
     return {
         "train_images_per_s": round(rates[len(rates) // 2], 2),
         "all": [round(r, 2) for r in rates], "model": model_name, "batch": batch,
-        "frozen_layers": frozen_layers, "fused_heads": list(fused_heads), "num_classes": num_classes, "pipeline": pipeline,
+        "frozen_layers": frozen_layers, "fused_heads": list(fused_heads),
+        "fine_tune": fine_tune, "num_classes": num_classes, "pipeline": pipeline,
         "mixed_precision": keras.mixed_precision.global_policy().name,
         "jit_compile": jit_compile, "weight_decay": arch.weight_decay, "steps_per_window": steps,
         "params": model.count_params(),
@@ -122,7 +131,8 @@ def main(argv):
     for n in ([max(cases)] if FLAGS.fused else cases):
         result = measure(FLAGS.model, FLAGS.batch, n, FLAGS.num_classes, FLAGS.pipeline,
                          FLAGS.seconds, FLAGS.jit_compile, weight_decay=FLAGS.weight_decay,
-                         fused_heads=tuple(cases) if FLAGS.fused else ())
+                         fused_heads=tuple(cases) if FLAGS.fused else (),
+                         fine_tune=FLAGS.fine_tune)
         result.update(intra_op_threads=FLAGS.intra_op_threads,
                       inter_op_threads=FLAGS.inter_op_threads,
                       tensorflow=tf.__version__, keras=keras.__version__,

@@ -120,11 +120,12 @@ def fused_model(nets, models):
     return keras.Model(image, outputs, name="fused")
 
 
-# The last compiled fused model, by the shape of its group. The sweep's four fine-tuned groups
-# (A-A+, B-B+, A-B+, B-A+) have the same shape, as have its frozen transfer/selffer groups:
-# reusing the model reuses its traced train and eval functions, which for 7 nets side by side
-# take ~15 s to trace, longer than 100 of their training steps.
+# Compiled fused models by the shape of their group, the most recent few. The sweep's four
+# fine-tuned groups (A-A+, B-B+, A-B+, B-A+) have the same shape, as have its four frozen
+# transfer/selffer groups: reusing the model reuses its traced train and eval functions, which
+# for 7 nets side by side take ~15 s to trace, longer than 100 of their training steps.
 _LAST = {}
+_KEEP = 4
 
 
 def compiled_group(nets, models, arch, config):
@@ -136,7 +137,7 @@ def compiled_group(nets, models, arch, config):
     key = (tuple((net.n, net.mode) for net in nets), arch, config,
            keras.mixed_precision.global_policy().name, id(tf.distribute.get_strategy()))
     if key in _LAST:
-        model, inner = _LAST[key]
+        model, inner = _LAST[key] = _LAST.pop(key)  # now the most recent
         for target, source in zip(inner, models):
             target.set_weights(source.get_weights())
         for variable in model.optimizer.variables:
@@ -144,8 +145,9 @@ def compiled_group(nets, models, arch, config):
         return model, inner
     model = fused_model(nets, models)
     compile_fused(model, nets, config, arch.num_classes)
-    _LAST.clear()
     _LAST[key] = (model, models)
+    while len(_LAST) > _KEEP:
+        del _LAST[next(iter(_LAST))]  # the least recently used
     return model, models
 
 
