@@ -62,7 +62,8 @@ def test_mixed_precision_mirrored_and_fused_heads_together(tmp_path):
     assert set(out["global_batch"].values()) == {16}  # 8 per replica x 2 replicas
     assert out["fused"]["A1B"] == out["fused"]["A2B"] == ["A1B", "A2B"]
     assert out["fused"]["B2A"] == ["B1A", "B2A"]
-    assert out["fused"]["A1B+"] is None and out["fused"]["baseA"] is None
+    assert out["fused"]["A1B+"] == ["A1B+", "A2B+"]  # fine-tuned nets: side by side
+    assert out["fused"]["baseA"] is None
     for net, (dropout, l2) in out["arch"].items():  # fused heads included
         assert dropout == 0.0 and l2 == pytest.approx(5e-4), net  # Keras' L2 = decay / 2
     for row in out["rows"]:
