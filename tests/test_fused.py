@@ -53,7 +53,6 @@ def source():
 
 
 def test_fused_heads_equal_separately_trained_nets(source):
-    import keras
     nets = [plan.copied("A", n, "B", False) for n in (2, 5, 7)]
     heads = train_fused(nets, source)
     for net, head in zip(nets, heads):
@@ -61,17 +60,23 @@ def test_fused_heads_equal_separately_trained_nets(source):
         for i in range(1, net.n + 1):  # frozen: still the source's, bit for bit
             for h, s in zip(layer_weights(head, i), layer_weights(source, i), strict=True):
                 np.testing.assert_array_equal(h, s)
-        keras.utils.set_random_seed(SEEDS[net.n])
-        init = transfer.build(ARCH, net.n, net.mode, source=source)  # both started here
-        for i in range(net.n + 1, alexnet.NUM_LAYERS + 1):
-            for h, a, w0 in zip(layer_weights(head, i), layer_weights(alone, i),
-                                layer_weights(init, i), strict=True):
-                # Compare the updates, not the weights: at this width Caffe's init makes some
-                # updates ~1e-7 of the weights, which a tolerance on weights would not see.
-                scale = np.abs(a - w0).max()
-                assert scale > 0, f"{net.name} layer {i} did not train"
-                np.testing.assert_allclose(h - w0, a - w0, rtol=1e-3, atol=1e-4 * scale,
-                                           err_msg=f"{net.name} layer {i}")
+        assert_same_updates(net, head, alone, source, range(net.n + 1, alexnet.NUM_LAYERS + 1))
+
+
+def assert_same_updates(net, fused_model, alone, source, layers):
+    """The fused net's weight updates in `layers` equal the separately trained net's."""
+    import keras
+    keras.utils.set_random_seed(SEEDS[net.n])
+    init = transfer.build(ARCH, net.n, net.mode, source=source)  # both started here
+    for i in layers:
+        for h, a, w0 in zip(layer_weights(fused_model, i), layer_weights(alone, i),
+                            layer_weights(init, i), strict=True):
+            # Compare the updates, not the weights: at this width Caffe's init makes some
+            # updates ~1e-7 of the weights, which a tolerance on weights would not see.
+            scale = np.abs(a - w0).max()
+            assert scale > 0, f"{net.name} layer {i} did not train"
+            np.testing.assert_allclose(h - w0, a - w0, rtol=1e-3, atol=1e-4 * scale,
+                                       err_msg=f"{net.name} layer {i}")
 
 
 def test_random_filter_heads_share_one_random_trunk():
@@ -144,21 +149,13 @@ def test_fused_sweep_writes_standalone_run_directories(tmp_path):
 
 
 def test_fused_fine_tuned_nets_equal_separately_trained_nets(source):
-    import keras
     nets = [plan.copied("A", n, "B", True) for n in (1, 3)]
     models = train_fused(nets, source)
     for net, model in zip(nets, models):
-        alone = train_alone(net, source)
-        keras.utils.set_random_seed(SEEDS[net.n])
-        init = transfer.build(ARCH, net.n, net.mode, source=source)
         assert all(alexnet.layer(model, i).trainable for i in range(1, 9))
-        for i in range(1, alexnet.NUM_LAYERS + 1):  # every layer trains, copied ones too
-            for h, a, w0 in zip(layer_weights(model, i), layer_weights(alone, i),
-                                layer_weights(init, i), strict=True):
-                scale = np.abs(a - w0).max()
-                assert scale > 0, f"{net.name} layer {i} did not train"
-                np.testing.assert_allclose(h - w0, a - w0, rtol=1e-3, atol=1e-4 * scale,
-                                           err_msg=f"{net.name} layer {i}")
+        # every layer trains, the copied ones too
+        assert_same_updates(net, model, train_alone(net, source), source,
+                            range(1, alexnet.NUM_LAYERS + 1))
 
 
 def test_fine_tuned_nets_group_apart_from_frozen_ones():
