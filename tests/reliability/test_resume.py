@@ -161,3 +161,22 @@ def test_checkpoint_keeps_dropout_rng_state(tmp_path):
     train.compile_model(fresh, RECIPE, 4)
     assert checkpoints.Checkpointer(str(tmp_path)).restore(fresh) == 1
     assert [list(np.asarray(v)) for v in checkpoints.rng_states(fresh)] == [[11, 5], [12, 7]]
+
+
+def test_sparse_checkpoints_resume_from_the_last_one_to_the_same_weights(
+        tmp_path, monkeypatch, clean):
+    """--checkpoint_seconds: a crash after an interval that was not checkpointed redoes it
+    from the checkpoint before (here: none, so from the start) and ends the same."""
+    clean_row, clean_run = clean
+    net = plan.base("A")
+    base = context(tmp_path)
+    config = tiny_config(tmp_path, recipe=RECIPE, checkpoint_seconds=3600.0)
+    ctx = runner.Context(config, base.source, base.split, base.strategy)
+    run_with(ctx, net, [CrashAfterEpoch(0)], monkeypatch)
+    run = tmp_path / "runs" / "baseA"
+    assert not (run / "checkpoints").exists() or os.listdir(run / "checkpoints") == []
+    assert [h["step"] for h in history(run)] == [2]  # logged, but not checkpointed
+    row, trained = runner.run_net(ctx, net)
+    assert trained and [h["step"] for h in history(run)] == [2, 4]
+    assert row["weights_sha256"] == clean_row["weights_sha256"]
+    assert row["top1"] == clean_row["top1"]
