@@ -267,7 +267,6 @@ class SweepTuner(keras_tuner.Tuner):
                       self.heartbeat)
         try:
             with lease:
-                runner.fresh_session(self.ctx.config)
                 row, trained = runner.run_net(self.ctx, net)
         except train.Interrupted as e:
             if lease.lost:

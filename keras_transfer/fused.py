@@ -223,6 +223,7 @@ def train_pending(ctx, net, nets):
     group = pending_group(net, nets, is_done)
     if not group:
         return []
+    runner.fresh_session(ctx.config)
     parent = runner.load_parent(ctx, group[0])[0] if group[0].parent else None
     trained = train_group(ctx, group, parent)
     for m in group:

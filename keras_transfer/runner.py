@@ -150,7 +150,6 @@ def run_sweep(config):
           f"{config.split} {ctx.split.fingerprint}, model {config.model})", flush=True)
     rows, trained_seconds, trained, fused_now = [], 0.0, 0, {}
     for i, net in enumerate(nets, 1):
-        fresh_session(config)
         start = time.time()
         if config.fused:  # fused.py: trains net's frozen trunk-mates with it, then they are done
             group = fused.train_pending(ctx, net, nets)
@@ -237,6 +236,8 @@ def run_net(ctx, net, trained=None):
     os.makedirs(run_dir, exist_ok=True)
     classes = ctx.split.half(net.target)
     arch = architecture(config, len(classes))
+    if trained is None:
+        fresh_session(config)  # nothing an earlier net built is needed from here on
     parent_model, parent_result = load_parent(ctx, net) if net.parent else (None, None)
     seed = net_seed(config, net)
     if trained is None:
