@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -209,4 +210,5 @@ def test_cli_runs_the_tiny_sweep(tmp_path):
                          capture_output=True, text=True, env=env, timeout=900,
                          cwd=os.path.dirname(os.path.dirname(__file__)))
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "[6/6] B1A+" in out.stdout
+    done = re.findall(r"^\[\d/6\] ([^:]+):", out.stdout, re.MULTILINE)
+    assert sorted(done) == ["A1B", "A1B+", "B1A", "B1A+", "baseA", "baseB"]
