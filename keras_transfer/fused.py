@@ -2,7 +2,7 @@
 
 Fine-tuned nets (AnB+ for n = 1..7) share nothing but the input: the group is the k whole nets
 side by side in one graph, one loss each. On a CPU their independent ops run in parallel
-(measured 1.75x the throughput of one small net at a time, BENCHMARKS.md), and the group pays
+(measured 1.2-1.8x the throughput of one small net at a time, BENCHMARKS.md), and the group pays
 one trace, one input pipeline and one evaluation pass instead of k.
 
 Frozen nets share a trunk:
