@@ -119,9 +119,9 @@ def main(argv):
     if FLAGS.inter_op_threads:
         tf.config.threading.set_inter_op_parallelism_threads(FLAGS.inter_op_threads)
     import keras
-    if FLAGS.mixed_precision:
-        keras.mixed_precision.set_global_policy(
-            "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16")
+
+    from keras_transfer import runner
+    runner.set_precision(FLAGS.mixed_precision)  # the sweep's choice: bfloat16 on CPU
     try:
         cases = [int(n) for n in FLAGS.frozen_layers]
     except ValueError:

@@ -200,9 +200,16 @@ class Source:
 
         ds = self._select(self._records("eval"), self._check(classes), None)
         ds = _map_and_batch(ds, preprocess, batch_size, drop_remainder=False)
+        if not self._cache_selection:
+            return ds
         # In-memory sources: keep the preprocessed batches after the first pass (a few MB), so
-        # the evaluation after every interval costs only the forward passes.
-        return ds.cache() if self._cache_selection else ds
+        # the evaluation after every interval costs only the forward passes. Without tf.data's
+        # autotuning: Keras drops each evaluation's iterator when the next evaluation starts,
+        # and the drop waits for the iterator's autotuning thread, measured at 0.02-5 s per
+        # evaluation (BENCHMARKS.md, "Default sweep"); a cached pass has nothing to tune.
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        return ds.cache().with_options(options)
 
     def eval_size(self, classes):
         """Number of evaluation images of `classes` (files skipped at run time not subtracted)."""

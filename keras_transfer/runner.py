@@ -72,9 +72,9 @@ def make_strategy(name):
     raise ValueError(f"--strategy must be 'default' or 'mirrored', got {name!r}")
 
 
-def set_precision(config):
+def set_precision(mixed_precision):
     """The global dtype policy: float32, or mixed float16 (GPU) / bfloat16 (CPU)."""
-    if not config.mixed_precision:
+    if not mixed_precision:
         keras.mixed_precision.set_global_policy("float32")
     elif tf.config.list_physical_devices("GPU"):
         keras.mixed_precision.set_global_policy("mixed_float16")
@@ -87,7 +87,7 @@ def fresh_session(config):
     process would otherwise grow with every net) and sets the dtype policy again, which
     clear_session resets."""
     keras.backend.clear_session()
-    set_precision(config)
+    set_precision(config.mixed_precision)
 
 
 def prepare(config):
@@ -95,7 +95,7 @@ def prepare(config):
     rundir.check_writable(config.workdir)
     if config.mixed_precision and not tf.config.list_physical_devices("GPU"):
         warn_if_no_bfloat16()
-    set_precision(config)
+    set_precision(config.mixed_precision)
     source = data.open_source(config.dataset, config.data_dir,
                               max_bad_fraction=config.max_bad_fraction)
     split = splits.resolve(config.split, source.info.class_names, seed=config.split_seed,
@@ -213,13 +213,22 @@ def load_parent(ctx, net):
         raise rundir.RunDirError(f"{net.name} needs its base {net.parent}, which has not "
                                  f"finished ({parent_dir}/result.json missing); run the sweep "
                                  "with --experiments including base")
-    model = transfer.load_source(os.path.join(parent_dir, "model.keras"))
-    checksum = transfer.weights_checksum(model)
-    if checksum != result["weights_sha256"]:
-        raise rundir.RunDirError(
-            f"{parent_dir}/model.keras does not match the checksum in its result.json; the "
-            f"base was modified after training. Delete {parent_dir} to retrain it.")
-    return model, result
+    path = os.path.join(parent_dir, "model.keras")
+    stat = os.stat(path) if os.path.exists(path) else None
+    key = (path, result["weights_sha256"], stat and (stat.st_mtime_ns, stat.st_size))
+    if _PARENT.get("key") != key:  # a group's 7 nets and the group itself share one load
+        model = transfer.load_source(path)
+        if transfer.weights_checksum(model) != result["weights_sha256"]:
+            raise rundir.RunDirError(
+                f"{parent_dir}/model.keras does not match the checksum in its result.json; the "
+                f"base was modified after training. Delete {parent_dir} to retrain it.")
+        _PARENT.update(key=key, model=model)
+    return _PARENT["model"], result
+
+
+# The last parent loaded (read only: dependants copy its weights), keyed by its file's path,
+# checksum, mtime and size, so a base changed on disk is loaded and checked again.
+_PARENT = {}
 
 
 def run_net(ctx, net, trained=None):

@@ -4,9 +4,12 @@
     python -m keras_transfer.sweep --flagfile=runs/tune/best.flags --dataset=folder:/data/birds ...
 
 Hyperband (the default) spends most trials on short runs and continues the best; Bayesian
-optimisation (needs scipy) and random search run --max_trials full runs. Each trial trains base A (all classes with --split=none) from scratch for --steps with the paper's
-recipe and the trial's values, and is scored by its best validation top-1. WORKDIR/best.flags
-holds the best --learning_rate, --weight_decay and --batch_size (a flagfile the sweep takes);
+optimisation (needs scipy) and random search run --max_trials full runs. Each trial trains base A
+(all classes with --split=none) from scratch for --steps with the recipe the flags give (the
+paper's by default; pass the sweep's --lr_policy, --warmup_steps, --dropout and
+--mixed_precision to tune for its recipe) and the trial's values, and is scored by its best
+validation top-1. WORKDIR/best.flags holds the best --learning_rate, --weight_decay and
+--batch_size (a flagfile the sweep takes);
 `tensorboard --logdir WORKDIR/tensorboard` shows every trial's curves and the HParams table.
 With KERASTUNER_* variables set the search is distributed like the sweep (docs/distributed.md).
 """
@@ -39,6 +42,13 @@ def define_flags():
     flags.DEFINE_integer("steps", 20_000, "Training steps of one trial (a short run: enough to rank).")
     flags.DEFINE_integer("eval_every", 1_000, "Steps between evaluations.")
     flags.DEFINE_integer("lr_step", 100_000, "As the sweep's (keep it: it is part of the recipe).")
+    # The rest of the sweep's recipe, so trials train as the sweep will (flags/default.flags
+    # sets these for the embedded default; pass the same values here).
+    flags.DEFINE_enum("lr_policy", "step", ["step", "poly"], "As the sweep's.")
+    flags.DEFINE_integer("warmup_steps", 0, "As the sweep's.")
+    flags.DEFINE_float("momentum", 0.9, "As the sweep's.")
+    flags.DEFINE_float("dropout", None, "As the sweep's (default: the paper's 0.5).")
+    flags.DEFINE_bool("mixed_precision", False, "As the sweep's: bfloat16 on CPU, float16 on GPU.")
     flags.DEFINE_list("learning_rate_range", ["1e-4", "0.1"], "Log-uniform range.")
     flags.DEFINE_list("weight_decay_range", ["1e-5", "1e-2"], "Log-uniform range.")
     flags.DEFINE_list("batch_sizes", ["64", "128", "256"], "Choices, per replica.")
@@ -60,6 +70,8 @@ class TuneConfig:
     algorithm: str = "hyperband"
     max_trials: int = 10
     recipe: object = None          # train.TrainConfig; learning_rate/batch_size come from trials
+    dropout: float | None = None   # None: the model's (the paper's 0.5)
+    mixed_precision: bool = False
     learning_rate_range: tuple = (1e-4, 0.1)
     weight_decay_range: tuple = (1e-5, 1e-2)
     batch_sizes: tuple = (64, 128, 256)
@@ -78,7 +90,9 @@ def hypermodel(config, source, classes):
             lr = hp.Float("learning_rate", *config.learning_rate_range, sampling="log")
             decay = hp.Float("weight_decay", *config.weight_decay_range, sampling="log")
             hp.Choice("batch_size", list(config.batch_sizes))
-            arch = alexnet.architecture(config.model, len(classes), weight_decay=decay)
+            overrides = {} if config.dropout is None else {"dropout": config.dropout}
+            arch = alexnet.architecture(config.model, len(classes), weight_decay=decay,
+                                        **overrides)
             model = alexnet.build(arch, name="baseA")
             train.compile_model(model, dataclasses.replace(config.recipe, learning_rate=lr),
                                 arch.num_classes)
@@ -101,9 +115,10 @@ def search(config):
     import keras
     import keras_tuner
 
-    from keras_transfer import data, rundir, splits
+    from keras_transfer import data, rundir, runner, splits
 
     rundir.check_writable(config.workdir)
+    runner.set_precision(config.mixed_precision)
     source = data.open_source(config.dataset, config.data_dir)
     split = splits.resolve(config.split, source.info.class_names, seed=config.split_seed,
                            families=source.info.families)
@@ -160,7 +175,10 @@ def config_from_flags():
             split=FLAGS.split, split_seed=FLAGS.split_seed, model=FLAGS.model,
             algorithm=FLAGS.algorithm, max_trials=FLAGS.max_trials,
             recipe=train.TrainConfig(steps=FLAGS.steps, eval_every=FLAGS.eval_every,
-                                     lr_step=FLAGS.lr_step, seed=FLAGS.seed),
+                                     lr_step=FLAGS.lr_step, seed=FLAGS.seed,
+                                     lr_policy=FLAGS.lr_policy, warmup_steps=FLAGS.warmup_steps,
+                                     momentum=FLAGS.momentum),
+            dropout=FLAGS.dropout, mixed_precision=FLAGS.mixed_precision,
             learning_rate_range=tuple(float(v) for v in FLAGS.learning_rate_range),
             weight_decay_range=tuple(float(v) for v in FLAGS.weight_decay_range),
             batch_sizes=tuple(int(v) for v in FLAGS.batch_sizes),

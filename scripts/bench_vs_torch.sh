@@ -3,12 +3,14 @@
 # side by side, interleaved A B A B per case, so both see the same machine load. Prints one
 # RESULT line per run and a summary of the median ratio per case. Figures go to BENCHMARKS.md.
 #
+#   python3 -m venv /tmp/torch-venv && /tmp/torch-venv/bin/pip install torch==2.13.0 numpy  # the peer
 #   scripts/bench_vs_torch.sh                  # WIN=10 s windows, 2 rounds: ~15 min on 2 cores
+#   ROUNDS=3 WIN=15 EXTRA=--mixed_precision scripts/bench_vs_torch.sh   # BENCHMARKS.md, 2026-12-02
 #   WIN=20 ROUNDS=3 CASES="small" scripts/bench_vs_torch.sh
 #   EXTRA="--weight_decay=0" scripts/bench_vs_torch.sh   # Keras flags appended to every case
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PY:-/tmp/venv/bin/python}
+PY=${PY:-.venv/bin/python}  # the README's venv
 TORCH_PY=${TORCH_PY:-/tmp/torch-venv/bin/python}
 PEER=${PEER:-../shared/bench/pytorch_caffenet.py}
 WIN=${WIN:-10}

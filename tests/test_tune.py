@@ -47,3 +47,27 @@ def test_sweep_weight_decay_overrides_the_architecture():
     tuned = runner.SweepConfig(workdir="w", weight_decay=1e-3)
     assert runner.architecture(default, 20).weight_decay == alexnet.CAFFE_WEIGHT_DECAY
     assert runner.architecture(tuned, 20).weight_decay == 1e-3
+
+
+def test_trials_train_with_the_recipe_flags_give():
+    """A trial's net has the sweep's recipe: dropout, lr policy, warm-up and dtype policy."""
+    import keras
+    import keras_tuner
+
+    from keras_transfer import data
+    config = tune.TuneConfig(
+        workdir="unused", model="caffenet_mini", dropout=0.0, mixed_precision=True,
+        recipe=train.TrainConfig(steps=300, eval_every=20, lr_policy="poly", warmup_steps=50))
+    try:
+        runner.set_precision(config.mixed_precision)
+        source = data.open_source("synthetic")
+        model = tune.hypermodel(config, source, [0, 1, 2]).build(keras_tuner.HyperParameters())
+        schedule = model.optimizer.get_config()["learning_rate"]["config"]
+        assert (schedule["policy"], schedule["warmup_steps"], schedule["max_steps"]) == \
+            ("poly", 50, 300)
+        rates = [layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+        assert rates and all(rate == 0.0 for rate in rates)
+        assert alexnet.layer(model, 1).dtype_policy.name == "mixed_bfloat16"
+        assert model.output_shape == (None, 3)
+    finally:
+        runner.set_precision(False)
