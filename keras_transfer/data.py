@@ -26,6 +26,7 @@ AUTOTUNE = tf.data.AUTOTUNE
 IMAGENET_MEAN = (123.68, 116.78, 103.94)  # Caffe's ILSVRC-2012 mean pixel, RGB
 _MEAN_SAMPLE = 500          # images decoded to estimate a folder or TFDS dataset's mean
 _TFDS_SHUFFLE_BUFFER = 10_000  # encoded images (~1 GB for ImageNet) on top of shuffled files
+_EVAL_CACHE_BYTES = 256 << 20  # evaluation sets up to this size (as float crops) stay in memory
 _EVAL_SPLITS = ("validation", "val", "test")
 log = logging.getLogger(__name__)
 
@@ -200,13 +201,14 @@ class Source:
 
         ds = self._select(self._records("eval"), self._check(classes), None)
         ds = _map_and_batch(ds, preprocess, batch_size, drop_remainder=False)
-        if not self._cache_selection:
-            return ds
-        # In-memory sources: keep the preprocessed batches after the first pass (a few MB), so
-        # the evaluation after every interval costs only the forward passes. Without tf.data's
-        # autotuning: Keras drops each evaluation's iterator when the next evaluation starts,
-        # and the drop waits for the iterator's autotuning thread, measured at 0.02-5 s per
-        # evaluation (BENCHMARKS.md, "Default sweep"); a cached pass has nothing to tune.
+        if self.eval_size(classes) * image_size * image_size * 3 * 4 > _EVAL_CACHE_BYTES:
+            return ds  # e.g. ImageNet's 50,000 validation crops would be 31 GB of floats
+        # Small evaluation sets (the embedded default's: 12 MB) keep their preprocessed batches
+        # after the first pass, so the evaluation after every interval costs only the forward
+        # passes. Without tf.data's autotuning: Keras drops each evaluation's iterator when the
+        # next evaluation starts, and the drop waits for the iterator's autotuning thread,
+        # measured at 0.02-5 s per evaluation (BENCHMARKS.md, "Default sweep"); a cached pass
+        # has nothing to tune.
         options = tf.data.Options()
         options.autotune.enabled = False
         return ds.cache().with_options(options)

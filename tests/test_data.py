@@ -240,3 +240,25 @@ def test_bad_specs(tmp_path):
         data.open_source(f"folder:{tmp_path}/nowhere")
     with pytest.raises(data.DataError, match="cannot open TFDS dataset 'no_such_dataset'"):
         data.open_source("tfds:no_such_dataset", data_dir=str(tmp_path))
+
+
+def test_small_evaluation_sets_are_cached_without_autotuning(monkeypatch):
+    """The embedded default's evaluation set stays in memory, without the autotuning thread
+    whose teardown stalled every evaluation; a large one (ImageNet's) is read every time."""
+    source = data.open_source("synthetic")
+    cached = source.eval([0, 1], 64, 32)
+    assert cached.options().autotune.enabled is False
+    monkeypatch.setattr(data, "_EVAL_CACHE_BYTES", 0)
+    streamed = source.eval([0, 1], 64, 32)
+    assert streamed.options().autotune.enabled is not False
+
+    def images(ds):
+        batches = [(x.numpy(), y.numpy()) for x, y in ds]
+        return np.concatenate([x for x, _ in batches]), np.concatenate([y for _, y in batches])
+
+    first, labels = images(cached)
+    assert len(labels) == source.eval_size([0, 1]) and set(labels) == {0, 1}
+    for ds in (cached, streamed):  # the cached second pass and a streamed one: same batches
+        again, again_labels = images(ds)
+        np.testing.assert_array_equal(again, first)
+        np.testing.assert_array_equal(again_labels, labels)
