@@ -56,6 +56,13 @@ flags.DEFINE_float("bias_lr_multiplier", 2.0, "Biases learn this many times fast
 flags.DEFINE_integer("seed", 0, "Seed of initialisations and data order.")
 flags.DEFINE_bool("mixed_precision", False, "bfloat16 on CPU, float16 on GPU.")
 flags.DEFINE_bool("jit_compile", False, "XLA-compile train steps (slower on CPU for CaffeNet).")
+flags.DEFINE_integer("intra_op_threads", 0, "Threads inside one op (0: TensorFlow's choice, all "
+                     "cores). 1 with the default inter-op threads runs the fused groups' nets side "
+                     "by side instead of splitting each small op: 1.1-1.7x on the embedded "
+                     "default's fine-tuned groups (BENCHMARKS.md); the numbers change slightly.",
+                     lower_bound=0)
+flags.DEFINE_integer("inter_op_threads", 0, "Ops run at the same time (0: TensorFlow's choice).",
+                     lower_bound=0)
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored"],
                   "mirrored: tf.distribute.MirroredStrategy over all local GPUs.")
 flags.DEFINE_bool("export", True, "Export base and fine-tuned nets as SavedModels.")
@@ -136,13 +143,24 @@ def interrupted():
     return train.Interrupted
 
 
+def configure_runtime():
+    """--deterministic and the thread counts; they must be set before any TensorFlow op runs."""
+    if not (FLAGS.deterministic or FLAGS.intra_op_threads or FLAGS.inter_op_threads):
+        return  # TensorFlow not imported yet: --help and flag errors stay fast
+    import tensorflow as tf
+    if FLAGS.deterministic:  # issue 8
+        tf.config.experimental.enable_op_determinism()
+    if FLAGS.intra_op_threads:
+        tf.config.threading.set_intra_op_parallelism_threads(FLAGS.intra_op_threads)
+    if FLAGS.inter_op_threads:
+        tf.config.threading.set_inter_op_parallelism_threads(FLAGS.inter_op_threads)
+
+
 def main(argv):
     if len(argv) > 1:
         sys.exit(f"error: unexpected arguments {argv[1:]}; flags look like --split=random")
     logging.set_verbosity(logging.WARNING)
-    if FLAGS.deterministic:  # issue 8: before any op runs
-        import tensorflow as tf
-        tf.config.experimental.enable_op_determinism()
+    configure_runtime()
     try:
         configs = configs_from_flags()
         from keras_transfer import runner

@@ -212,3 +212,17 @@ def test_cli_runs_the_tiny_sweep(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     done = re.findall(r"^\[\d/6\] ([^:]+):", out.stdout, re.MULTILINE)
     assert sorted(done) == ["A1B", "A1B+", "B1A", "B1A+", "baseA", "baseB"]
+
+
+def test_thread_flags_reach_tensorflow_before_any_op():
+    check = ("from keras_transfer import sweep; "
+             "sweep.FLAGS(['sweep', '--intra_op_threads=1', '--inter_op_threads=3']); "
+             "sweep.configure_runtime(); import tensorflow as tf; tf.constant(1) + 1; "
+             "print(tf.config.threading.get_intra_op_parallelism_threads(), "
+             "tf.config.threading.get_inter_op_parallelism_threads())")
+    out = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True,
+                         timeout=120, check=True).stdout.split()
+    assert out == ["1", "3"]
+    bad = subprocess.run([sys.executable, "-m", "keras_transfer.sweep", "--intra_op_threads=-1"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "intra_op_threads" in bad.stderr
