@@ -113,14 +113,11 @@ def measure(model_name="caffenet", batch=64, frozen_layers=0, num_classes=500,
 def main(argv):
     if len(argv) > 1:
         sys.exit(f"error: unexpected arguments {argv[1:]}")
-    import tensorflow as tf
-    if FLAGS.intra_op_threads:
-        tf.config.threading.set_intra_op_parallelism_threads(FLAGS.intra_op_threads)
-    if FLAGS.inter_op_threads:
-        tf.config.threading.set_inter_op_parallelism_threads(FLAGS.inter_op_threads)
     import keras
+    import tensorflow as tf
 
     from keras_transfer import runner
+    runner.set_threads(FLAGS.intra_op_threads, FLAGS.inter_op_threads)  # before any op runs
     runner.set_precision(FLAGS.mixed_precision)  # the sweep's choice: bfloat16 on CPU
     try:
         cases = [int(n) for n in FLAGS.frozen_layers]

@@ -82,6 +82,14 @@ def set_precision(mixed_precision):
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
 
 
+def set_threads(intra_op=0, inter_op=0):
+    """TensorFlow's thread counts (0: its own choice); only before the first op runs."""
+    if intra_op:
+        tf.config.threading.set_intra_op_parallelism_threads(intra_op)
+    if inter_op:
+        tf.config.threading.set_inter_op_parallelism_threads(inter_op)
+
+
 def fresh_session(config):
     """Drops what Keras keeps from earlier nets (traced functions, layer-name counters; the
     process would otherwise grow with every net) and sets the dtype policy again, which

@@ -148,12 +148,11 @@ def configure_runtime():
     if not (FLAGS.deterministic or FLAGS.intra_op_threads or FLAGS.inter_op_threads):
         return  # TensorFlow not imported yet: --help and flag errors stay fast
     import tensorflow as tf
+
+    from keras_transfer import runner
     if FLAGS.deterministic:  # issue 8
         tf.config.experimental.enable_op_determinism()
-    if FLAGS.intra_op_threads:
-        tf.config.threading.set_intra_op_parallelism_threads(FLAGS.intra_op_threads)
-    if FLAGS.inter_op_threads:
-        tf.config.threading.set_inter_op_parallelism_threads(FLAGS.inter_op_threads)
+    runner.set_threads(FLAGS.intra_op_threads, FLAGS.inter_op_threads)
 
 
 def main(argv):
