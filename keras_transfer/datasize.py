@@ -1,12 +1,14 @@
-"""The dataset-size study (issue 11) from results rows: pure functions, like `findings`.
+"""The dataset-size study from results rows: pure functions, like `findings`.
 
 Target-set size: the target-side nets of half B trained on K images per class (rows with
 `target_per_class` = K) beside the same nets on the full half (K = "all"). For each split and K a
 `Cell` holds the from-scratch base (baseB@kK), the best frozen n (the n whose AnB mean is
 highest at that K) and the best fine-tuned n (same for AnB+), and the selffer analogues (BnB,
 BnB+) when present. "all" uses target-B nets only, so every point of the K axis compares the same
-direction (the paper's figures pool A->B with B->A). Seeds and random-split seeds are pooled.
-Ties between n go to the smaller n, and between modes to frozen.
+direction (the paper's figures pool A->B with B->A). Seeds and random-split seeds are pooled
+as replicate blocks (`decomposition`): a cell's numbers are means with 95 % t-intervals over
+blocks, and a gain (winner minus from-scratch, or between two K) is paired within each block
+first. The best n is chosen on the means; ties go to the smaller n, and between modes to frozen.
 
 Reduced volume: the original's all-class nets on k images per class (kind "reduced").
 """
@@ -14,7 +16,9 @@ Reduced volume: the original's all-class nets on k images per class (kind "reduc
 import dataclasses
 import statistics
 
+from keras_transfer import decomposition as D
 from keras_transfer import findings as F
+from keras_transfer import stats
 
 ALL = "all"  # the K of full-data nets
 MODES = {"AnB": "frozen", "AnB+": "fine-tuned", "BnB": "frozen", "BnB+": "fine-tuned"}
@@ -30,7 +34,7 @@ PAPER_REDUCED_KS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 750, 1000)
 class Best:
     group: str       # AnB, AnB+, BnB or BnB+
     n: int
-    stat: F.Stat
+    stat: stats.Estimate
 
     @property
     def mode(self):
@@ -46,9 +50,20 @@ class Cell:
     """One split and K: from-scratch, best frozen and best fine-tuned transfer (and selffer)."""
     split: str
     k: object                     # int K or ALL
-    scratch: F.Stat | None
+    scratch: stats.Estimate | None
     best: dict                    # {group: Best} for the groups present
     nets: int                     # every target-side net at this split and K
+    rows: tuple = ()              # those nets, for paired gains
+
+    @property
+    def size(self):
+        """The K as rows carry it (target_per_class; None for "all")."""
+        return None if self.k == ALL else self.k
+
+    def key(self, best):
+        """decomposition cell key of a Best (or "base" for from-scratch) at this K."""
+        return D.cell_key("base", 0, self.size) if best == "base" else \
+            D.cell_key(best.group, best.n, self.size)
 
     @property
     def winner(self):
@@ -64,14 +79,20 @@ class Cell:
             return None
         return self.best.get("AnB" if win.group == "AnB+" else "AnB+")
 
-    def gain(self, reference):
+    def gain(self, reference="base"):
+        """Paired winner minus reference ("base" = from scratch, or a Best), or None."""
         win = self.winner
-        return None if win is None or reference is None else win.stat.mean - reference.mean
+        if win is None or reference is None or (reference == "base" and self.scratch is None):
+            return None
+        return D.contrast(self.rows, [[(1, self.key(win)), (-1, self.key(reference))]])
 
     @property
     def tuned_minus_frozen(self):
+        """Paired best AnB+ minus best AnB, or None."""
         a, b = self.best.get("AnB+"), self.best.get("AnB")
-        return None if a is None or b is None else a.stat.mean - b.stat.mean
+        if a is None or b is None:
+            return None
+        return D.contrast(self.rows, [[(1, self.key(a)), (-1, self.key(b))]])
 
 
 def k_of(row):
@@ -115,19 +136,18 @@ def cells(rows):
         for k in ks:
             size = "full" if k == ALL else k
             at_k = F.select(side, size=size)
-            scratch = F.stat(r[F.METRIC] for r in F.select(at_k, "base", size=size))
+            scratch = D.block_estimate(F.select(at_k, "base", size=size))
             best = {g: b for g in MODES if (b := best_n(at_k, g, size)) is not None}
-            out[split].append(Cell(split, k, scratch, best, len(at_k)))
+            out[split].append(Cell(split, k, scratch, best, len(at_k), tuple(at_k)))
     return out
 
 
 def reduced_curve(rows):
-    """{k: Stat} of the reduced-volume nets (seeds pooled)."""
+    """{k: Estimate} of the reduced-volume nets (seeds and replicates as blocks)."""
     by_k = {}
-    for r in rows:
-        if r["kind"] == "reduced":
-            by_k.setdefault(int(r["per_class"]), []).append(r[F.METRIC])
-    return {k: F.stat(v) for k, v in sorted(by_k.items())}
+    for r in F.select(rows, "reduced", size="any"):
+        by_k.setdefault(int(r["per_class"]), []).append(r)
+    return {k: D.block_estimate(v) for k, v in sorted(by_k.items())}
 
 
 def paper_reduced(k):
@@ -141,88 +161,111 @@ def paper_reduced(k):
 
 # --- findings -----------------------------------------------------------------------------------
 
-def _series(split_cells, value):
-    """[(K, value)] over the cells where value(cell) is measurable."""
-    return [(c.k, v) for c in split_cells if (v := value(c)) is not None]
-
-
-def _fmt(series):
-    return ", ".join(f"K={k_label(k)}: {v:+.4f}" for k, v in series)
-
-
 def _judge(name, per_split, need):
-    """One Finding from {split: (holds or None, evidence)}: holds only if it holds in every split
-    where it is measurable."""
+    """One Finding from {split: (status or None, evidence, [Paired])}: holds only if it holds on
+    every split that measures it, does not hold if it fails on any."""
     measured = {s: v for s, v in per_split.items() if v[0] is not None}
     if not measured:
         return F.Finding(name, F.UNMEASURABLE, need)
-    ok = all(h for h, _ in measured.values())
-    evidence = "; ".join(f"`{s}`: {e}" for s, (_, e) in per_split.items())
-    return F.Finding(name, F.HOLDS if ok else F.FAILS, evidence)
+    rising = [r for _, _, used in measured.values() for p in used for r in p.unconverged_bases()]
+    if rising:
+        nets = sorted({f"{r['net']} (r{D.replicate(r)}, {D.convergence_status(r)})"
+                       for r in rising})
+        return F.Finding(name, F.BASES_RISING, "unconverged base(s): " + ", ".join(nets))
+    evidence = "; ".join(f"`{s}`: {e}" for s, (_, e, _) in per_split.items())
+    return F.Finding(name, stats.combine(v[0] for v in measured.values()), evidence)
 
 
-def transfer_helps_most_at_small_k(by_split, tol):
-    name = ("Transfer helps most at small K (best transfer minus from-scratch falls as K grows: "
-            "smallest K's gain above the largest's, no rise between neighbours, beyond tolerance)")
+def transfer_helps_most_at_small_k(by_split):
+    name = ("Transfer helps most at small K (gain of the best transfer over from-scratch larger "
+            "at the smallest K than at the largest, paired by replicate)")
     per_split = {}
     for split, cs in by_split.items():
-        s = _series(cs, lambda c: c.gain(c.scratch))
-        if len(s) < 2:
-            per_split[split] = (None, "needs from-scratch and transfer nets at two K")
+        cs = [c for c in cs if c.winner and c.scratch]
+        if len(cs) < 2:
+            per_split[split] = (None, "needs from-scratch and transfer nets at two K", [])
             continue
-        gains = [v for _, v in s]
-        holds = gains[0] > gains[-1] + tol and all(b <= a + tol for a, b in zip(gains, gains[1:]))
-        per_split[split] = (holds, f"gain over scratch {_fmt(s)}")
+        small, large = cs[0], cs[-1]
+        p = D.contrast(small.rows + large.rows, [[
+            (1, small.key(small.winner)), (-1, small.key("base")),
+            (-1, large.key(large.winner)), (1, large.key("base"))]])
+        if p.estimate is None:
+            per_split[split] = (None, "no replicate has both K", [])
+            continue
+        per_split[split] = (stats.sign_verdict(p.estimate, 1),
+                            f"gain at K={k_label(small.k)} minus gain at K={k_label(large.k)}: "
+                            f"{p.estimate}", [p])
     return _judge(name, per_split, "needs from-scratch (baseB@k) and transfer nets (AnB/AnB+) at "
                   "two or more K on some split")
 
 
-def finetuning_overtakes_freezing(by_split, tol):
-    name = ("Fine-tuning overtakes freezing as K grows (best AnB+ minus best AnB: not ahead at "
-            "the smallest K, ahead at the largest)")
+def finetuning_overtakes_freezing(by_split):
+    name = ("Fine-tuning overtakes freezing as K grows (best AnB+ minus best AnB below zero at "
+            "the smallest K, above zero at the largest)")
     per_split = {}
     for split, cs in by_split.items():
-        s = _series(cs, lambda c: c.tuned_minus_frozen)
-        if len(s) < 2:
-            per_split[split] = (None, "needs AnB and AnB+ at two K")
+        got = [(c, p) for c in cs if (p := c.tuned_minus_frozen) is not None]
+        if len(got) < 2:
+            per_split[split] = (None, "needs AnB and AnB+ at two K", [])
             continue
-        holds = s[0][1] <= tol and s[-1][1] > tol
-        per_split[split] = (holds, f"fine-tuned minus frozen {_fmt(s)}")
+        (small, ps), (large, pl) = got[0], got[-1]
+        status = stats.combine([stats.sign_verdict(ps.estimate, -1),
+                                stats.sign_verdict(pl.estimate, 1)])
+        per_split[split] = (status, f"fine-tuned minus frozen K={k_label(small.k)}: "
+                            f"{ps.estimate}, K={k_label(large.k)}: {pl.estimate}", [])
     return _judge(name, per_split, "needs frozen and fine-tuned transfer nets at two or more K")
 
 
+def _best_frozen_n(cells_of_split, ks):
+    """{(seed, replicate): mean over ks of the replicate's own best frozen n} (split seeds
+    averaged): the n is chosen per replicate, so its spread over replicates is the noise."""
+    out = {}
+    for c in cells_of_split:
+        if c.k not in ks:
+            continue
+        for u, cells in D.index(c.rows).items():
+            curve = {key[1]: statistics.fmean(r[F.METRIC] for r in rs)
+                     for key, rs in cells.items() if key[0] == "AnB"}
+            if curve:
+                out.setdefault(u[2:4], []).append(max(curve, key=lambda m: (curve[m], -m)))
+    return {key: statistics.fmean(v) for key, v in out.items()}
+
+
 def frozen_n_lower_on_dissimilar(by_split):
-    name = ("The best frozen n is lower on the dissimilar split (natural_manmade vs "
-            "random, mean over the K both have)")
-    other = "random" if "random" in by_split else None
-    if "natural_manmade" not in by_split or other is None:
+    name = ("The best frozen n is lower on the dissimilar split (natural_manmade minus random, "
+            "mean over the K both have, paired by replicate)")
+    if "natural_manmade" not in by_split or "random" not in by_split:
         return F.Finding(name, F.UNMEASURABLE, "needs K-limited frozen transfer nets on both a "
                          "natural_manmade and a random split (merge their results)")
-    ns = {s: {c.k: c.best["AnB"].n for c in by_split[s] if "AnB" in c.best}
-          for s in ("natural_manmade", other)}
-    shared = sorted(set(ns["natural_manmade"]) & set(ns[other]), key=k_order)
-    if not shared:
-        return F.Finding(name, F.UNMEASURABLE, "no K with frozen transfer nets on both splits")
-    nm = statistics.fmean(ns["natural_manmade"][k] for k in shared)
-    rs = statistics.fmean(ns[other][k] for k in shared)
-    evidence = ", ".join(f"K={k_label(k)}: {ns['natural_manmade'][k]} vs {ns[other][k]}"
+    have = {s: {c.k for c in by_split[s] if "AnB" in c.best} for s in ("natural_manmade",
+                                                                       "random")}
+    shared = sorted(have["natural_manmade"] & have["random"], key=k_order)
+    nm = _best_frozen_n(by_split["natural_manmade"], shared)
+    rs = _best_frozen_n(by_split["random"], shared)
+    est = stats.paired_difference((nm[key], rs[key]) for key in sorted(nm) if key in rs)
+    if est is None:
+        return F.Finding(name, F.UNMEASURABLE, "no K and replicate with frozen transfer nets on "
+                         "both splits")
+    means = {s: {c.k: c.best["AnB"].n for c in by_split[s] if c.k in shared}
+             for s in ("natural_manmade", "random")}
+    evidence = ", ".join(f"K={k_label(k)}: {means['natural_manmade'][k]} vs {means['random'][k]}"
                          for k in shared)
-    return F.Finding(name, F.HOLDS if nm < rs else F.FAILS,
-                     f"best frozen n natural_manmade vs {other}: {evidence} "
-                     f"(means {nm:.2f} vs {rs:.2f})")
+    return F.Finding(name, stats.sign_verdict(est, -1),
+                     f"best frozen n on the means natural_manmade vs random: {evidence}; "
+                     f"per-replicate difference {est}")
 
 
-def findings(rows, tol=F.TOLERANCE):
-    """The three dataset-size expectations of issue 11, each judged on these rows."""
+def findings(rows):
+    """The three dataset-size expectations, each judged from paired intervals."""
     by_split = cells(rows)
-    return [transfer_helps_most_at_small_k(by_split, tol),
-            finetuning_overtakes_freezing(by_split, tol), frozen_n_lower_on_dissimilar(by_split)]
+    return [transfer_helps_most_at_small_k(by_split), finetuning_overtakes_freezing(by_split),
+            frozen_n_lower_on_dissimilar(by_split)]
 
 
 # --- report.md sections ----------------------------------------------------------------------
 
 def decision_table(by_split):
-    """Markdown: per split and K, the best transfer (n, mode) and its gains."""
+    """Markdown: per split and K, the best transfer (n, mode) and its paired gains."""
     header = ["split", "K", "best (n, mode)", "top-1", "− from scratch", "− other mode",
               "other mode's best", "from scratch", "nets (best / scratch / other / all at K)"]
     body = []
@@ -231,19 +274,17 @@ def decision_table(by_split):
             win, other = c.winner, c.other
             win_stat, other_stat = win and win.stat, other and other.stat
             counts = [s.count if s else 0 for s in (win_stat, c.scratch, other_stat)]
-            body.append([f"`{split}`", k_label(c.k), _best(win), win_stat,
-                         _signed(c.gain(c.scratch)), _signed(c.gain(other_stat)),
-                         other and f"{_best(other)}: {other.stat.mean:.4f}", c.scratch,
-                         " / ".join(map(str, counts + [c.nets]))])
-    return F.markdown_table(header, body)
+            gains = [g and g.estimate for g in (c.gain("base"), c.gain(other))]
+            body.append([f"`{split}`", k_label(c.k), _best(win), win_stat and win_stat.pm(),
+                         *gains, other and f"{_best(other)}: {other.stat.mean:.4f}",
+                         c.scratch and c.scratch.pm(), " / ".join(map(str, counts + [c.nets]))])
+    return F.markdown_table(header, body) + [
+        "top-1 and from scratch: mean ± 95 % half-width over replicate blocks; gains: paired "
+        "within each block, mean [95 % interval]; counts are replicate blocks.", ""]
 
 
 def _best(best):
     return None if best is None else f"{best.name()} (n={best.n}, {best.mode})"
-
-
-def _signed(value):
-    return None if value is None else f"{value:+.4f}"
 
 
 def reduced_table(rows):
@@ -251,16 +292,15 @@ def reduced_table(rows):
     curve = reduced_curve(rows)
     reduced = [r for r in rows if r["kind"] == "reduced"]
     imagenet = all("imagenet" in str(r.get("dataset")).lower() for r in reduced)
-    base_all = F.stat(r[F.METRIC] for r in F.select(rows, "baseAll"))
+    base_all = D.block_estimate(F.select(rows, "baseAll"))
     header = ["images per class k", F.METRIC, "nets"] + (["paper (original code)"] if imagenet
                                                          else [])
     body = []
     for k, st in [*curve.items(), *([(ALL, base_all)] if base_all else [])]:
         label = "all (baseAll)" if k == ALL else str(k)
         ref = paper_reduced(k)
-        body.append([label, f"{st.mean:.4f}" + (f" ± {st.std:.4f}" if st.count > 1 else ""),
-                     st.count] + ([f"*{ref:.4f}*" if ref is not None else None] if imagenet
-                                  else []))
+        paper_cell = [f"*{ref:.4f}*" if ref is not None else None] if imagenet else []
+        body.append([label, st.pm(), st.count] + paper_cell)
     chance = sorted({1 / r["num_classes"] for r in reduced if r.get("num_classes")})
     notes = [f"Chance is {', '.join(f'{c:.4f}' for c in chance)} (1 / number of classes)."]
     if imagenet:
@@ -268,7 +308,7 @@ def reduced_table(rows):
     return F.markdown_table(header, body) + notes + [""]
 
 
-def markdown(rows, tol=F.TOLERANCE):
+def markdown(rows):
     """The dataset-size part of report.md; empty when the sweep ran neither K nor k sizes."""
     by_split = cells(rows)
     out = []
@@ -280,9 +320,8 @@ def markdown(rows, tol=F.TOLERANCE):
                 "fine-tuned n likewise for AnB+ (ties to the smaller n, then to frozen). "
                 "\"all\" = the full-data nets of the same target half.", ""]
         out += decision_table(by_split)
-        out += [f"### Dataset-size findings (tolerance {tol} top-1)", ""]
-        out += [f"- **{f.status}**: {f.name}. {f.evidence}." for f in
-                findings(rows, tol)] + [""]
+        out += ["### Dataset-size findings (judged from 95 % intervals)", ""]
+        out += [f"- **{f.status}**: {f.name}. {f.evidence}." for f in findings(rows)] + [""]
     if reduced_curve(rows):
         out += ["## Reduced volume: all classes, k training images per class", "",
                 "![top-1 vs images per class](reduced.png)", ""] + reduced_table(rows)

@@ -1,9 +1,11 @@
 """The paper's Figures 2 and 3 drawn from results.jsonl rows (matplotlib, Agg, no pyplot state).
 
 Sizes are fixed (no tight bounding box) so a figure's pixel size does not depend on the data:
-transfer.png is 800x700, natural_manmade.png and random_filters.png are 700x700; the dataset-size
-figures datasize.png and reduced.png (drawn only when the rows have K-limited or reduced-volume
-nets) are 1000x450.
+transfer.png is 800x700, natural_manmade.png and random_filters.png are 700x700,
+decomposition.png 800x500; the dataset-size figures datasize.png and reduced.png (drawn only when
+the rows have K-limited or reduced-volume nets) are 1000x450. Error bars are 95 % t-intervals
+over replicate blocks (`decomposition`); a net whose convergence diagnostic says it had not
+converged is drawn hollow.
 """
 
 import os
@@ -14,11 +16,12 @@ matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402  (after choosing the backend)
 
 from keras_transfer import datasize  # noqa: E402
+from keras_transfer import decomposition as D  # noqa: E402
 from keras_transfer import findings as F  # noqa: E402
 
 DPI = 100
 SIZES = {"transfer": (8, 7), "natural_manmade": (7, 7), "random_filters": (7, 7),
-         "datasize": (10, 4.5), "reduced": (10, 4.5)}
+         "decomposition": (8, 5), "datasize": (10, 4.5), "reduced": (10, 4.5)}
 OFFSETS = {"BnB": -0.25, "BnB+": -0.09, "AnB": 0.09, "AnB+": 0.27}  # the paper's, not jitter
 COLORS = {"base": "white", "BnB": "#1f4e9c", "BnB+": "#7fb2e5", "AnB": "#b0232a",
           "AnB+": "#f08c8c", "random": "#555555", "baseAll": "white",
@@ -29,6 +32,34 @@ REL_COLORS = {"transfer, random splits": "#b0232a", "transfer, natural/man-made"
 
 def _dots(ax, xs, ys, color, label, size=30):
     ax.scatter(xs, ys, s=size, c=color, edgecolors="black", linewidths=0.6, label=label, zorder=3)
+
+
+def _row_dots(ax, rows, dx, color, label, size=30):
+    """One dot per row at n + dx; rows known not to have converged drawn hollow."""
+    done = [r for r in rows if D.converged(r) is not False]
+    if done:
+        _dots(ax, [r["n"] + dx for r in done], [r[F.METRIC] for r in done], color, label, size)
+    late = [r for r in rows if D.converged(r) is False]
+    if late:  # a dashed ring, so a white-filled base that did not converge still stands out
+        edge = "black" if color == "white" else color
+        ax.scatter([r["n"] + dx for r in late], [r[F.METRIC] for r in late], s=size,
+                   facecolors="none", edgecolors=edge, linewidths=1.2, linestyles="--",
+                   zorder=3, label=f"{label} (not converged)")
+
+
+def _err(estimates):
+    """Error-bar half-widths (0 where a single replicate gives no interval)."""
+    return [e.half_width or 0.0 for e in estimates]
+
+
+def _mean_line(ax, curve, base, fmt, dx=0.0, **kw):
+    """{n: Estimate} as a line with 95 % error bars, starting from the base's estimate; dx
+    shifts the bars sideways so groups at the same n stay readable."""
+    points = ([(0, base)] if base else []) + list(curve.items())
+    if not points:
+        return
+    ax.errorbar([x + dx for x, _ in points], [e.mean for _, e in points],
+                _err(e for _, e in points), fmt=fmt, capsize=2, **kw)
 
 
 def _empty(ax, text):
@@ -54,29 +85,21 @@ def transfer_figure(rows, out_dir):
     pool, label = F.transfer_pool(rows)
     fig = Figure(figsize=SIZES["transfer"], dpi=DPI)
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
-    base = [r[F.METRIC] for r in F.select(pool, "base")]
-    base_mean = F.stat(base)
-    if base:
-        _dots(top, [0] * len(base), base, COLORS["base"], "base (A and B halves)", size=40)
+    base_mean = F.base_stat(pool)
+    _row_dots(top, F.select(pool, "base"), 0, COLORS["base"], "base (A and B halves)", size=40)
     for group, dx in OFFSETS.items():
-        sel = F.select(pool, group)
-        if sel:
-            _dots(top, [r["n"] + dx for r in sel], [r[F.METRIC] for r in sel],
-                  COLORS[group], group)
+        _row_dots(top, F.select(pool, group), dx, COLORS[group], group)
     for group in OFFSETS:
-        curve = F.means(F.per_n(pool, group))
-        if not curve:
-            continue
-        xs, ys = list(curve), list(curve.values())
-        if base_mean:
-            xs, ys = [0, *xs], [base_mean.mean, *ys]
-        bottom.plot(xs, ys, "-o", color=COLORS[group], markeredgecolor="black", ms=4, label=group)
+        curve = F.per_n(pool, group)
+        if curve:
+            _mean_line(bottom, curve, base_mean, "-o", dx=OFFSETS[group] / 3,
+                       color=COLORS[group], markeredgecolor="black", ms=4, label=group)
     if base_mean:
         bottom.axhline(base_mean.mean, ls="--", color="black", lw=1, label="base mean")
     if not pool:
         _empty(top, "no base, selffer or transfer nets in the results")
     top.set_ylabel(f"top-1 ({F.METRIC})")
-    bottom.set_ylabel("mean top-1")
+    bottom.set_ylabel("mean top-1 (95 % CI)")
     top.set_title(f"Transfer vs selffer, both directions pooled ({label})", fontsize=10)
     for ax in (top, bottom):
         ax.grid(alpha=0.3)
@@ -93,13 +116,16 @@ def relative_panel(ax, rows):
     ax.axhline(0, ls="--", color="black", lw=1, label="reference (base)")
     lo, hi = -0.3, 0.03
     for label, curve in rel.items():
-        xs, ys = [0, *curve], [0.0, *curve.values()]
-        ax.plot(xs, ys, "-o", ms=4, color=REL_COLORS[label], label=label)
+        est = {n: p.estimate for n, p in curve.items()}
+        ax.errorbar([0, *est], [0.0, *[e.mean for e in est.values()]],
+                    [0.0, *_err(est.values())], fmt="-o", ms=4, capsize=2,
+                    color=REL_COLORS[label], label=label)
+        ys = [e.mean for e in est.values()]
         lo, hi = min(lo, min(ys) - 0.02), max(hi, max(ys) + 0.02)
     if not rel:
         _empty(ax, "nothing with a matching base yet")
     ax.set_ylim(lo, hi)
-    ax.set_ylabel("top-1 relative to base")
+    ax.set_ylabel("top-1 relative to base (95 % CI)")
     ax.set_title("(c) relative to the matching base", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower left")
@@ -119,13 +145,10 @@ def natural_manmade_figure(rows, out_dir):
         color = COLORS[label]
         base_rows = F.select(nm, "base", target=target)
         dots = F.select(F.select(nm, target=target), "AnB")
-        _dots(top, [dx] * len(base_rows) + [r["n"] + dx for r in dots],
-              [r[F.METRIC] for r in base_rows + dots], color, label)
-        xs, ys = list(curve), [s.mean for s in curve.values()]
+        _row_dots(top, base_rows + dots, dx, color, label)
         if base:
-            xs, ys = [0, *xs], [base.mean, *ys]
             top.axhline(base.mean, ls="--", color=color, lw=0.8)
-        top.plot(xs, ys, "-", color=color, lw=1.2)
+        _mean_line(top, curve, base, "-", color=color, lw=1.2)
     if not curves:
         _empty(top, "no natural_manmade split in the results")
     else:
@@ -143,19 +166,14 @@ def random_filters_figure(rows, out_dir):
     """Figure 3 (b) random frozen filters vs the all-class base, and (c)."""
     fig = Figure(figsize=SIZES["random_filters"], dpi=DPI)
     top, bottom = fig.subplots(2, 1)
-    base = [r[F.METRIC] for r in F.select(rows, "baseAll")]
-    rnd = F.select(rows, "random")
+    base_rows, rnd = F.select(rows, "baseAll"), F.select(rows, "random")
+    base = D.block_estimate(base_rows)
     if base:
-        _dots(top, [0] * len(base), base, COLORS["baseAll"], "baseAll (all classes)", size=40)
-        top.axhline(F.stat(base).mean, ls="--", color="black", lw=0.8)
+        _row_dots(top, base_rows, 0, COLORS["baseAll"], "baseAll (all classes)", size=40)
+        top.axhline(base.mean, ls="--", color="black", lw=0.8)
     if rnd:
-        _dots(top, [r["n"] for r in rnd], [r[F.METRIC] for r in rnd], COLORS["random"],
-              "random frozen filters")
-        curve = F.means(F.per_n(rows, "random"))
-        xs, ys = list(curve), list(curve.values())
-        if base:
-            xs, ys = [0, *xs], [F.stat(base).mean, *ys]
-        top.plot(xs, ys, "-", color=COLORS["random"], lw=1.2)
+        _row_dots(top, rnd, 0, COLORS["random"], "random frozen filters")
+        _mean_line(top, F.per_n(rows, "random"), base, "-", color=COLORS["random"], lw=1.2)
     if base or rnd:
         top.legend(fontsize=7, loc="lower left")
     else:
@@ -167,6 +185,37 @@ def random_filters_figure(rows, out_dir):
     relative_panel(bottom, rows)
     fig.subplots_adjust(left=0.12, right=0.97, top=0.95, bottom=0.08, hspace=0.4)
     return _save(fig, out_dir, "random_filters")
+
+
+DECOMPOSITION_COLORS = ("#1f4e9c", "#b0232a", "#f08c8c", "#d9822b", "#7fb2e5", "#555555")
+
+
+def decomposition_figure(rows, out_dir):
+    """The paper's decomposition per n: one line per paired quantity with 95 % error bars."""
+    pool, label = F.transfer_pool(rows)
+    dec = D.decomposition(pool, rows)
+    fig = Figure(figsize=SIZES["decomposition"], dpi=DPI)
+    ax = fig.subplots()
+    ax.axhline(0, color="black", lw=1)
+    spread = 0.3 / max(1, len(D.QUANTITIES) - 1)  # side by side so the bars do not overlap
+    for i, ((name, _, _), color) in enumerate(zip(D.QUANTITIES, DECOMPOSITION_COLORS)):
+        if name not in dec:
+            continue
+        est = {n: p.estimate for n, p in dec[name].items()}
+        ax.errorbar([n - 0.15 + i * spread for n in est], [e.mean for e in est.values()],
+                    _err(est.values()), fmt="-o", ms=4, capsize=2, color=color, label=name)
+    if not dec:
+        _empty(ax, "no base with dependants in the same replicate yet")
+    else:
+        ax.legend(fontsize=7, loc="best", ncol=2, framealpha=0.8)
+    ax.set_xticks(list(F.NS))
+    ax.set_xlim(0.4, max(F.NS) + 0.6)
+    ax.set_xlabel("layer n at which the network is chopped and retrained")
+    ax.set_ylabel("difference in top-1 (95 % CI)")
+    ax.set_title(f"Decomposition, paired within replicates ({label})", fontsize=10)
+    ax.grid(alpha=0.3)
+    fig.subplots_adjust(left=0.1, right=0.97, top=0.92, bottom=0.11)
+    return _save(fig, out_dir, "decomposition")
 
 
 DATASIZE_STYLE = {  # group: (label, color, line style)
@@ -192,14 +241,14 @@ def datasize_figure(rows, out_dir):
     for ax, (split, cs) in zip(axes, by_split.items()):
         pts = [(xs[c.k], c.scratch) for c in cs if c.scratch]
         if pts:
-            ax.errorbar([x for x, _ in pts], [s.mean for _, s in pts], [s.std for _, s in pts],
+            ax.errorbar([x for x, _ in pts], [s.mean for _, s in pts], _err(s for _, s in pts),
                         fmt="-o", color="black", ms=5, capsize=2, label="from scratch (baseB)")
         for group, (label, color, ls) in DATASIZE_STYLE.items():
             best = [(xs[c.k], c.best[group]) for c in cs if group in c.best]
             if not best:
                 continue
             ax.errorbar([x for x, _ in best], [b.stat.mean for _, b in best],
-                        [b.stat.std for _, b in best], fmt="o", ls=ls, color=color, ms=5,
+                        _err(b.stat for _, b in best), fmt="o", ls=ls, color=color, ms=5,
                         mec="black", capsize=2, label=label)
             for x, b in best:  # the winning n, next to its point
                 ax.annotate(f"n={b.n}", (x, b.stat.mean), fontsize=6, xytext=(3, 3),
@@ -224,8 +273,8 @@ def datasize_figure(rows, out_dir):
 def reduced_figure(rows, out_dir):
     """Reduced volume: top-1 vs images per class k, linear and log x (as in the original)."""
     curve = datasize.reduced_curve(rows)
-    dots = [r for r in rows if r["kind"] == "reduced"]
-    base_all = F.stat(r[F.METRIC] for r in F.select(rows, "baseAll"))
+    dots = F.select(rows, "reduced", size="any")
+    base_all = D.block_estimate(F.select(rows, "baseAll"))
     chance = {1 / r["num_classes"] for r in dots if r.get("num_classes")}
     chance = chance.pop() if len(chance) == 1 else None
     imagenet = dots and all("imagenet" in str(r.get("dataset")).lower() for r in dots)
@@ -234,7 +283,8 @@ def reduced_figure(rows, out_dir):
         if dots:
             _dots(ax, [r["per_class"] for r in dots], [r[F.METRIC] for r in dots],
                   COLORS["random"], "reduced nets")
-            ax.plot(list(curve), [s.mean for s in curve.values()], "-", color=COLORS["random"])
+            ax.errorbar(list(curve), [s.mean for s in curve.values()], _err(curve.values()),
+                        fmt="-", capsize=2, color=COLORS["random"])
         else:
             _empty(ax, "no reduced-volume nets (--per_class) in the results")
         if base_all:
@@ -264,13 +314,15 @@ def reduced_figure(rows, out_dir):
 def write_all(rows, out_dir):
     """Draws the figures into out_dir (PNG and SVG); returns {name: png path}.
 
-    The paper's three always; datasize and reduced only when the rows have such nets (an earlier
+    The paper's three and the decomposition always; datasize and reduced only when the rows
+    have such nets (an earlier
     report's copy is removed otherwise, so out_dir never shows numbers these rows lack).
     """
     os.makedirs(out_dir, exist_ok=True)
     out = {"transfer": transfer_figure(rows, out_dir),
            "natural_manmade": natural_manmade_figure(rows, out_dir),
-           "random_filters": random_filters_figure(rows, out_dir)}
+           "random_filters": random_filters_figure(rows, out_dir),
+           "decomposition": decomposition_figure(rows, out_dir)}
     for name, draw, present in (("datasize", datasize_figure, datasize.cells(rows)),
                                 ("reduced", reduced_figure, datasize.reduced_curve(rows))):
         if present:

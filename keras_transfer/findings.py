@@ -1,42 +1,36 @@
-"""Tables and qualitative findings from results.jsonl rows: pure functions over lists of dicts.
+"""Tables and the paper's findings from results.jsonl rows: pure functions over lists of dicts.
 
-Every number is the paper's metric `top1_best10` unless said otherwise. Groups follow Figure 2:
-"selffer" rows are BnB (B3B and A3A pooled), "transfer" rows are AnB (A3B and B3A pooled), and
-`fine_tune` adds the "+". Means are over all rows of a group (seeds and directions); std is the
-sample standard deviation (ddof=1), shown only when there are several rows.
+Every number is the paper's metric `top1_best10`. A group's value at n is a mean over replicate
+blocks with a 95 % t-interval (`decomposition.block_estimate`); a difference is paired within
+each unit first (`decomposition.contrast`). A finding is judged from the interval of the paired
+quantity that expresses it: holds (entirely on the predicted side of zero; for an "about equal"
+claim, entirely within +-MARGIN), does not hold (entirely on the other side; entirely outside
++-MARGIN), inconclusive otherwise, always with one replicate. A finding that compares with a base
+is not measurable while a base it uses was still rising: the comparison would be with a net cut
+off mid-training.
 
 Only full-data rows (per_class and target_per_class null) enter the paper's groups: `select` and
-`per_n` default to size="full", so reduced-volume nets and K-limited nets (`datasize`) never leak
-into Figure 2/3 or Table 1.
+`per_n` default to size="full", so reduced-volume and K-limited nets (`datasize`) never leak into
+Figure 2/3 or Table 1.
 """
 
 import dataclasses
 import statistics
 
-from keras_transfer import plan
+from keras_transfer import decomposition as D
+from keras_transfer import plan, stats
+# The row vocabulary lives in decomposition; re-exported because every report module reads it here.
+from keras_transfer.decomposition import (  # noqa: F401
+    GROUPS, KINDS, METRIC, NS, REQUIRED_KEYS, group_of, is_full, select, split_kind)
 
-METRIC = "top1_best10"
-TOLERANCE = 0.005  # half a point of top-1: differences smaller than this count as "no difference"
-NS = tuple(range(1, 8))
-GROUPS = ("BnB", "BnB+", "AnB", "AnB+")
-KINDS = ("base", "selffer", "transfer", "random", "reduced")
-REQUIRED_KEYS = ("net", "kind", "n", "fine_tune", "split", "split_seed", "seed", "target", METRIC)
+MARGIN = 0.02  # an "about equal" claim (BnB+ vs base) holds when the interval is within +-this
 RANGES = {"1-7": NS, "1-3": (1, 2, 3), "3-7": (3, 4, 5, 6, 7), "5-7": (5, 6, 7)}
-HIGH_N = (5, 6, 7)
-HOLDS, FAILS, UNMEASURABLE = "holds", "does not hold", "not measurable"
+MID_N, HIGH_N = (3, 4, 5, 6), (5, 6, 7)
+HOLDS, FAILS, INCONCLUSIVE = stats.HOLDS, stats.FAILS, stats.INCONCLUSIVE
+UNMEASURABLE = "not measurable"
+BASES_RISING = "not measurable: bases still rising"
 NATMM_TARGETS = {"B": "transfer to man-made", "A": "transfer to natural"}  # A = natural half
-
-
-@dataclasses.dataclass(frozen=True)
-class Stat:
-    mean: float
-    std: float
-    count: int
-
-    def __str__(self):
-        if self.count == 1:
-            return f"{self.mean:.4f}"
-        return f"{self.mean:.4f} ± {self.std:.4f} ({self.count})"
+POSITIVE, NEGATIVE = 1, -1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,65 +40,17 @@ class Finding:
     evidence: str
 
 
-def stat(values):
-    """Mean, sample std and count of `values`, or None when empty."""
-    values = [float(v) for v in values]
-    if not values:
-        return None
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return Stat(statistics.fmean(values), std, len(values))
-
-
-def group_of(row):
-    """'base', 'baseAll', 'BnB', 'BnB+', 'AnB', 'AnB+', 'random' or 'reduced'."""
-    kind = row["kind"]
-    if kind == "reduced":
-        return "reduced"
-    if kind == "base":
-        return "baseAll" if row["target"] == "all" else "base"
-    if kind == "random":
-        return "random"
-    name = "BnB" if kind == "selffer" else "AnB"
-    return name + "+" if row["fine_tune"] else name
-
-
-def split_kind(row):
-    """'random' for any random split (seeds pooled), else the split name as written."""
-    split = str(row["split"])
-    return "random" if split.startswith("random") else split
-
-
-def is_full(row):
-    """A net trained on every image of its classes (not reduced, not K-limited)."""
-    return row.get("per_class") is None and row.get("target_per_class") is None
-
-
-def _size_ok(row, size):
-    if size == "any":
-        return True
-    if size == "full":
-        return is_full(row)
-    return row.get("target_per_class") == size
-
-
-def select(rows, group=None, split=None, target=None, size="full"):
-    """Rows of a group/split/target; size: "full" (default), "any", or an int K (K-limited)."""
-    return [r for r in rows if (group is None or group_of(r) == group)
-            and (split is None or split_kind(r) == split)
-            and (target is None or r["target"] == target) and _size_ok(r, size)]
-
-
 def base_stat(rows):
     """Pooled base nets (baseA and baseB of every split in `rows`; not baseAll)."""
-    return stat(r[METRIC] for r in select(rows, "base"))
+    return D.block_estimate(select(rows, "base"))
 
 
 def per_n(rows, group, size="full"):
-    """{n: Stat} of one group."""
+    """{n: Estimate} of one group, over replicate blocks."""
     by_n = {}
     for r in select(rows, group, size=size):
-        by_n.setdefault(int(r["n"]), []).append(r[METRIC])
-    return {n: stat(v) for n, v in sorted(by_n.items())}
+        by_n.setdefault(int(r["n"]), []).append(r)
+    return {n: D.block_estimate(v) for n, v in sorted(by_n.items())}
 
 
 def means(curve):
@@ -122,39 +68,36 @@ def transfer_pool(rows):
 
 
 def natmm_curves(rows):
-    """{label: (base Stat, {n: Stat})}: frozen transfer to each natural/man-made half."""
+    """{label: (base Estimate, {n: Estimate})}: frozen transfer to each natural/man-made half."""
     nm = select(rows, split="natural_manmade")
     out = {}
     for target, label in NATMM_TARGETS.items():
-        base = stat(r[METRIC] for r in select(nm, "base", target=target))
+        base = D.block_estimate(select(nm, "base", target=target))
         curve = per_n(select(nm, target=target), "AnB")
         if base or curve:
             out[label] = (base, curve)
     return out
 
 
+def _curve(rows, plus, minus):
+    return {n: p for n in NS if (p := D.paired(rows, plus, minus, [n])).estimate}
+
+
 def relative_curves(rows):
-    """{label: {n: mean accuracy minus the matching base mean}}: Figure 3 (c) and the findings."""
-    out = {}
-    base_all = stat(r[METRIC] for r in select(rows, "baseAll"))
-    rand = means(per_n(rows, "random"))
-    if base_all and rand:
-        out["random filters"] = {n: v - base_all.mean for n, v in rand.items()}
-    rs = select(rows, split="random")
-    base, anb = base_stat(rs), means(per_n(rs, "AnB"))
-    if base and anb:
-        out["transfer, random splits"] = {n: v - base.mean for n, v in anb.items()}
-    per_target = [{n: s.mean - b.mean for n, s in c.items()}
-                  for b, c in natmm_curves(rows).values() if b and c]
-    if per_target:
-        ns = sorted(set().union(*per_target))
-        out["transfer, natural/man-made"] = {
-            n: statistics.fmean(c[n] for c in per_target if n in c) for n in ns}
-    return out
+    """{label: {n: Paired}}: accuracy minus the matching base, paired in units (Figure 3 c).
+
+    "transfer, natural/man-made" averages the two targets per replicate, as the paper's mean over
+    the two targets of (target's transfer mean - that target's base mean).
+    """
+    out = {"random filters": _curve(select(rows, target="all"), "random", "baseAll"),
+           "transfer, random splits": _curve(select(rows, split="random"), "AnB", "base"),
+           "transfer, natural/man-made": _curve(select(rows, split="natural_manmade"), "AnB",
+                                                "base")}
+    return {k: v for k, v in out.items() if v}
 
 
 def table1(anb_plus, bnb_plus, base):
-    """{(comparison, range): (value, ns used)} from {n: mean} curves; None when unmeasurable."""
+    """{(comparison, range): (value, ns used)} from {n: mean} curves (the paper's numbers)."""
     out = {}
     for label, ns in RANGES.items():
         used = [n for n in ns if n in anb_plus]
@@ -167,6 +110,18 @@ def table1(anb_plus, bnb_plus, base):
     return out
 
 
+def table1_paired(pool):
+    """{(comparison, range): (Paired, ns used)}: Table 1 as paired differences in units."""
+    have = {g: set(per_n(pool, g)) for g in ("AnB+", "BnB+")}
+    out = {}
+    for label, ns in RANGES.items():
+        used = [n for n in ns if n in have["AnB+"]]
+        out[("AnB+ - base", label)] = (D.paired(pool, "AnB+", "base", used), used)
+        used = [n for n in used if n in have["BnB+"]]
+        out[("AnB+ - BnB+", label)] = (D.paired(pool, "AnB+", "BnB+", used), used)
+    return out
+
+
 def markdown_table(header, body):
     """Markdown lines of a table (None cells shown as an em dash), ending with a blank line."""
     cell = lambda v: "—" if v is None else str(v)  # noqa: E731
@@ -174,94 +129,111 @@ def markdown_table(header, body):
     return lines + ["| " + " | ".join(map(cell, r)) + " |" for r in body] + [""]
 
 
-def _fmt(curve, ns):
-    return ", ".join(f"n={n}: {curve[n]:.4f}" for n in ns)
+def _ns(ns):
+    return f"{ns[0]}..{ns[-1]}" if len(ns) > 1 else str(ns[0])
 
 
-def coadaptation_dip(pool, tol):
-    name = "Co-adaptation dip in BnB (min of BnB over n=3..6 below base mean and BnB n=1)"
-    base, bnb = base_stat(pool), means(per_n(pool, "BnB"))
-    mid = [n for n in (3, 4, 5, 6) if n in bnb]
-    if not base or 1 not in bnb or not mid:
-        return Finding(name, UNMEASURABLE, "needs base nets, BnB at n=1 and BnB at some n in 3..6")
-    low = min(mid, key=bnb.get)
-    holds = bnb[low] < base.mean - tol and bnb[low] < bnb[1] - tol
-    return Finding(name, HOLDS if holds else FAILS,
-                   f"min BnB {bnb[low]:.4f} at n={low}; base mean {base.mean:.4f}; "
-                   f"BnB n=1 {bnb[1]:.4f}")
+def judge(name, parts, need):
+    """A Finding from parts [(label, Estimate, verdict(Estimate) -> status, [Paired])]."""
+    if not parts or any(est is None for _, est, _, _ in parts):
+        return Finding(name, UNMEASURABLE, need)
+    rising = [r for *_, used in parts for p in used for r in p.unconverged_bases()]
+    if rising:
+        nets = sorted({f"{r['net']} (r{D.replicate(r)}, {D.convergence_status(r)}, tail gain "
+                       f"{D.tail_gain(r)})" for r in rising})
+        return Finding(name, BASES_RISING, "unconverged base(s): " + ", ".join(nets))
+    status = stats.combine(verdict(est) for _, est, verdict, _ in parts)
+    return Finding(name, status, "; ".join(f"{label}: {est}" for label, est, _, _ in parts))
 
 
-def specificity_drop(pool, tol):
-    name = "Specificity drop in AnB (AnB at n=5..7 below AnB n=1 and below BnB at the same n)"
-    anb, bnb = means(per_n(pool, "AnB")), means(per_n(pool, "BnB"))
-    high = [n for n in HIGH_N if n in anb]
-    both = [n for n in high if n in bnb]
-    if 1 not in anb or not both:
-        return Finding(name, UNMEASURABLE, "needs AnB at n=1 and AnB and BnB at some n in 5..7")
-    hi = statistics.fmean(anb[n] for n in high)
-    gap = statistics.fmean(anb[n] - bnb[n] for n in both)
-    holds = hi < anb[1] - tol and gap < -tol
-    return Finding(name, HOLDS if holds else FAILS,
-                   f"AnB mean over n={high}: {hi:.4f} vs AnB n=1 {anb[1]:.4f}; "
-                   f"AnB - BnB over n={both}: {gap:+.4f}")
+def _side(sign):
+    return lambda est: stats.sign_verdict(est, sign)
 
 
-def finetuning_helps(pool, tol):
-    name = "Fine-tuning >= frozen (AnB+ >= AnB and BnB+ >= BnB, mean over shared n)"
-    parts, ok = [], []
-    for plus, frozen in (("AnB+", "AnB"), ("BnB+", "BnB")):
-        a, b = means(per_n(pool, plus)), means(per_n(pool, frozen))
-        ns = [n for n in a if n in b]
-        if not ns:
-            parts.append(f"{plus} vs {frozen}: no shared n")
-            continue
-        d = statistics.fmean(a[n] - b[n] for n in ns)
-        ok.append(d >= -tol)
-        parts.append(f"{plus} - {frozen} over n={ns}: {d:+.4f}")
-    if not ok:
-        return Finding(name, UNMEASURABLE, "; ".join(parts))
-    return Finding(name, HOLDS if all(ok) else FAILS, "; ".join(parts))
+def _part(label, paired, sign):
+    return (label, paired.estimate, _side(sign), [paired])
 
 
-def _high_drop(curve):
-    ns = [n for n in HIGH_N if n in curve]
-    return (statistics.fmean(curve[n] for n in ns), ns) if ns else (None, ns)
+def _drop_from_first(pool, group, ns):
+    """group(1) - group(n), averaged over ns, paired in units."""
+    return D.contrast(pool, [[(1, D.cell_key(group, 1)), (-1, D.cell_key(group, n))] for n in ns])
 
 
-def dissimilar_hurts_more(rel, tol):
-    name = ("Dissimilar split hurts more (natural/man-made drop at n=5..7 larger than "
-            "random split's)")
-    nm, nm_ns = _high_drop(rel.get("transfer, natural/man-made", {}))
-    rs, rs_ns = _high_drop(rel.get("transfer, random splits", {}))
-    if nm is None or rs is None:
-        return Finding(name, UNMEASURABLE, "needs frozen transfer and bases at n in 5..7 on both a "
-                       "natural_manmade split and a random split (merge their results)")
-    return Finding(name, HOLDS if nm < rs - tol else FAILS,
-                   f"relative to base: natural/man-made {nm:+.4f} (n={nm_ns}), "
-                   f"random splits {rs:+.4f} (n={rs_ns})")
+def coadaptation_dip(pool):
+    name = "Co-adaptation dip in BnB (base − BnB and BnB(1) − BnB above zero over n=3..6)"
+    return judge(name, [
+        _part("base − BnB over n=3..6", D.paired(pool, "base", "BnB", MID_N), POSITIVE),
+        _part("BnB(1) − BnB over n=3..6", _drop_from_first(pool, "BnB", MID_N), POSITIVE)],
+        "needs base nets, BnB at n=1 and BnB at some n in 3..6")
 
 
-def random_filters_fall_fastest(rel, tol):
-    name = "Random filters fall fastest (random-filter drop larger than transfer drop)"
-    rnd = rel.get("random filters")
-    label = next((k for k in ("transfer, random splits", "transfer, natural/man-made") if k in rel),
-                 None)
-    ns = [n for n in (rnd or {}) if label and n in rel[label]]
+def specificity_drop(pool):
+    name = "Specificity drop in AnB (BnB − AnB and AnB(1) − AnB above zero over n=5..7)"
+    return judge(name, [
+        _part("BnB − AnB over n=5..7", D.paired(pool, "BnB", "AnB", HIGH_N), POSITIVE),
+        _part("AnB(1) − AnB over n=5..7", _drop_from_first(pool, "AnB", HIGH_N), POSITIVE)],
+        "needs AnB at n=1 and AnB and BnB at some n in 5..7")
+
+
+def finetuning_helps(pool):
+    name = "Fine-tuning >= frozen (AnB+ − AnB and BnB+ − BnB above zero over n=1..7)"
+    parts = [_part(f"{p} − {f} over n=1..7", D.paired(pool, p, f, NS), POSITIVE)
+             for p, f in (("AnB+", "AnB"), ("BnB+", "BnB"))]
+    # A sweep without selffers (or transfers) is judged on the pair it has.
+    return judge(name, [p for p in parts if p[1] is not None],
+                 "needs frozen and fine-tuned nets at a shared n")
+
+
+def lingering_boost(pool):
+    name = "AnB+ above base (lingering boost of transfer + fine-tuning, over n=1..7)"
+    return judge(name, [_part("AnB+ − base over n=1..7", D.paired(pool, "AnB+", "base", NS),
+                              POSITIVE)], "needs base nets and AnB+ nets")
+
+
+def control_holds(pool, margin=MARGIN):
+    name = f"BnB+ ≈ base (control: BnB+ − base over n=1..7 within ±{margin})"
+    p = D.paired(pool, "BnB+", "base", NS)
+    return judge(name, [("BnB+ − base over n=1..7", p.estimate,
+                         lambda est: stats.near_verdict(est, margin), [p])],
+                 "needs base nets and BnB+ nets")
+
+
+def dissimilar_hurts_more(rows):
+    name = ("Dissimilar split hurts more (natural/man-made AnB − base below the random split's "
+            "at n=5..7, paired by replicate)")
+    nm = D.paired(select(rows, split="natural_manmade"), "AnB", "base", HIGH_N)
+    rs = D.paired(select(rows, split="random"), "AnB", "base", HIGH_N)
+    est = D.across(nm, rs) if nm.estimate and rs.estimate else None
+    return judge(name, [("(natural/man-made − random) drop relative to base", est,
+                         _side(NEGATIVE), [nm, rs])],
+                 "needs frozen transfer and bases at n in 5..7 on both a natural_manmade split "
+                 "and a random split (merge their results)")
+
+
+def random_filters_fall_fastest(rows):
+    name = "Random filters fall fastest (random − baseAll below transfer AnB − base)"
+    rnd = _curve(select(rows, target="all"), "random", "baseAll")
+    rel = relative_curves(rows)
+    label = next((k for k in ("transfer, random splits", "transfer, natural/man-made")
+                  if k in rel), None)
+    ns = [n for n in rnd if label and n in rel[label]]
     if not ns:
         return Finding(name, UNMEASURABLE, "needs random-filter nets with baseAll and frozen "
                        "transfer nets with their bases at a shared n")
-    r = statistics.fmean(rnd[n] for n in ns)
-    t = statistics.fmean(rel[label][n] for n in ns)
-    return Finding(name, HOLDS if r < t - tol else FAILS,
-                   f"mean relative to base over n={ns}: random filters {r:+.4f}, {label} {t:+.4f}")
+    split = "random" if label.endswith("random splits") else "natural_manmade"
+    r = D.paired(select(rows, target="all"), "random", "baseAll", ns)
+    t = D.paired(select(rows, split=split), "AnB", "base", ns)
+    return judge(name, [(f"(random filters − {label}) relative to base over n={_ns(ns)}",
+                         D.across(r, t), _side(NEGATIVE), [r, t])],
+                 "needs random-filter and transfer nets in the same (seed, replicate)")
 
 
-def findings(rows, tol=TOLERANCE):
-    """The paper's five qualitative findings, each judged on these rows with tolerance `tol`."""
+def findings(rows, margin=MARGIN):
+    """The paper's findings, each judged from the interval of the quantity that expresses it."""
     pool, _ = transfer_pool(rows)
-    rel = relative_curves(rows)
-    return [coadaptation_dip(pool, tol), specificity_drop(pool, tol), finetuning_helps(pool, tol),
-            dissimilar_hurts_more(rel, tol), random_filters_fall_fastest(rel, tol)]
+    return [control_holds(pool, margin), coadaptation_dip(pool), specificity_drop(pool),
+            finetuning_helps(pool), lingering_boost(pool), dissimilar_hurts_more(rows),
+            random_filters_fall_fastest(rows)]
 
 
 def expected_nets(rows):
@@ -286,12 +258,18 @@ def expected_nets(rows):
 
 
 def missing_nets(rows):
-    """{(split, split_seed, seed): [missing names]}, each key's plan inferred by expected_nets."""
+    """{(split, split_seed, seed, replicate): [missing names]}.
+
+    Each (split, split_seed, seed) infers one plan from all its replicates' rows
+    (`expected_nets`), and every replicate 0..the highest seen is expected to have run it all.
+    """
     found = {}
     for r in rows:
         found.setdefault((str(r["split"]), r["split_seed"], r["seed"]), []).append(r)
     out = {}
     for key, got in sorted(found.items(), key=lambda kv: str(kv[0])):
-        names = {r["net"] for r in got}
-        out[key] = [name for name in expected_nets(got) if name not in names]
+        expected = expected_nets(got)
+        for rep in range(max(D.replicate(r) for r in got) + 1):
+            names = {r["net"] for r in got if D.replicate(r) == rep}
+            out[(*key, rep)] = [name for name in expected if name not in names]
     return out

@@ -7,7 +7,8 @@ Writes OUT/transfer.{png,svg} (Figure 2), OUT/natural_manmade.{png,svg} and
 OUT/random_filters.{png,svg} (Figure 3), OUT/datasize.{png,svg} and OUT/reduced.{png,svg} when the
 sweep ran target sizes (--target_per_class) or reduced-volume nets (--per_class), OUT/report.md,
 and the figures as TensorBoard images in OUT (the run "report" under WORKDIR). OUT defaults to
-WORKDIR/report, or to COMMON_PARENT/report_merged when several inputs are merged. Takes seconds on a full sweep.
+WORKDIR/report, or to COMMON_PARENT/report_merged when several inputs are merged. Takes seconds
+on a full sweep.
 """
 
 import glob
@@ -18,7 +19,8 @@ import sys
 
 from absl import app, flags
 
-from keras_transfer import datasize, figures, paper
+from keras_transfer import datasize, figures, paper, trust
+from keras_transfer import decomposition as D
 from keras_transfer import findings as F
 
 
@@ -66,8 +68,9 @@ def read_results(path):
             warnings.append(msg)
             continue
         missing = [key for key in F.REQUIRED_KEYS if key not in row]
-        bad = (missing or row["kind"] not in F.KINDS
-               or isinstance(row[F.METRIC], bool) or not isinstance(row[F.METRIC], (int, float)))
+        # A diverged net's metric may be NaN or null: it is listed, never averaged.
+        bad = (missing or row["kind"] not in F.KINDS or not D.diverged(row) and (
+            isinstance(row[F.METRIC], bool) or not isinstance(row[F.METRIC], (int, float))))
         if bad:
             what = f"lacks {missing}" if missing else f"has kind={row['kind']!r}, {F.METRIC}=" \
                 f"{row[F.METRIC]!r} (expected kind in {F.KINDS} and a number)"
@@ -106,7 +109,7 @@ def load_rows(paths):
     return rows, warnings
 
 
-def _curve_row(label, base, curve, fmt=str):
+def _curve_row(label, base, curve, fmt=lambda e: e.pm()):
     return [label, fmt(base) if base is not None else None,
             *[fmt(curve[n]) if n in curve else None for n in F.NS]]
 
@@ -119,7 +122,8 @@ def per_n_tables(rows, comparable):
     """Markdown per split kind: base and each group per n, paper rows beside when comparable."""
     header = ["group", "base (n=0)", *[f"n={n}" for n in F.NS]]
     out = []
-    for kind in sorted({F.split_kind(r) for r in rows}, key=lambda s: (s != "random", s)):
+    for kind in sorted({F.split_kind(r) for r in F.select(rows)},
+                       key=lambda s: (s != "random", s)):
         sel = [r for r in F.select(rows, split=kind) if F.group_of(r) not in ("random", "baseAll")]
         if not sel:
             continue
@@ -143,7 +147,7 @@ def per_n_tables(rows, comparable):
         out += [f"### Split `{kind}` (split seeds {', '.join(seeds)} pooled)", ""]
         out += F.markdown_table(header, body)
     if F.select(rows, "random") or F.select(rows, "baseAll"):
-        base = F.stat(r[F.METRIC] for r in F.select(rows, "baseAll"))
+        base = D.block_estimate(F.select(rows, "baseAll"))
         body = [_curve_row("random frozen filters", base, F.per_n(rows, "random"))]
         if comparable:
             body.append(_paper_row("random filters", paper.BASE_ALL, "random"))
@@ -151,27 +155,25 @@ def per_n_tables(rows, comparable):
         out += F.markdown_table(header, body)
     rel = F.relative_curves(rows)
     if rel:
-        out += ["### Relative to the matching base (Figure 3 c)", ""]
-        out += F.markdown_table(header, [_curve_row(k, 0.0, v, lambda x: f"{x:+.4f}")
-                                         for k, v in rel.items()])
+        out += ["### Relative to the matching base (Figure 3 c; paired in units)", ""]
+        out += F.markdown_table(header, [[k, "0", *[v[n].estimate if n in v else None
+                                                    for n in F.NS]] for k, v in rel.items()])
     return out
 
 
 def table1_section(pool, comparable):
-    anb_p, bnb_p = F.means(F.per_n(pool, "AnB+")), F.means(F.per_n(pool, "BnB+"))
-    base = F.base_stat(pool)
-    ours = F.table1(anb_p, bnb_p, base.mean if base else None)
+    ours = F.table1_paired(pool)
     ref = F.table1(paper.per_n("AnB+"), paper.per_n("BnB+"), paper.BASE_MEAN)
     header = ["comparison", "n range", "this run", "n used"] + (["paper"] if comparable else [])
     body = []
     for (comp, rng), (value, used) in ours.items():
-        row = [comp, rng, f"{value:+.4f}" if value is not None else None,
-               ",".join(map(str, used)) or None]
+        row = [comp, rng, value.estimate, ",".join(map(str, used)) or None]
         if comparable:
             stated = paper.TABLE1.get((comp, rng))
             row.append(f"{stated:+.4f}" if stated is not None else f"{ref[(comp, rng)][0]:+.4f}*")
         body.append(row)
-    notes = ["Mean over the n range of the per-n difference of group means."]
+    notes = ["Per unit, the mean over the n range of the paired difference; then as the "
+             "decomposition (directions averaged per replicate, interval over replicates)."]
     if comparable:
         notes.append("\\* not in the paper's Table 1; computed from its per-n table.")
     return F.markdown_table(header, body) + notes + [""]
@@ -183,56 +185,68 @@ def _images_per_class(row):
     return None if row.get("target_per_class") is None else f"K={row['target_per_class']}"
 
 
+def _f4(value):
+    return f"{value:.4f}" if isinstance(value, (int, float)) and not isinstance(value, bool) \
+        else None
+
+
 def net_table(rows):
     order = {k: i for i, k in enumerate(F.KINDS)}
     rows = sorted(rows, key=lambda r: (str(r["split"]), str(r["split_seed"]), str(r["seed"]),
-                                       r.get("target_per_class") or 0, order[r["kind"]],
-                                       r.get("per_class") or 0, r["n"], bool(r["fine_tune"]),
-                                       r["net"]))
-    f4 = lambda v: f"{v:.4f}" if isinstance(v, (int, float)) else None  # noqa: E731
-    body = [[r["net"], r["split"], r["split_seed"], r["seed"], r["n"], r["fine_tune"],
-             _images_per_class(r) or "all", f4(r[F.METRIC]), f4(r.get("top1")),
-             f4(r.get("top5")), r.get("steps"),
+                                       D.replicate(r), r.get("target_per_class") or 0,
+                                       order[r["kind"]], r.get("per_class") or 0, r["n"],
+                                       bool(r["fine_tune"]), r["net"]))
+    body = [[r["net"], r["split"], r["split_seed"], r["seed"], D.replicate(r), r["n"],
+             r["fine_tune"], _images_per_class(r) or "all", _f4(r[F.METRIC]), _f4(r.get("top1")),
+             _f4(r.get("top5")), r.get("steps"),
              f"{r['train_seconds']:.1f}" if isinstance(r.get("train_seconds"), (int, float))
-             else None] for r in rows]
-    return F.markdown_table(["net", "split", "split_seed", "seed", "n", "fine_tune",
-                             "images/class", F.METRIC, "final top1", "top5", "steps", "seconds"],
-                            body)
+             else None, trust.status_cell(r), _f4(D.tail_gain(r))] for r in rows]
+    return F.markdown_table(["net", "split", "split_seed", "seed", "replicate", "n", "fine_tune",
+                             "images/class", F.METRIC, "final top1", "top5", "steps", "seconds",
+                             "converged (status)", "tail_gain"], body)
 
 
-def render_markdown(rows, sources, warnings, tol=F.TOLERANCE):
+def render_markdown(rows, sources, warnings, margin=F.MARGIN):
     """The whole report.md as a string."""
-    datasets = sorted({str(r.get("dataset")) for r in rows})
+    good = F.select(rows, size="any")  # diverged rows are listed, never averaged
+    datasets = sorted({str(r.get("dataset")) for r in good})
     # The random-filter nets use all classes, so their split does not decide comparability.
     comparable = paper.comparable(datasets, {F.split_kind(r) for r in F.select(rows)
                                              if F.group_of(r) not in ("random", "baseAll")})
     pool, pool_label = F.transfer_pool(rows)
     split_names = sorted({f"{r['split']}/{r['split_seed']}" for r in rows})
+    replicates = sorted({D.replicate(r) for r in rows})
+    found = F.findings(rows, margin)
     out = ["# keras_transfer report", "",
            f"- results: {', '.join(f'`{s}`' for s in sources)} ({len(rows)} nets)",
            f"- datasets: {', '.join(datasets)}; models: "
            f"{', '.join(sorted({str(r.get('model')) for r in rows}))}",
            f"- splits: {', '.join(split_names)}; "
-           f"seeds: {', '.join(sorted({str(r['seed']) for r in rows}))}",
-           f"- metric: `{F.METRIC}` (mean of the 10 best validation top-1 values, the paper's); "
-           "± is the sample std over all pooled nets (count in parentheses)",
-           *[f"- warning: {w}" for w in warnings], "",
-           "![Figure 2](transfer.png)", "![Figure 3 a, c](natural_manmade.png)",
-           "![Figure 3 b, c](random_filters.png)", "",
-           f"## Findings (tolerance {tol} top-1)", "",
-           f"BnB/AnB findings use {pool_label}.", ""]
-    out += [f"- **{f.status}**: {f.name}. {f.evidence}." for f in F.findings(rows, tol)] + [""]
+           f"seeds: {', '.join(sorted({str(r['seed']) for r in rows}))}; "
+           f"replicates: {', '.join(map(str, replicates))}",
+           f"- metric: `{F.METRIC}` (mean of the 10 best validation top-1 values, the paper's)",
+           *[f"- warning: {w}" for w in warnings], ""]
+    out += trust.method_note(margin)
+    out += trust.control_section(found[0], pool, margin)
+    out += trust.convergence_section(rows)
+    out += trust.decomposition_section(pool, rows)
+    out += [f"A/B rows: {pool_label}.", "", "![Figure 2](transfer.png)",
+            "![Figure 3 a, c](natural_manmade.png)", "![Figure 3 b, c](random_filters.png)", "",
+            "## Findings (judged from 95 % intervals)", "",
+            f"BnB/AnB findings use {pool_label}.", ""]
+    out += [f"- **{f.status}**: {f.name}. {f.evidence}." for f in found] + [""]
     if not comparable:
         out += [f"Paper numbers are not shown: dataset(s) {', '.join(datasets)} are not ImageNet "
                 "with the paper's splits, so absolute accuracies are not comparable; compare the "
                 "shapes (findings above).", ""]
     out += ["## Table 1 analogue (fine-tuned transfer AnB+ vs base and BnB+)", ""]
     out += table1_section(pool, comparable)
-    out += ["## Accuracy per n", ""] + per_n_tables(rows, comparable)
-    out += datasize.markdown(rows, tol)
+    out += ["## Accuracy per n (mean ± 95 % half-width over replicate blocks)", ""]
+    out += per_n_tables(rows, comparable)
+    out += datasize.markdown(rows)
     out += ["## Missing nets", ""]
-    for (split, split_seed, seed), names in F.missing_nets(rows).items():
-        out.append(f"- split {split}/{split_seed}, seed {seed}: "
+    for (split, split_seed, seed, rep), names in F.missing_nets(rows).items():
+        out.append(f"- split {split}/{split_seed}, seed {seed}, replicate {rep}: "
                    + (f"{len(names)} missing: {', '.join(names)}" if names else "complete"))
     if not (F.select(rows, "random") or F.select(rows, "baseAll")):
         out.append("- random filters (baseAll, random1..7) were not run")
@@ -261,7 +275,7 @@ def default_out_dir(paths):
     return os.path.join(os.path.commonpath(dirs), "report_merged")
 
 
-def write_report(workdirs, out_dir=None, tolerance=F.TOLERANCE):
+def write_report(workdirs, out_dir=None, margin=F.MARGIN):
     """Figures, report.md and TensorBoard images for one or several workdirs; returns report.md."""
     paths = results_files([workdirs] if isinstance(workdirs, str) else workdirs)
     rows, warnings = load_rows(paths)
@@ -269,7 +283,7 @@ def write_report(workdirs, out_dir=None, tolerance=F.TOLERANCE):
     pngs = figures.write_all(rows, out_dir)
     md = os.path.join(out_dir, "report.md")
     with open(md + ".tmp", "w", encoding="utf-8") as f:
-        f.write(render_markdown(rows, paths, warnings, tolerance))
+        f.write(render_markdown(rows, paths, warnings, margin))
     os.replace(md + ".tmp", md)
     write_tensorboard(out_dir, pngs, step=len(rows))
     return md
@@ -284,14 +298,14 @@ def define_flags():
                               "or comma-separate to merge several.")
     flags.DEFINE_list("results", [], "results.jsonl file(s) to read besides --workdir.")
     flags.DEFINE_string("out_dir", None, "Where to write; default WORKDIR/report.")
-    flags.DEFINE_float("tolerance", F.TOLERANCE, "Top-1 difference below which findings count "
-                       "values as equal.")
+    flags.DEFINE_float("margin", F.MARGIN, "Top-1 half-width of an 'about equal' claim: "
+                       "BnB+ = base holds when its 95 % interval lies within +-margin.")
 
 
 def main(argv):
     del argv
     try:
-        print(write_report(FLAGS.workdir + FLAGS.results, FLAGS.out_dir, FLAGS.tolerance))
+        print(write_report(FLAGS.workdir + FLAGS.results, FLAGS.out_dir, FLAGS.margin))
     except ReportError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)

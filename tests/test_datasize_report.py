@@ -1,5 +1,5 @@
-"""Dataset-size report (issue 11) on hand-built rows with known numbers: decision table, reduced
-table, findings that flip with the input, figures, and no leak into the paper's figures."""
+"""Dataset-size report on hand-built rows with known numbers: decision table, reduced table,
+findings that flip with the input, figures, and no leak into the paper's figures."""
 
 import json
 import os
@@ -10,7 +10,8 @@ import pytest
 
 from keras_transfer import datasize, plan, report
 from keras_transfer import findings as F
-from test_report import random_split_rows, row, tensorboard_images, write_jsonl
+from test_report import (REP_JITTER, REP_SHIFT, random_split_rows, row, tensorboard_images,
+                         write_jsonl)
 
 ALL = datasize.ALL
 LAYERS = (1, 2, 3)
@@ -35,21 +36,29 @@ NATMM = {  # best frozen n = 1, 2, 1; gain 0.05, 0.05, 0.03; AnB+ ahead from K=2
 }
 
 
-def plan_rows(values, split="random", ks=(5, 20), seeds=(0,), spread=0.0, dataset="synthetic"):
-    """A row for every net of the real plan (full data and K-limited); seeds get +-spread."""
+def plan_rows(values, split="random", ks=(5, 20), seeds=(0,), spread=0.0, dataset="synthetic",
+              replicates=3):
+    """A row for every net of the real plan (full data and K-limited); seeds get +-spread.
+
+    Replicate r moves every net by REP_SHIFT[r] and the dependants by REP_JITTER[r] more;
+    replicates=None writes one replicate without the field (rows older than replicates)."""
     nets = plan.make_plan(LAYERS, ("base", "selffer", "transfer"), ("A", "B"), (), ks)
     rows = []
-    for i, seed in enumerate(seeds):
-        for net in nets:
-            group = F.group_of({"kind": net.kind, "target": net.target,
-                                "fine_tune": net.fine_tune})
-            k = net.per_class or ALL
-            value = values.get((k, group), LOW) if net.target == "B" else LOW
-            value = value[net.n] if isinstance(value, dict) else value
-            offset = spread * (2 * i - 1) if len(seeds) == 2 else 0.0
-            r = row(net.name, net.kind, net.n, net.fine_tune, net.source, net.target,
-                    value + offset, split=split, seed=seed, dataset=dataset)
-            rows.append({**r, **net.sizes()})
+    for rep in range(replicates or 1):
+        for i, seed in enumerate(seeds):
+            for net in nets:
+                group = F.group_of({"kind": net.kind, "target": net.target,
+                                    "fine_tune": net.fine_tune})
+                k = net.per_class or ALL
+                value = values.get((k, group), LOW) if net.target == "B" else LOW
+                value = value[net.n] if isinstance(value, dict) else value
+                offset = spread * (2 * i - 1) if len(seeds) == 2 else 0.0
+                if replicates:
+                    offset += REP_SHIFT[rep] + (REP_JITTER[rep] if net.kind != "base" else 0.0)
+                r = row(net.name, net.kind, net.n, net.fine_tune, net.source, net.target,
+                        value + offset, split=split, seed=seed, dataset=dataset,
+                        replicate=rep if replicates else None)
+                rows.append({**r, **net.sizes()})
     return rows
 
 
@@ -67,17 +76,23 @@ def statuses(rows):
 
 
 def test_decision_table_is_exact():
-    rows = plan_rows(RANDOM, seeds=(0, 1), spread=0.01) + plan_rows(NATMM, "natural_manmade")
+    rows = plan_rows(RANDOM) + plan_rows(NATMM, "natural_manmade")
     md = "\n".join(datasize.markdown(rows))
-    # 13 target-B nets per K and seed: baseB and A/B x n=1..3 x frozen/fine-tuned.
-    assert ("| `random` | 5 | A2B (n=2, frozen) | 0.3400 ± 0.0141 (2) | +0.1400 | +0.0300 | "
-            "A3B+ (n=3, fine-tuned): 0.3100 | 0.2000 ± 0.0141 (2) | 2 / 2 / 2 / 26 |") in md
-    assert ("| `random` | 20 | A3B+ (n=3, fine-tuned) | 0.5000 ± 0.0141 (2) | +0.1000 | +0.0300 "
+    # Per replicate the winner is 0.34 + shift + jitter, from scratch 0.20 + shift, so the paired
+    # gain is 0.14 + jitter (0.142, 0.138, 0.140); the other mode moves with the winner.
+    # 13 target-B nets per K and replicate: baseB and A/B x n=1..3 x frozen/fine-tuned.
+    assert ("| `random` | 5 | A2B (n=2, frozen) | 0.3400 ± 0.0228 (n=3) | "
+            "+0.140 [+0.135, +0.145] (n=3) | +0.030 [+0.030, +0.030] (n=3) | "
+            "A3B+ (n=3, fine-tuned): 0.3100 | 0.2000 ± 0.0248 (n=3) | 3 / 3 / 3 / 39 |") in md
+    assert ("| `random` | 20 | A3B+ (n=3, fine-tuned) | 0.5000 ± 0.0228 (n=3) | "
+            "+0.100 [+0.095, +0.105] (n=3) | +0.030 [+0.030, +0.030] (n=3) "
             "| A3B (n=3, frozen): 0.4700 |") in md
-    assert ("| `random` | all | A2B+ (n=2, fine-tuned) | 0.6400 ± 0.0141 (2) | +0.0400 | +0.0300 "
-            "| A3B (n=3, frozen): 0.6100 |") in md
-    assert ("| `natural_manmade` | 5 | A1B (n=1, frozen) | 0.3000 | +0.0500 | +0.0300 | "
-            "A1B+ (n=1, fine-tuned): 0.2700 | 0.2500 | 1 / 1 / 1 / 13 |") in md
+    assert ("| `natural_manmade` | all | A1B+ (n=1, fine-tuned) | 0.5800 ± 0.0228 (n=3) | "
+            "+0.030 [+0.025, +0.035] (n=3) |") in md
+    one = "\n".join(datasize.markdown(plan_rows(NATMM, "natural_manmade", replicates=None)))
+    assert ("| `natural_manmade` | 5 | A1B (n=1, frozen) | 0.3000 (n=1) | +0.050 (n=1) | "
+            "+0.030 (n=1) | A1B+ (n=1, fine-tuned): 0.2700 | 0.2500 (n=1) | 1 / 1 / 1 / 13 |") \
+        in one
     # random first, then the other splits; K ascending with "all" last
     order = re.findall(r"^\| `(\w+)` \| (\w+) \|", md, re.M)
     assert order == [("random", "5"), ("random", "20"), ("random", "all"),
@@ -92,7 +107,7 @@ def test_ties_go_to_the_smaller_n_then_to_frozen():
     cell = datasize.cells(plan_rows(values, ks=(5,)))["random"][0]
     assert (cell.winner.group, cell.winner.n, cell.other.group, cell.other.n) == ("AnB", 1,
                                                                                  "AnB+", 1)
-    assert cell.gain(cell.other.stat) == 0.0
+    assert cell.gain(cell.other).estimate.mean == 0.0
 
 
 def test_findings_flip_when_the_input_does():
@@ -112,6 +127,15 @@ def test_findings_flip_when_the_input_does():
     assert statuses(plan_rows(RANDOM))[2] == F.UNMEASURABLE
     one_k = [r for r in plan_rows(RANDOM, ks=(5,)) if r["target_per_class"] is not None]
     assert statuses(one_k) == [F.UNMEASURABLE] * 3
+    # One replicate: every difference is a single value, so nothing is shown either way.
+    single = plan_rows(RANDOM, replicates=None) + plan_rows(NATMM, "natural_manmade",
+                                                            replicates=None)
+    assert statuses(single) == [F.INCONCLUSIVE] * 3
+    # A from-scratch base still rising stops "transfer helps most at small K" only.
+    late = [{**r, "converged": False, "convergence": {"status": "rising"}}
+            if r["net"] == "baseB@k5" and r["replicate"] == 0 else r
+            for r in plan_rows(RANDOM) + nm]
+    assert statuses(late) == [F.BASES_RISING, F.HOLDS, F.HOLDS]
     # No K-limited rows at all: no section, no findings.
     full = random_split_rows()
     assert datasize.cells(full) == {} and datasize.markdown(full) == []
@@ -119,12 +143,14 @@ def test_findings_flip_when_the_input_does():
 
 def test_reduced_table_with_and_without_paper_numbers():
     md = "\n".join(datasize.markdown(reduced_rows()))
-    assert "| 20 | 0.0500 ± 0.0141 | 2 |" in md and "| all (baseAll) | 0.3000 | 1 |" in md
+    assert "| 20 | 0.0500 ± 0.1271 (n=2) | 2 |" in md  # seeds 0.04, 0.06: t(1) = 12.71
+    assert "| all (baseAll) | 0.3000 (n=1) | 1 |" in md
     assert "Chance is 0.0250" in md and "paper" not in md
     md = "\n".join(datasize.markdown(reduced_rows(dataset="tfds:imagenet2012")))
-    assert "| 5 | 0.0300 | 1 | *0.0010* |" in md and "| 20 | 0.0500 ± 0.0141 | 2 | — |" in md
-    assert "| 250 | 0.2000 | 1 | *0.3843* |" in md
-    assert "| all (baseAll) | 0.3000 | 1 | *0.5518* |" in md
+    assert "| 5 | 0.0300 (n=1) | 1 | *0.0010* |" in md
+    assert "| 20 | 0.0500 ± 0.1271 (n=2) | 2 | — |" in md
+    assert "| 250 | 0.2000 (n=1) | 1 | *0.3843* |" in md
+    assert "| all (baseAll) | 0.3000 (n=1) | 1 | *0.5518* |" in md
 
 
 def test_sized_rows_do_not_leak_into_the_paper_figures(tmp_path):
@@ -150,21 +176,28 @@ def test_sized_rows_do_not_leak_into_the_paper_figures(tmp_path):
 
 
 def test_missing_nets_know_the_k_names():
-    rows = random_split_rows() + [r for r in plan_rows(RANDOM, ks=(5,))
+    rows = random_split_rows() + [r for r in plan_rows(RANDOM, ks=(5,), replicates=None)
                                   if r["target_per_class"] is not None]
-    assert F.missing_nets(rows) == {("random", 0, 0): [
+    assert F.missing_nets(rows) == {("random", 0, 0, 0): [
         f"{s}{n}{t}{p}@k5" for n in range(4, 8) for s, t in (("A", "B"), ("B", "B"))
         for p in ("", "+")]}  # the K nets ran for n=1..3 only; the full ones for n=1..7
-    done = [r for r in plan_rows(RANDOM) if r["net"] not in ("baseB@k20", "A2B+@k5")]
-    assert F.missing_nets(done) == {("random", 0, 0): ["A2B+@k5", "baseB@k20"]}  # plan order
+    done = [r for r in plan_rows(RANDOM) if (r["net"], r["replicate"]) not in (
+        ("baseB@k20", 1), ("A2B+@k5", 1), ("A2B+@k5", 2))]
+    order = [net.name for net in plan.make_plan(LAYERS, ("base", "selffer", "transfer"),
+                                                 ("A", "B"), (), (5, 20))]
+    assert F.missing_nets(done) == {
+        ("random", 0, 0, 0): [],
+        ("random", 0, 0, 1): sorted(["A2B+@k5", "baseB@k20"], key=order.index),  # plan order
+        ("random", 0, 0, 2): ["A2B+@k5"]}
     # Each (split, split_seed, seed) infers its own plan: seed 1 ran only reduced0020, so it is
     # complete by itself (a k or an experiment no net of that seed reached is not detectable).
-    assert F.missing_nets(reduced_rows()) == {("none", 0, 0): [], ("none", 0, 1): []}
+    assert F.missing_nets(reduced_rows()) == {("none", 0, 0, 0): [], ("none", 0, 1, 0): []}
 
 
 def test_report_writes_the_figures(tmp_path):
     wd = tmp_path / "wd"
-    rows = (plan_rows(RANDOM, seeds=(0, 1), spread=0.01) + plan_rows(NATMM, "natural_manmade")
+    rows = (plan_rows(RANDOM, seeds=(0, 1), spread=0.01, replicates=None)
+            + plan_rows(NATMM, "natural_manmade")
             + reduced_rows())
     md = open(report.write_report([write_jsonl(str(wd / "results.jsonl"), rows)])).read()
     out = wd / "report"
@@ -173,8 +206,8 @@ def test_report_writes_the_figures(tmp_path):
         assert (out / f"{name}.svg").stat().st_size > 1000
         assert f"]({name}.png)" in md
     assert {"datasize", "reduced"} <= tensorboard_images(str(out))
-    assert "| reduced0020 | none | 0 | 1 | 0 | False | k=20 | 0.0600 |" in md
-    assert "| A2B+@k5 | random | 0 | 1 | 2 | True | K=5 | 0.3000 |" in md
+    assert "| reduced0020 | none | 0 | 1 | 0 | 0 | False | k=20 | 0.0600 |" in md
+    assert "| A2B+@k5 | random | 0 | 1 | 0 | 2 | True | K=5 | 0.3000 |" in md
     # Rerun on rows without sized nets: the old dataset-size figures go away.
     write_jsonl(str(wd / "results.jsonl"), random_split_rows())
     md = open(report.write_report([str(wd)])).read()

@@ -21,41 +21,70 @@ NATMM_BASE = {"A": 0.65, "B": 0.54}                                # A natural, 
 BASE_ALL, RANDOM = 0.50, {1: 0.40, 2: 0.30, 3: 0.10, 4: 0.05, 5: 0.01, 6: 0.01, 7: 0.01}
 
 
+REP_SHIFT = (-0.01, 0.0, 0.01)     # replicate r moves every net of it by this
+REP_JITTER = (0.002, -0.002, 0.0)  # and its dependants by this more: paired differences vary
+T2 = 4.302652729911275             # t quantile (97.5 %, df 2): intervals over three replicates
+
+
 def row(net, kind, n, fine_tune, source, target, value, split="random", split_seed=0, seed=0,
-        dataset="synthetic"):
-    return {"net": net, "kind": kind, "source": source, "target": target, "n": n,
-            "fine_tune": fine_tune, "split": split, "split_seed": split_seed,
-            "split_fingerprint": "x", "dataset": dataset, "model": "caffenet_small", "seed": seed,
-            "top1": value - 0.01, "top1_best10": value, "top5": 0.9, "num_classes": 10,
-            "steps": 100, "train_seconds": 1.5, "run_dir": f"runs/{net}", "config_hash": "h",
-            "per_class": None, "target_per_class": None, "finished_at": "2024-01-01T00:00:00"}
+        dataset="synthetic", replicate=None):
+    """A results row; replicate=None leaves the field out, as rows written before replicates."""
+    out = {"net": net, "kind": kind, "source": source, "target": target, "n": n,
+           "fine_tune": fine_tune, "split": split, "split_seed": split_seed,
+           "split_fingerprint": "x", "dataset": dataset, "model": "caffenet_small", "seed": seed,
+           "top1": value - 0.01, "top1_best10": value, "top5": 0.9, "num_classes": 10,
+           "steps": 100, "train_seconds": 1.5, "run_dir": f"runs/{net}", "config_hash": "h",
+           "per_class": None, "target_per_class": None, "finished_at": "2024-01-01T00:00:00"}
+    if replicate is not None:
+        out.update(replicate=replicate, run_dir=f"runs/r{replicate}/{net}")
+    return out
 
 
-def random_split_rows(bnb=BNB, anb=ANB, bnb_plus=BNB_PLUS, anb_plus=ANB_PLUS, shift=0.0, **kw):
-    """A full A/B sweep; the two directions differ by +-0.01 so a group's std is 0.0141."""
+def random_split_rows(bnb=BNB, anb=ANB, bnb_plus=BNB_PLUS, anb_plus=ANB_PLUS, shift=0.0,
+                      jitter=0.0, **kw):
+    """A full A/B sweep; the two directions differ by +-0.01; dependants move by jitter more."""
     rows = [row(f"base{h}", "base", 0, False, None, h, BASE[h] + shift, **kw) for h in "AB"]
     for n in F.NS:
         for s, t, d in (("B", "B", 0.01), ("A", "A", -0.01), ("A", "B", 0.01), ("B", "A", -0.01)):
             kind = "selffer" if s == t else "transfer"
             frozen, plus = (bnb[n], bnb_plus) if s == t else (anb[n], anb_plus)
-            rows.append(row(f"{s}{n}{t}", kind, n, False, s, t, frozen + d + shift, **kw))
-            rows.append(row(f"{s}{n}{t}+", kind, n, True, s, t, plus + d + shift, **kw))
+            d += shift + jitter
+            rows.append(row(f"{s}{n}{t}", kind, n, False, s, t, frozen + d, **kw))
+            rows.append(row(f"{s}{n}{t}+", kind, n, True, s, t, plus + d, **kw))
     return rows
 
 
-def natmm_rows(drop=0.03):
-    rows = [row(f"base{h}", "base", 0, False, None, h, NATMM_BASE[h], split="natural_manmade")
+def natmm_rows(drop=0.03, shift=0.0, jitter=0.0, **kw):
+    kw = {"split": "natural_manmade", **kw}
+    rows = [row(f"base{h}", "base", 0, False, None, h, NATMM_BASE[h] + shift, **kw)
             for h in "AB"]
     for n in F.NS:
         for s, t in (("A", "B"), ("B", "A")):
-            rows.append(row(f"{s}{n}{t}", "transfer", n, False, s, t, NATMM_BASE[t] - drop * n,
-                            split="natural_manmade"))
+            rows.append(row(f"{s}{n}{t}", "transfer", n, False, s, t,
+                            NATMM_BASE[t] - drop * n + shift + jitter, **kw))
     return rows
 
 
-def random_filter_rows():
-    return [row("baseAll", "base", 0, False, None, "all", BASE_ALL)] + [
-        row(f"random{n}", "random", n, False, None, "all", v) for n, v in RANDOM.items()]
+def random_filter_rows(shift=0.0, jitter=0.0, **kw):
+    return [row("baseAll", "base", 0, False, None, "all", BASE_ALL + shift, **kw)] + [
+        row(f"random{n}", "random", n, False, None, "all", v + shift + jitter, **kw)
+        for n, v in RANDOM.items()]
+
+
+def replicated(*makers, jitter=REP_JITTER, **kw):
+    """Three replicates of each maker's rows, moved by REP_SHIFT and (dependants) `jitter`."""
+    return [r for rep, (sh, jit) in enumerate(zip(REP_SHIFT, jitter)) for make in makers
+            for r in make(shift=sh, jitter=jit, replicate=rep, **kw)]
+
+
+def paper_like(**kw):
+    return replicated(random_split_rows, natmm_rows, random_filter_rows, **kw)
+
+
+def rising(r):
+    """The row with a convergence diagnostic saying it was still rising."""
+    return {**r, "converged": False, "convergence": {"status": "rising", "converged": False,
+                                                      "tail_gain": 0.05, "evaluations": 20}}
 
 
 def write_jsonl(path, rows, tail=""):
@@ -70,15 +99,20 @@ def statuses(rows):
 
 
 def test_group_tables_are_exact():
-    rows = random_split_rows()
+    rows, _ = F.transfer_pool(paper_like())  # the random split's A/B nets
     assert F.base_stat(rows).mean == pytest.approx(0.61)
     bnb = F.per_n(rows, "BnB")
-    assert bnb[4].mean == pytest.approx(0.58) and bnb[4].count == 2
-    assert bnb[4].std == pytest.approx(0.0141421, abs=1e-6)
-    assert str(bnb[4]) == "0.5800 ± 0.0141 (2)"
+    # Per replicate block: 0.58 + shift + jitter = 0.572, 0.578, 0.590 (directions averaged).
+    assert bnb[4].mean == pytest.approx(0.58) and bnb[4].count == 3
+    assert bnb[4].half_width == pytest.approx(T2 * 0.0091652 / 3 ** 0.5, abs=1e-6)
+    assert bnb[4].pm() == "0.5800 ± 0.0228 (n=3)"
     t1 = F.table1(F.means(F.per_n(rows, "AnB+")), F.means(F.per_n(rows, "BnB+")), 0.61)
     assert t1[("AnB+ - base", "5-7")][0] == pytest.approx(0.02)
     assert t1[("AnB+ - BnB+", "1-3")] == (pytest.approx(0.015), [1, 2, 3])
+    # Paired, AnB+ - base per replicate is 0.02 + jitter: 0.022, 0.018, 0.020.
+    paired, used = F.table1_paired(rows)[("AnB+ - base", "1-7")]
+    assert used == list(F.NS) and paired.estimate.mean == pytest.approx(0.02)
+    assert paired.estimate.half_width == pytest.approx(T2 * 0.002 / 3 ** 0.5)
 
 
 def test_paper_table1_matches_its_per_n_table():
@@ -88,44 +122,122 @@ def test_paper_table1_matches_its_per_n_table():
 
 
 def test_all_findings_hold_on_the_paper_like_input():
-    assert statuses(random_split_rows() + natmm_rows() + random_filter_rows()) == [F.HOLDS] * 5
+    assert statuses(paper_like()) == [F.HOLDS] * 7
+
+
+def test_one_replicate_is_inconclusive_however_large_the_difference():
+    rows = random_split_rows() + natmm_rows() + random_filter_rows()  # old rows: replicate 0
+    assert statuses(rows) == [F.INCONCLUSIVE] * 7
 
 
 def test_findings_flip_when_the_input_does():
-    flat = dict.fromkeys(F.NS, 0.61)
-    rows = random_split_rows(bnb=flat, anb=flat, bnb_plus=0.55, anb_plus=0.55)
-    got = statuses(rows + natmm_rows(drop=0.0) + random_filter_rows())
-    assert got[:4] == [F.FAILS] * 4
-    # Random filters collapse (-0.31 mean) while flat transfer does not: still holds.
-    assert got[4] == F.HOLDS
+    # BnB and AnB above base, fine-tuned nets below: no dip, no specificity, no boost.
+    flat = random_split_rows
+    worse = lambda **k: flat(bnb=dict.fromkeys(F.NS, 0.63), anb=dict.fromkeys(F.NS, 0.65),  # noqa
+                             bnb_plus=0.55, anb_plus=0.55, **k)
+    rising_nm = lambda **k: natmm_rows(drop=-0.02, **k)  # noqa: E731  natural/man-made gains
+    got = statuses(replicated(worse, rising_nm, random_filter_rows))
+    # Random filters collapse (-0.35 mean) while transfer does not: still holds.
+    assert got == [F.FAILS] * 6 + [F.HOLDS]
     # Natural/man-made alone: no random split to compare with, no random filters.
-    assert statuses(natmm_rows())[3:] == [F.UNMEASURABLE] * 2
+    assert statuses(replicated(natmm_rows))[5:] == [F.UNMEASURABLE] * 2
+
+
+def test_noisy_replicates_are_inconclusive():
+    # Dependants' replicate jitter of +-0.03 swamps the +0.02 boost and the +0.005 control.
+    got = statuses(paper_like(jitter=(0.03, -0.03, 0.0)))
+    assert got[0] == F.INCONCLUSIVE and got[4] == F.INCONCLUSIVE
+    boost = F.findings(paper_like(jitter=(0.03, -0.03, 0.0)))[4].evidence
+    assert boost == "AnB+ − base over n=1..7: +0.020 [\u22120.055, +0.095] (n=3)"
+
+
+def test_control_does_not_hold_when_bnb_plus_is_far_from_base():
+    high = lambda **k: random_split_rows(bnb_plus=0.65, **k)  # noqa: E731  +0.04 +- 0.005
+    control = F.findings(replicated(high))[0]
+    assert control.status == F.FAILS
+    assert control.evidence == "BnB+ − base over n=1..7: +0.040 [+0.035, +0.045] (n=3)"
+
+
+def test_a_rising_base_makes_base_comparisons_unmeasurable():
+    rows = [rising(r) if (r["net"], r.get("replicate"), r["split"]) == ("baseB", 1, "random")
+            else r for r in paper_like()]
+    got = dict(zip(["control", "coadapt", "specificity", "finetune", "boost", "dissimilar",
+                    "random"], F.findings(rows)))
+    for name in ("control", "coadapt", "boost", "dissimilar", "random"):
+        assert got[name].status == F.BASES_RISING == "not measurable: bases still rising"
+    assert "baseB (r1, rising, tail gain 0.05)" in got["control"].evidence
+    # BnB - AnB and fine-tuned - frozen use no base: still judged.
+    assert got["specificity"].status == got["finetune"].status == F.HOLDS
+    # The all-class base rising stops only the random-filter finding.
+    rows = [rising(r) if r["net"] == "baseAll" and r["replicate"] == 0 else r
+            for r in paper_like()]
+    assert statuses(rows) == [F.HOLDS] * 6 + [F.BASES_RISING]
+    # A base with no diagnostic (older rows) is unknown, not rising.
+    assert statuses([{**r, "converged": None} for r in paper_like()]) == [F.HOLDS] * 7
+
+
+def test_diverged_rows_are_excluded_and_listed(tmp_path):
+    rows = paper_like()
+    bad = {**row("B3B+", "selffer", 3, True, "B", "B", 0.0, replicate=1), "status": "diverged",
+           "top1_best10": None, "top1": None}
+    assert F.findings(rows + [bad]) == F.findings(rows)
+    assert F.per_n(rows + [bad], "BnB+") == F.per_n(rows, "BnB+")
+    got, _ = report.read_results(write_jsonl(str(tmp_path / "results.jsonl"), rows + [bad]))
+    md = report.render_markdown(got, ["r.jsonl"], [])
+    assert "- diverged (excluded from every mean): B3B+ (random/0, seed 0, r1)" in md
+    assert ("| B3B+ | random | 0 | 0 | 1 | 3 | True | all | — | — | 0.9000 | 100 | 1.5 | "
+            "diverged |") in md
+    assert "| selffer | 85 | 0 | 0 | 84 | 1 |" in md  # 84 old-style rows plus the diverged one
+
+
+def test_report_leads_with_the_control_and_convergence():
+    rows = [{**r, "converged": True, "convergence": {"status": "flat", "tail_gain": 0.001}}
+            for r in paper_like()]
+    rows[0] = rising(rows[0])  # baseA of the random split, replicate 0
+    md = report.render_markdown(rows, ["r.jsonl"], [])
+    order = [md.index(h) for h in ("## The control", "## Convergence", "## Decomposition",
+                                   "## Findings", "## Table 1", "## Accuracy per n",
+                                   "## Every net")]
+    assert order == sorted(order)
+    assert "Within ±0.02 of base: **not measurable: bases still rising**" in md
+    assert "| base | 15 | 14 | 1 | 0 | 0 |" in md  # 3 replicates x (2 random + 2 natmm + baseAll)
+    assert "| baseA | random/0 | 0 | 0 | no (rising) | +0.0500 |" in md
+    assert "- not converged: baseA (random/0, seed 0, r0) (rising, tail gain +0.0500)" in md
+    # Decomposition: co-adaptation loss at n=4 is base - BnB = 0.03 - jitter in each unit.
+    assert ("| **co-adaptation loss (base − BnB)** | +0.000 [\u22120.005, +0.005] (n=3) | "
+            "+0.005 [+0.000, +0.010] (n=3) |") in md
+    assert "| into A | +0.000 [\u22120.005, +0.005] (n=3) |" in md
+    assert "| **random-filter drop (random − baseAll)** | \u22120.100 [" in md
 
 
 def test_report_files_figures_and_tensorboard(tmp_path):
     wd = tmp_path / "wd"
-    rows = random_split_rows() + natmm_rows() + random_filter_rows()
+    rows = paper_like()
+    rows[0] = rising(rows[0])  # drawn hollow in Figure 2; the figure's size does not change
     write_jsonl(str(wd / "results.jsonl"), rows)
     start = time.time()
     md_path = report.write_report([str(wd)])
     assert time.time() - start < 30
     assert md_path == str(wd / "report" / "report.md")
     md = open(md_path).read()
-    assert "| BnB | — | 0.6100 ± 0.0141 (2) | 0.6050 ± 0.0141 (2) | 0.5900" in md
-    assert "| AnB+ - base | 1-7 | +0.0200 | 1,2,3,4,5,6,7 |" in md
+    assert "| BnB | — | 0.6100 ± 0.0228 (n=3) | 0.6050 ± 0.0228 (n=3) | 0.5900" in md
+    assert "| AnB+ - base | 1-7 | +0.020 [+0.015, +0.025] (n=3) | 1,2,3,4,5,6,7 |" in md
     assert "Paper numbers are not shown" in md and "*paper" not in md
-    assert md.count("**holds**") == 5
+    # The rising random-split baseA stops the five findings that compare with a base.
+    assert md.count("**not measurable: bases still rising**") == 1 + 5  # control + findings
+    assert md.count("- **holds**") == 2  # specificity, fine-tuning
     for name, (w, h) in figures_sizes().items():
         assert matplotlib.image.imread(str(wd / "report" / f"{name}.png")).shape[:2] == (h, w)
         assert (wd / "report" / f"{name}.svg").stat().st_size > 1000
     assert tensorboard_images(str(wd / "report")) == {"transfer", "natural_manmade",
-                                                      "random_filters"}
+                                                      "random_filters", "decomposition"}
     report.write_report([str(wd)])  # a second report replaces the event file, not adds one
     assert len([f for f in os.listdir(wd / "report") if f.startswith("events")]) == 1
 
 
 def figures_sizes():
-    return {"transfer": (800, 700), "natural_manmade": (700, 700), "random_filters": (700, 700)}
+    return {"transfer": (800, 700), "natural_manmade": (700, 700), "random_filters": (700, 700),
+            "decomposition": (800, 500)}
 
 
 def tensorboard_images(logdir):
@@ -145,33 +257,49 @@ def test_paper_columns_for_imagenet():
     rows = random_split_rows(dataset="tfds:imagenet2012")
     md = report.render_markdown(rows, ["r.jsonl"], [])
     assert "| *paper AnB* | — | *0.6282* |" in md
-    assert "| AnB+ - BnB+ | 5-7 | +0.0150 | 5,6,7 | +0.0176 |" in md
+    assert "| AnB+ - BnB+ | 5-7 | +0.015 (n=1) | 5,6,7 | +0.0176 |" in md
     assert "Paper numbers are not shown" not in md
 
 
 def test_partial_sweep_lists_missing_nets():
     rows = [r for r in random_split_rows() if r["net"] not in ("A5B", "B7A+", "baseB")]
     missing = F.missing_nets(rows)
-    assert missing == {("random", 0, 0): ["baseB", "A5B", "B7A+"]}
+    assert missing == {("random", 0, 0, 0): ["baseB", "A5B", "B7A+"]}
     md = report.render_markdown(rows, ["r.jsonl"], [])
-    assert "3 missing: baseB, A5B, B7A+" in md
+    assert "split random/0, seed 0, replicate 0: 3 missing: baseB, A5B, B7A+" in md
     assert "random filters (baseAll, random1..7) were not run" in md
     # The expected n come from the rows (plan.make_plan over what ran): random filters missing
     # n=3..7 are found because the A/B nets ran n=1..7; a --layers=1,2 sweep is complete.
     only_some = random_filter_rows()[:3]
-    got = F.missing_nets(random_split_rows() + only_some)[("random", 0, 0)]
+    got = F.missing_nets(random_split_rows() + only_some)[("random", 0, 0, 0)]
     assert got == [f"random{n}" for n in range(3, 8)]
-    assert F.missing_nets(only_some) == {("random", 0, 0): []}
+    assert F.missing_nets(only_some) == {("random", 0, 0, 0): []}
 
 
-def test_merged_seeds_give_mean_and_std(tmp_path):
-    a = write_jsonl(str(tmp_path / "s0" / "results.jsonl"), random_split_rows(seed=0))
-    write_jsonl(str(tmp_path / "s1" / "results.jsonl"), random_split_rows(seed=1, shift=0.02))
+def test_missing_nets_per_replicate():
+    # Replicate 1 lacks A5B; replicate 2 has not started its A/B nets (only baseA ran): each is
+    # held to the plan the key's replicates show together.
+    rows = [r for r in replicated(random_split_rows)
+            if (r["net"], r["replicate"]) != ("A5B", 1)
+            and (r["replicate"] != 2 or r["net"] == "baseA")]
+    missing = F.missing_nets(rows)
+    assert missing[("random", 0, 0, 0)] == [] and missing[("random", 0, 0, 1)] == ["A5B"]
+    assert len(missing[("random", 0, 0, 2)]) == len(random_split_rows()) - 1
+
+
+def test_merged_seeds_give_mean_and_interval(tmp_path):
+    a = write_jsonl(str(tmp_path / "s0" / "results.jsonl"), replicated(random_split_rows, seed=0))
+    write_jsonl(str(tmp_path / "s1" / "results.jsonl"),
+                [{**r, "seed": 1} for r in replicated(random_split_rows)])
     md_path = report.write_report([f"{tmp_path}/s0,{tmp_path}/s1", a])  # a: given twice
     assert md_path == str(tmp_path / "report_merged" / "report.md")
     md = open(md_path).read()
-    assert "| base (A and B) | 0.6200 ± 0.0163 (4) |" in md  # 0.60, 0.62, 0.62, 0.64
-    assert md.count("dropped a duplicate row") == len(random_split_rows())
+    # 2 seeds x 3 replicates = 6 blocks, each with base mean 0.61 + shift: -0.01, 0, +0.01 twice.
+    half = 2.570582 * 0.0089443 / 6 ** 0.5  # t(0.975, 5) * sample std / sqrt(6)
+    assert f"| base (A and B) | 0.6100 ± {half:.4f} (n=6) |" in md
+    # Identical rows given twice (the same replicate's file) are kept once.
+    assert md.count("dropped a duplicate row") == 3 * len(random_split_rows())
+    assert "(348 nets)" in md  # 2 seeds x 3 replicates x 58
 
 
 def test_half_written_last_line_is_skipped(tmp_path):

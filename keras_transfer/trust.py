@@ -1,0 +1,124 @@
+"""The report's sections on how far its numbers can be trusted: the method, the control, and
+whether the nets behind them converged.
+
+The control comes first because it validates everything after it: a selffer fine-tuned from its
+own base (BnB+) should end where the base did. If it does not, the training budget or recipe
+moves accuracy on its own, and every other difference in the report is confounded with that.
+"""
+
+from keras_transfer import decomposition as D
+from keras_transfer import findings as F
+from keras_transfer import stats
+from keras_transfer.convergence import TOLERANCE as CONVERGENCE_TOLERANCE
+
+KIND_ORDER = ("base", "selffer", "transfer", "random", "reduced")
+
+
+def method_note(margin):
+    return [
+        "## How sure: method", "",
+        "Every net is trained once per replicate; replicates differ in init and data order. A "
+        "difference (e.g. BnB(n) − base) is taken within a unit (split, split seed, seed, "
+        "replicate, target half), where the dependants share their base and, within a "
+        "replicate, their fresh-layer init and data order; per replicate the two directions "
+        "(target A and B) are averaged as a fixed factor; the 95 % interval is Student's t over "
+        "replicate blocks (df = blocks − 1). Absolute accuracies are the per-block mean of a "
+        "group with the same interval. A finding **holds** when the interval of its quantity "
+        "lies entirely on the predicted side of zero (for \"≈ base\": entirely within "
+        f"±{margin}), **does not hold** when entirely on the other side (outside ±{margin}), "
+        "and is **inconclusive** otherwise, always with a single replicate. A finding that "
+        "compares with a base is **not measurable** while a base it uses was still rising. "
+        "Diverged nets are excluded from every mean.", ""]
+
+
+def control_section(finding, pool, margin):
+    """The BnB+ - base control: pooled and per-direction, with its verdict."""
+    p = D.paired(pool, "BnB+", "base", D.NS)
+    out = ["## The control: BnB+ − base over n=1..7", ""]
+    if p.estimate is None:
+        return out + [f"**{finding.status}**: {finding.evidence}.", ""]
+    dirs = "; ".join(f"into {t}: {e}" for t, e in p.directions.items())
+    return out + [f"Mean BnB+ − base (paired, per unit mean over n=1..7): {p.estimate}"
+                  + (f"; per direction {dirs}" if dirs else "") + ".", "",
+                  f"Within ±{margin} of base: **{finding.status}**"
+                  + (f" ({finding.evidence})" if finding.status == F.BASES_RISING else "")
+                  + ".", ""]
+
+
+def status_cell(row):
+    """'yes (flat)', 'no (rising)', 'diverged' or '?' (a row older than the diagnostic)."""
+    if D.diverged(row):
+        return "diverged"
+    ok = D.converged(row)
+    if ok is None:
+        return "?"
+    return f"{'yes' if ok else 'no'} ({D.convergence_status(row)})"
+
+
+def _signed(value):
+    return None if value is None else stats.signed_text(value, 4)
+
+
+def convergence_section(rows):
+    """Counts per kind, every base's status and tail gain, the unconverged and diverged nets."""
+    out = ["## Convergence", "",
+           "By the diagnostic of `keras_transfer.convergence`: the mean validation top-1 of the "
+           "last fifth of the evaluations minus that of the fifth before (tail gain); within "
+           f"±{CONVERGENCE_TOLERANCE} is flat = converged. \"?\" = a row written before the "
+           "diagnostic existed.", ""]
+    body = []
+    for kind in KIND_ORDER:
+        got = [r for r in rows if r["kind"] == kind]
+        if got:
+            body.append([kind, len(got), sum(D.converged(r) is True for r in got),
+                         sum(D.converged(r) is False and not D.diverged(r) for r in got),
+                         sum(D.converged(r) is None and not D.diverged(r) for r in got),
+                         sum(D.diverged(r) for r in got)])
+    out += F.markdown_table(["kind", "nets", "converged", "not converged", "unknown (?)",
+                             "diverged"], body)
+    bases = sorted((r for r in rows if r["kind"] == "base"), key=_order)
+    out += ["Base nets:", ""]
+    body = [[r["net"], f"{r['split']}/{r['split_seed']}", r["seed"], D.replicate(r),
+             status_cell(r), _signed(D.tail_gain(r))] for r in bases]
+    out += F.markdown_table(["base", "split", "seed", "replicate", "converged (status)",
+                             "tail_gain"], body)
+    unconverged = [r for r in sorted(rows, key=_order)
+                   if D.converged(r) is False and not D.diverged(r)]
+    diverged = [r for r in sorted(rows, key=_order) if D.diverged(r)]
+    out.append("- not converged: " + (", ".join(
+        f"{_name(r)} ({D.convergence_status(r)}, tail gain {_signed(D.tail_gain(r))})"
+        for r in unconverged) if unconverged else "none"))
+    out.append("- diverged (excluded from every mean): "
+               + (", ".join(_name(r) for r in diverged) if diverged else "none"))
+    return out + [""]
+
+
+def _name(row):
+    return f"{row['net']} ({row['split']}/{row['split_seed']}, seed {row['seed']}, " \
+        f"r{D.replicate(row)})"
+
+
+def _order(row):
+    return (str(row["split"]), str(row["split_seed"]), str(row["seed"]), D.replicate(row),
+            row["net"])
+
+
+
+def decomposition_section(pool, rows):
+    """The decomposition table: one line per quantity (pooled), one per direction under it."""
+    dec = D.decomposition(pool, rows)
+    out = ["## Decomposition (paired differences in top-1 per n)", "",
+           "![decomposition](decomposition.png)", "",
+           "A/B quantities use the rows of Figure 2; the random-filter drop uses every all-class "
+           "net. Each cell: mean [95 % interval] (n = replicate blocks); the lines under a "
+           "quantity are its per-direction estimates (into target half A or B).", ""]
+    body = []
+    for label, curve in dec.items():
+        body.append([f"**{label}**", *[curve[n].estimate if n in curve else None for n in D.NS]])
+        for t in sorted({t for p in curve.values() for t in p.directions} - {"all"}):
+            body.append([f"into {t}", *[curve[n].directions.get(t) if n in curve else None
+                                        for n in D.NS]])
+    if not body:
+        return out + ["No quantity of the decomposition is measurable yet (it needs a base and "
+                      "its dependants in the same replicate).", ""]
+    return out + F.markdown_table(["quantity", *[f"n={n}" for n in D.NS]], body)
