@@ -60,11 +60,11 @@ class PlanOracle(keras_tuner.Oracle):
 
     def __init__(self, nets, hashes, workdir, lease_seconds=600.0, seed=0):
         space = keras_tuner.HyperParameters()
-        space.Choice("net", [n.name for n in nets])
+        space.Choice("net", [n.key for n in nets])
         super().__init__(objective=keras_tuner.Objective("top1", "max"), hyperparameters=space,
                          max_retries_per_trial=1, max_consecutive_failed_trials=len(nets) + 1)
         self.verbose = 0  # KerasTuner's trial tables; the chief prints one line per event
-        self.plan = {n.name: n for n in nets}
+        self.plan = {n.key: n for n in nets}
         self.hashes, self.workdir, self.lease_seconds, self.seed = hashes, workdir, lease_seconds, seed
         self.done, self.failed = set(), set()
         self._leases = {}        # net -> (lease text last seen, chief time it last changed)
@@ -78,8 +78,8 @@ class PlanOracle(keras_tuner.Oracle):
         self.token = uuid.uuid4().hex[:12]
 
     def values(self, name):
-        values = {**self.plan[name].hparams(), "seed": self.seed, "config_hash": self.hashes[name],
-                  "chief": self.token}
+        values = {**self.plan[name].hparams(), "net": name, "seed": self.seed,
+                  "config_hash": self.hashes[name], "chief": self.token}
         return {k: v for k, v in values.items() if v is not None}  # gRPC has no None
 
     def is_done(self, name):
@@ -124,10 +124,10 @@ class PlanOracle(keras_tuner.Oracle):
         running = {t.hyperparameters.values["net"] for t in self.ongoing_trials.values()}
         waiting = bool(running)
         for name, net in self.plan.items():
-            if self.is_done(name) or name in self.failed or net.parent in self.failed:
+            if self.is_done(name) or name in self.failed or net.parent_key in self.failed:
                 continue
             if name in running or self._fresh(name, now) or \
-                    (net.parent and not self.is_done(net.parent)):
+                    (net.parent_key and not self.is_done(net.parent_key)):
                 waiting = True
                 continue
             return {"status": kt_trial.TrialStatus.RUNNING, "values": self.values(name)}
@@ -240,7 +240,7 @@ class SweepTuner(keras_tuner.Tuner):
 
     def __init__(self, oracle, ctx, nets, hashes, lease_seconds, **kwargs):
         super().__init__(oracle, **kwargs)
-        self.ctx, self.nets, self.hashes = ctx, {n.name: n for n in nets}, hashes
+        self.ctx, self.nets, self.hashes = ctx, {n.key: n for n in nets}, hashes
         self.heartbeat = max(0.5, min(30.0, lease_seconds / 4))
         if kt_distribute.is_chief_oracle():
             return  # the chief only serves its oracle
@@ -258,26 +258,26 @@ class SweepTuner(keras_tuner.Tuner):
     def run_trial(self, trial, *args, **kwargs):
         values = trial.hyperparameters.values
         net = self.nets.get(values.get("net"))
-        if net is None or self.hashes[net.name] != values.get("config_hash"):
+        if net is None or self.hashes[net.key] != values.get("config_hash"):
             raise keras_tuner.errors.FatalError(
                 f"{self.tuner_id}: the chief's trial {values} is not a net of this process's plan "
                 "(or its config hash differs): start chief and workers with the same flags")
         start = time.time()
-        lease = Lease(self.ctx.config.workdir, net.name, self.tuner_id, trial.trial_id,
+        lease = Lease(self.ctx.config.workdir, net.key, self.tuner_id, trial.trial_id,
                       self.heartbeat)
         try:
             with lease:
                 row, trained = runner.run_net(self.ctx, net)
         except train.Interrupted as e:
             if lease.lost:
-                raise LeaseLost(f"{net.name}: another worker took over") from e
+                raise LeaseLost(f"{net.key}: another worker took over") from e
             # Ctrl-C / SIGTERM by a user: leave the search; the chief re-queues the net when
             # its lease expires, or hands it back to this tuner id when it restarts.
             raise keras_tuner.errors.FatalError(f"{e}") from e
         except Exception:
             traceback.print_exc()  # KerasTuner keeps the message only on the chief's side
             raise
-        print(f"{self.tuner_id}: {net.name} {'trained' if trained else 'done already'} "
+        print(f"{self.tuner_id}: {net.key} {'trained' if trained else 'done already'} "
               f"(top1 {row['top1']:.4f}) in {time.time() - start:.1f}s", flush=True)
         return {"top1": float(row["top1"])}
 
@@ -323,12 +323,12 @@ def run_sweep(config, lease_seconds=600.0):
     config = dataclasses.replace(config, flags_text=as_local_flags(config.flags_text))
     ctx = runner.prepare(config)
     nets = runner.the_plan(ctx)
-    hashes = {n.name: runner.net_identity(ctx, n)["hash"] for n in nets}
+    hashes = {n.key: runner.net_identity(ctx, n)["hash"] for n in nets}
     distributed = kt_distribute.has_chief_oracle()
     chief = kt_distribute.is_chief_oracle()
     tuner_id = os.environ.get("KERASTUNER_TUNER_ID", "tuner0")
     oracle = PlanOracle(nets, hashes, config.workdir, lease_seconds, seed=config.recipe.seed)
-    done = [n.name for n in nets if oracle.is_done(n.name)]  # also: hash mismatches fail here
+    done = [n.key for n in nets if oracle.is_done(n.key)]  # also: hash mismatches fail here
     role = "chief" if chief else (f"worker {tuner_id}" if distributed else "one process")
     print(f"sweep ({role}, kerastuner): {len(nets)} nets, {len(done)} done, in {config.workdir}",
           flush=True)
@@ -357,13 +357,13 @@ def run_sweep(config, lease_seconds=600.0):
 def finish(oracle, workdir, nets):
     """Rows of the finished sweep, or a clear error naming the nets that failed."""
     rundir.sync_results(workdir)
-    missing = [n.name for n in nets if not oracle.is_done(n.name)]
+    missing = [n.key for n in nets if not oracle.is_done(n.key)]
     if missing:
         raise rundir.RunDirError(
             f"{len(missing)} nets did not finish: {', '.join(missing)} (failed: "
             f"{', '.join(sorted(oracle.failed)) or 'none'}; see the workers' logs). Rerun the same "
             "commands to retry them; finished nets are kept.")
-    rows = [rundir.read_json(os.path.join(runner.run_dir_of(workdir, n.name), "result.json"))
+    rows = [rundir.read_json(os.path.join(runner.run_dir_of(workdir, n.key), "result.json"))
             for n in nets]
     print(f"sweep: all {len(nets)} nets done in {workdir}", flush=True)
     return rows

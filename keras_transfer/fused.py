@@ -58,13 +58,13 @@ def group_key(net):
     """(source, target, images per class, fine-tuned) for nets that train as one group (a
     frozen trunk's heads, or fine-tuned nets side by side), else None."""
     if net.mode in ("frozen", "random_frozen", "fine_tune") and net.n >= 1:
-        return (net.source, net.target, net.per_class, net.mode == "fine_tune")
+        return (net.source, net.target, net.per_class, net.mode == "fine_tune", net.replicate)
     return None
 
 
 def group_name(key):
-    source, target, per_class, fine_tune = key
-    return (f"{source or 'random'}-{target}" + ("+" if fine_tune else "")
+    source, target, per_class, fine_tune, replicate = key
+    return (f"r{replicate}-{source or 'random'}-{target}" + ("+" if fine_tune else "")
             + (f"@k{per_class}" if per_class else ""))
 
 
@@ -213,11 +213,11 @@ class HeadLogs(checkpoints.IntervalCallback):
 def train_pending(ctx, net, nets):
     """If `net` is an unfinished frozen net with unfinished trunk-mates in `nets`, trains the
     whole group fused and finishes every member's run directory through `runner.run_net`
-    (afterwards they are done, and the sweep skips them). Returns the names it trained."""
+    (afterwards they are done, and the sweep skips them). Returns the keys it trained."""
     from keras_transfer import rundir, runner  # runner calls this module
 
     def is_done(m):
-        return rundir.finished_result(runner.run_dir_of(ctx.config.workdir, m.name),
+        return rundir.finished_result(runner.run_dir_of(ctx.config.workdir, m.key),
                                       runner.net_identity(ctx, m)["hash"]) is not None
 
     group = pending_group(net, nets, is_done)
@@ -232,7 +232,7 @@ def train_pending(ctx, net, nets):
     shutil.rmtree(os.path.join(fused_dir, group_name(group_key(group[0]))), ignore_errors=True)
     if os.path.isdir(fused_dir) and not os.listdir(fused_dir):
         os.rmdir(fused_dir)
-    return [m.name for m in group]
+    return [m.key for m in group]
 
 
 def train_group(ctx, nets, trunk_source):
@@ -244,14 +244,14 @@ def train_group(ctx, nets, trunk_source):
     arch = runner.architecture(config, len(classes))
     name = group_name(group_key(nets[0]))
     group_dir = os.path.join(config.workdir, FUSED_DIR, name)
-    run_dirs = [runner.run_dir_of(config.workdir, net.name) for net in nets]
+    run_dirs = [runner.run_dir_of(config.workdir, net.key) for net in nets]
     for d in run_dirs:
         os.makedirs(d, exist_ok=True)
-    # Same init seeds as one-at-a-time training; one data seed for the group.
-    data_seed = runner.net_seed(config, dataclasses.replace(nets[0], name=f"fused-{name}"))
+    # The same init and data seeds as one-at-a-time training (shared by the group's nets).
+    data_seed = runner.data_seed(config, nets[0])
     with ctx.strategy.scope():
         models = build_heads(nets, trunk_source, arch,
-                             [runner.net_seed(config, net) for net in nets],
+                             [runner.init_seed(config, net) for net in nets],
                              [runner.model_name(net.name) for net in nets])
         model, inner = compiled_group(nets, models, arch, recipe)
     frozen = not nets[0].fine_tune
@@ -294,16 +294,5 @@ def train_group(ctx, nets, trunk_source):
             "trunk_net": nets[-1].name if frozen else None,
             "data_seed": data_seed, "group_seconds": round(time.time() - start, 3),
             "common_batches": True, "shared_random_trunk": nets[0].mode == "random_frozen"}
-    trained = {}
-    for net, model_n, run_dir in zip(nets, models, run_dirs):
-        history = train.read_history(os.path.join(run_dir, "history.jsonl"))
-        if len(history) < recipe.epochs:
-            raise RuntimeError(f"{run_dir}: only {len(history)} of {recipe.epochs} evaluations")
-        result = {
-            "top1": history[-1]["val_top1"],
-            "top1_best10": train.best_k_mean([h["val_top1"] for h in history]),
-            "top5": history[-1].get("val_top5"), "steps": recipe.steps,
-            "train_seconds": round(sum(h["seconds"] for h in history), 3),  # a 1/k share
-        }
-        trained[net.name] = Trained(model_n, result, info)
-    return trained
+    return {net.name: Trained(model_n, train.result_from_history(run_dir, recipe), info)
+            for net, model_n, run_dir in zip(nets, models, run_dirs)}

@@ -25,11 +25,22 @@ class Net:
     n: int = 0
     fine_tune: bool = False
     per_class: int | None = None  # training images per class (None: all of them)
+    replicate: int = 0        # which of the sweep's independent repetitions (inits, data orders)
+
+    @property
+    def key(self):
+        """The net's unique id in a sweep (and its run directory under runs/): "r0/A3B+"."""
+        return f"r{self.replicate}/{self.name}"
 
     @property
     def parent(self):
         """Name of the base net whose weights this net copies, or None."""
         return None if self.source is None else f"base{self.source}"
+
+    @property
+    def parent_key(self):
+        """The key of that base: the same replicate's."""
+        return None if self.source is None else f"r{self.replicate}/{self.parent}"
 
     @property
     def mode(self):
@@ -40,7 +51,7 @@ class Net:
     def hparams(self):
         return {"net": self.name, "kind": self.kind, "source": self.source or "-",
                 "target": self.target, "n": self.n, "fine_tune": self.fine_tune,
-                **self.sizes()}
+                "replicate": self.replicate, **self.sizes()}
 
     def sizes(self):
         """The results row's dataset-size columns: reduced nets set per_class, K-limited
@@ -59,8 +70,9 @@ def reduced(k):
     return Net(f"reduced{k:04d}", "reduced", "all", per_class=k)
 
 
-def base(target):
-    return Net("baseAll" if target == "all" else f"base{target}", "base", target)
+def base(target, replicate=0):
+    return Net("baseAll" if target == "all" else f"base{target}", "base", target,
+               replicate=replicate)
 
 
 def copied(source, n, target, fine_tune):
@@ -73,13 +85,19 @@ def random_filters(n):
     return Net(f"random{n}", "random", "all", None, n)
 
 
-def make_plan(layers, experiments, halves=("A", "B"), per_class=(), target_per_class=()):
-    """Every net to train, parents before dependants.
+def make_plan(layers, experiments, halves=("A", "B"), per_class=(), target_per_class=(),
+              replicates=1):
+    """Every net to train, parents before dependants: every replicate's bases, then every
+    replicate's dependants (replicate r's nets are those of replicate 0 with replicate=r).
 
     layers: the n values (1..7). experiments: a subset of EXPERIMENTS. halves: ("A", "B") for a
     split, () when the split is `none` (then only the all-class base and random filters exist).
     per_class: k values of the reduced experiment. target_per_class: K values for target half B.
+    replicates: how many times every net is trained (independent inits and data orders).
     """
+    if isinstance(replicates, bool) or not isinstance(replicates, int) or replicates < 1:
+        raise ValueError(f"--replicates={replicates!r} must be an integer >= 1 (each net is "
+                         "trained that many times, with independent inits and data orders)")
     unknown = set(experiments) - set(EXPERIMENTS)
     if unknown:
         raise ValueError(f"unknown experiments {sorted(unknown)}; choose from {EXPERIMENTS}")
@@ -112,7 +130,11 @@ def make_plan(layers, experiments, halves=("A", "B"), per_class=(), target_per_c
             sized.append(with_target_size(base(target), k))
             sized += [with_target_size(d, k) for d in dependants
                       if d.target == target and d.kind in ("selffer", "transfer")]
-    return bases + dependants + sized
+    one = bases + dependants + sized
+    copies = [[dataclasses.replace(net, replicate=r) for net in one] for r in range(replicates)]
+    is_base = lambda net: net.kind in ("base", "reduced")  # noqa: E731
+    return ([net for nets in copies for net in nets if is_base(net)]
+            + [net for nets in copies for net in nets if not is_base(net)])
 
 
 def parse_sizes(text, flag):

@@ -5,6 +5,7 @@ the net is done. `results.jsonl` is append-only and can be rebuilt from the run 
 """
 
 import fcntl
+import glob
 import hashlib
 import importlib.metadata
 import json
@@ -98,6 +99,34 @@ def check_writable(workdir):
                           "choose another --workdir or fix its permissions") from e
 
 
+SWEEP = "sweep.json"
+
+
+def check_sweep(workdir, settings):
+    """Binds a workdir to one sweep's recipe and replicate count (WORKDIR/sweep.json).
+
+    Nets may be added later (other n, experiments, dataset sizes), but a changed recipe or
+    replicate count would mix incomparable rows into one results.jsonl: that is refused, with
+    the flags that differ, before anything trains. `settings`: {flag name: value}."""
+    path = os.path.join(workdir, SWEEP)
+    recorded = read_json(path)
+    if recorded is None:
+        if read_results(workdir):
+            raise RunDirError(
+                f"{workdir} holds results but no {SWEEP}: it was written by an earlier "
+                "keras_transfer with another run layout. Use a new --workdir (or move that one "
+                "aside); its results stay readable by python -m keras_transfer.report.")
+        write_json(path, settings)
+        return
+    differ = sorted(k for k in set(settings) | set(recorded) if settings.get(k) != recorded.get(k))
+    if differ:
+        what = "; ".join(f"--{k}: this run {settings.get(k)!r}, the workdir's "
+                         f"{recorded.get(k)!r}" for k in differ)
+        raise RunDirError(
+            f"{workdir} holds a sweep with other settings ({what}). Rerun with the workdir's "
+            "values, or use a new --workdir for the new ones; nothing was trained or changed.")
+
+
 def finished_result(run_dir, expected_hash):
     """The run's result if it finished with the same config; None if it must (re)run.
 
@@ -168,8 +197,10 @@ def sync_results(workdir):
     rows = read_results(workdir)
     runs = os.path.join(workdir, "runs")
     finished = {}  # run_dir -> its result.json
-    for name in sorted(os.listdir(runs)) if os.path.isdir(runs) else []:
-        result = read_json(os.path.join(runs, name, "result.json"))
+    # runs/r<replicate>/<net>/ (and runs/<net>/ of workdirs written before replicates)
+    for path in sorted(glob.glob(os.path.join(glob.escape(runs), "*", "result.json"))
+                       + glob.glob(os.path.join(glob.escape(runs), "*", "*", "result.json"))):
+        result = read_json(path)
         if result is not None:
             finished[result.get("run_dir")] = result
     kept, superseded, have = [], [], set()

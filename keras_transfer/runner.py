@@ -14,8 +14,8 @@ import zlib
 import keras
 import tensorflow as tf
 
-from keras_transfer import (alexnet, data, export, fused, plan, rundir, splits, summaries,
-                            train, transfer)
+from keras_transfer import (alexnet, convergence, data, export, fused, plan, rundir, splits,
+                            summaries, train, transfer)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +40,7 @@ class SweepConfig:
     dropout: float | None = None       # overrides the model's dropout (the paper's 0.5)
     fused: bool = True         # frozen nets sharing a trunk train together (fused.py)
     checkpoint_seconds: float = 0.0  # checkpoint at most this often (0: every evaluation)
+    replicates: int = 1        # every net trained this many times (independent inits, data)
 
 
 @dataclasses.dataclass
@@ -101,6 +102,7 @@ def fresh_session(config):
 def prepare(config):
     """Opens the data and the split and checks the workdir, before any training starts."""
     rundir.check_writable(config.workdir)
+    rundir.check_sweep(config.workdir, sweep_settings(config))
     if config.mixed_precision and not tf.config.list_physical_devices("GPU"):
         warn_if_no_bfloat16()
     set_precision(config.mixed_precision)
@@ -109,6 +111,14 @@ def prepare(config):
     split = splits.resolve(config.split, source.info.class_names, seed=config.split_seed,
                            families=source.info.families)
     return Context(config, source, split, make_strategy(config.strategy))
+
+
+def sweep_settings(config):
+    """What a workdir's nets must share to be compared (rundir.check_sweep), by flag name."""
+    return {**dataclasses.asdict(config.recipe), "replicates": config.replicates,
+            "model": config.model, "dropout": config.dropout,
+            "weight_decay": config.weight_decay, "mixed_precision": config.mixed_precision,
+            "dataset": config.dataset, "strategy": config.strategy}
 
 
 def warn_if_no_bfloat16():
@@ -128,7 +138,8 @@ def warn_if_no_bfloat16():
 def the_plan(ctx):
     halves = ("A", "B") if ctx.split.b else ()
     nets = plan.make_plan(ctx.config.layers, ctx.config.experiments, halves,
-                          ctx.config.per_class, ctx.config.target_per_class)
+                          ctx.config.per_class, ctx.config.target_per_class,
+                          ctx.config.replicates)
     check_sizes(ctx, nets)
     return nets
 
@@ -162,22 +173,46 @@ def run_sweep(config):
         if config.fused:  # fused.py: trains net's frozen trunk-mates with it, then they are done
             group = fused.train_pending(ctx, net, nets)
             seconds = time.time() - start
-            fused_now.update({name: (seconds / len(group), len(group)) for name in group})
+            fused_now.update({key: (seconds / len(group), len(group)) for key in group})
         row, was_trained = run_net(ctx, net)
         rows.append(row)
-        if was_trained or net.name in fused_now:
-            share, group_size = fused_now.get(net.name, (time.time() - start, 0))
+        if was_trained or net.key in fused_now:
+            share, group_size = fused_now.get(net.key, (time.time() - start, 0))
             trained_seconds += share
             trained += 1
             eta = trained_seconds / trained * (len(nets) - i)
             how = f" (fused, one of {group_size} heads)" if group_size else ""
-            print(f"[{i}/{len(nets)}] {net.name}: top1 {row['top1']:.4f} best-10 "
-                  f"{row['top1_best10']:.4f} in {share:.0f}s{how}; sweep ETA "
+            print(f"[{i}/{len(nets)}] {net.key}: top1 {row['top1']:.4f} best-10 "
+                  f"{row['top1_best10']:.4f}, {convergence_text(row)}, in {share:.0f}s{how}; "
+                  "sweep ETA "
                   f"{eta / 60:.1f} min", flush=True)
         else:
-            print(f"[{i}/{len(nets)}] {net.name}: done already (top1 {row['top1']:.4f})",
+            print(f"[{i}/{len(nets)}] {net.key}: done already (top1 {row['top1']:.4f})",
                   flush=True)
+    warn_unconverged(rows)
     return rows
+
+
+def convergence_text(row):
+    """"converged" or why not, from a results row's convergence diagnostic."""
+    diagnostic = row.get("convergence") or {}
+    if diagnostic.get("converged"):
+        return "converged"
+    gain = diagnostic.get("tail_gain")
+    return (f"NOT converged ({diagnostic.get('status', 'no diagnostic')}"
+            + (f", last fifth {gain:+.3f} vs the one before" if gain is not None else "") + ")")
+
+
+def warn_unconverged(rows):
+    """One warning at the end of a sweep naming the nets whose curves had not flattened."""
+    bad = [r for r in rows if not (r.get("convergence") or {}).get("converged")]
+    if bad:
+        names = ", ".join(f"{r['run_dir'].removeprefix('runs/')} "
+                          f"({(r.get('convergence') or {}).get('status', '?')})" for r in bad)
+        print(f"warning: {len(bad)} of {len(rows)} nets did not converge by the diagnostic "
+              f"(validation top-1 of the last fifth of evaluations within "
+              f"{convergence.TOLERANCE} of the fifth before): {names}. Their numbers are "
+              "marked in the report; train longer (--steps) for trustworthy results.", flush=True)
 
 
 def architecture(config, num_classes):
@@ -188,9 +223,26 @@ def architecture(config, num_classes):
     return alexnet.architecture(config.model, num_classes, **overrides)
 
 
-def net_seed(config, net):
-    """A per-net seed: distinct nets get distinct inits and data orders, reproducibly."""
-    return (config.recipe.seed * 1_000_003 + zlib.crc32(net.name.encode())) % (2 ** 31)
+def init_seed(config, net):
+    """The seed of a net's initialisation (its fresh layers n+1..8, or all of a base).
+
+    Common random numbers: within one replicate and target half (and images per class) every
+    dependant - BnB and AnB, frozen and +, any n - draws the same fresh layers, so differences
+    across n or across kinds are paired and free of init noise. Bases draw their own init
+    (a dependant's fresh layers are not its base's starting point); replicates differ in all."""
+    return _seed(config, net, "init")
+
+
+def data_seed(config, net):
+    """The seed of a net's data order and augmentation: shared like `init_seed`'s."""
+    return _seed(config, net, "data")
+
+
+def _seed(config, net, what):
+    role = "base" if net.kind in ("base", "reduced") else "copy"
+    size = net.per_class if net.kind != "reduced" else f"reduced{net.per_class}"
+    text = f"{what}/{role}/{net.target}/{size}/r{net.replicate}"
+    return (config.recipe.seed * 1_000_003 + zlib.crc32(text.encode())) % (2 ** 31)
 
 
 def net_identity(ctx, net):
@@ -204,18 +256,19 @@ def net_identity(ctx, net):
         "mixed_precision": ctx.config.mixed_precision,
     }
     if net.parent:
-        identity["parent"] = net_identity(ctx, plan.base(net.source))["hash"]
+        identity["parent"] = net_identity(ctx, plan.base(net.source, net.replicate))["hash"]
     identity["hash"] = rundir.config_hash(identity)
     return identity
 
 
-def run_dir_of(workdir, name):
-    return os.path.join(workdir, "runs", name)
+def run_dir_of(workdir, key):
+    """A net's run directory, from its key ("r0/A3B+")."""
+    return os.path.join(workdir, "runs", key)
 
 
 def load_parent(ctx, net):
     """The finished base a dependant copies from, verified against its recorded checksum."""
-    parent_dir = run_dir_of(ctx.config.workdir, net.parent)
+    parent_dir = run_dir_of(ctx.config.workdir, net.parent_key)
     result = rundir.read_json(os.path.join(parent_dir, "result.json"))
     if result is None:
         raise rundir.RunDirError(f"{net.name} needs its base {net.parent}, which has not "
@@ -245,7 +298,7 @@ def run_net(ctx, net, trained=None):
     trained: a `fused.Trained` (model and result of a net trained as a fused head); the run
     directory is then finished from it instead of training."""
     config = ctx.config
-    run_dir = run_dir_of(config.workdir, net.name)
+    run_dir = run_dir_of(config.workdir, net.key)
     identity = net_identity(ctx, net)
     done = rundir.finished_result(run_dir, identity["hash"])
     if done is not None:
@@ -256,7 +309,7 @@ def run_net(ctx, net, trained=None):
     if trained is None:
         fresh_session(config)  # nothing an earlier net built is needed from here on
     parent_model, parent_result = load_parent(ctx, net) if net.parent else (None, None)
-    seed = net_seed(config, net)
+    seed = init_seed(config, net)
     if trained is None:
         keras.utils.set_random_seed(seed)
         with ctx.strategy.scope():
@@ -274,7 +327,7 @@ def run_net(ctx, net, trained=None):
         "identity": identity, "config_hash": identity["hash"], **rundir.environment(),
         "data": dataclasses.asdict(ctx.source.info),
         "class_names": manifest_classes(ctx, classes),
-        "classes": list(classes), "seed": seed,
+        "classes": list(classes), "seed": seed, "data_seed": data_seed(config, net),
         "parent": parent_result and {"run_dir": parent_result["run_dir"],
                                      "weights_sha256": parent_result["weights_sha256"]},
         "copied_weights_sha256": copied_sha,
@@ -283,7 +336,7 @@ def run_net(ctx, net, trained=None):
     size = arch.input_size
     # reliability: a resumed run gets the stream from the batch it stopped at (same data order)
     def train_data(start_batch):
-        return ctx.source.train(classes, ctx.global_batch, size, seed=seed,
+        return ctx.source.train(classes, ctx.global_batch, size, seed=data_seed(config, net),
                                 per_class=net.per_class, start_batch=start_batch)
 
     eval_data = ctx.source.eval(classes, ctx.eval_batch, size)

@@ -54,6 +54,9 @@ flags.DEFINE_float("lr_gamma", 0.1, "Learning-rate factor at each lr_step.")
 flags.DEFINE_float("momentum", 0.9, "SGD momentum.")
 flags.DEFINE_float("bias_lr_multiplier", 2.0, "Biases learn this many times faster (Caffe: 2).")
 flags.DEFINE_integer("seed", 0, "Seed of initialisations and data order.")
+flags.DEFINE_integer("replicates", 1, "Train every net this many times (independent inits and "
+                     "data orders, in WORKDIR/runs/r0, r1, ...); the report gives each number "
+                     "with a 95 % confidence interval over them. flags/default.flags: 3.")
 flags.DEFINE_bool("mixed_precision", False, "bfloat16 on CPU, float16 on GPU.")
 flags.DEFINE_bool("jit_compile", False, "XLA-compile train steps (slower on CPU for CaffeNet).")
 flags.DEFINE_integer("intra_op_threads", 0, "Threads inside one op (0: TensorFlow's choice, all "
@@ -121,7 +124,8 @@ def config_from_flags(split, workdir):
         strategy=FLAGS.strategy, mixed_precision=FLAGS.mixed_precision, export=FLAGS.export,
         max_bad_fraction=FLAGS.max_bad_fraction, flags_text=FLAGS.flags_into_string(),
         fused=FLAGS.fused, weight_decay=FLAGS.weight_decay,  # weight_decay: issue 9
-        dropout=FLAGS.dropout, checkpoint_seconds=FLAGS.checkpoint_seconds)
+        dropout=FLAGS.dropout, checkpoint_seconds=FLAGS.checkpoint_seconds,
+        replicates=FLAGS.replicates)
 
 
 def split_name(split):

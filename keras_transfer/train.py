@@ -19,7 +19,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_transfer import checkpoints
+from keras_transfer import checkpoints, convergence
 
 
 @dataclasses.dataclass(frozen=True)
@@ -249,14 +249,23 @@ def fit(model, train_data, eval_data, config, run_dir, num_classes, verbose="aut
         raise Interrupted(f"training of {run_dir} stopped by {name} after the checkpoint of step "
                           f"{len(read_history(history_path)) * config.eval_every}; rerun the same "
                           "command to resume", stopper.signum)
-    history = read_history(history_path)
+    return result_from_history(run_dir, config)
+
+
+def result_from_history(run_dir, config):
+    """A finished net's result from its history.jsonl: final and best-10 top-1, top-5, the
+    convergence diagnostic of its validation curve, steps and training seconds."""
+    history = read_history(os.path.join(run_dir, "history.jsonl"))
     if len(history) < config.epochs:
         raise RuntimeError(f"{run_dir}: only {len(history)} of {config.epochs} evaluations ran")
-    last = history[-1]
+    last, curve = history[-1], [h["val_top1"] for h in history]
+    diagnostic = convergence.diagnose(curve)
     return {
         "top1": last["val_top1"],
-        "top1_best10": best_k_mean([h["val_top1"] for h in history]),
+        "top1_best10": best_k_mean(curve),
         "top5": last.get("val_top5"),
+        "converged": diagnostic["converged"],
+        "convergence": diagnostic,
         "steps": config.steps,
         "train_seconds": round(sum(h["seconds"] for h in history), 3),
     }

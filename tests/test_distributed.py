@@ -29,8 +29,8 @@ def make_oracle(workdir, lease_seconds=60.0):
 def finish_net(oracle, workdir, trial, top1=0.5):
     """What a worker does: result.json on the shared workdir, then report and end the trial."""
     name = trial.hyperparameters.values["net"]
-    os.makedirs(workdir / "runs" / name, exist_ok=True)
-    rundir.write_json(str(workdir / "runs" / name / "result.json"),
+    os.makedirs(workdir / "runs" / "r0" / name, exist_ok=True)
+    rundir.write_json(str(workdir / "runs" / "r0" / name / "result.json"),
                       {"net": name, "config_hash": f"h-{name}", "top1": top1})
     oracle.update_trial(trial.trial_id, {"top1": top1})
     trial.status = "COMPLETED"
@@ -78,7 +78,7 @@ def test_oracle_skips_finished_nets_and_rejects_changed_ones(tmp_path):
     restarted.end_trial(late)  # the old chief's trial 0001 (baseB) reported late: ignored
     assert restarted.ongoing_trials["w2"] is mine and mine.status == "RUNNING"
     assert not restarted.failed
-    rundir.write_json(str(tmp_path / "runs" / "baseA" / "result.json"),
+    rundir.write_json(str(tmp_path / "runs" / "r0" / "baseA" / "result.json"),
                       {"net": "baseA", "config_hash": "other"})
     with pytest.raises(rundir.RunDirError, match="different config"):
         make_oracle(tmp_path).is_done("baseA")
@@ -167,7 +167,7 @@ def test_one_process_engine_matches_the_local_engine(tmp_path):
         assert {k: v for k, v in a.items() if k not in VOLATILE} == \
             {k: v for k, v in b.items() if k not in VOLATILE}
     assert listing(tmp_path / "local") == listing(tmp_path / "kt")
-    assert (tmp_path / "kt" / "runs" / "baseAll" / "flags.txt").read_text() == "--engine=local\n"
+    assert (tmp_path / "kt" / "runs" / "r0" / "baseAll" / "flags.txt").read_text() == "--engine=local\n"
     assert len(rundir.read_results(str(tmp_path / "kt"))) == 1
     assert os.path.isdir(tmp_path / "kt" / "kerastuner" / "tuner0")
     # a second run trains nothing
@@ -240,9 +240,9 @@ def check_sweep(workdir):
         assert (row["kind"], row["target"], row["n"], row["fine_tune"]) == \
             (net.kind, net.target, net.n, net.fine_tune)
         assert row["source"] == net.source and row["steps"] == 4
-        result = rundir.read_json(str(workdir / "runs" / row["net"] / "result.json"))
+        result = rundir.read_json(str(workdir / "runs" / "r0" / row["net"] / "result.json"))
         assert result["config_hash"] == row["config_hash"]
-        assert not (workdir / "runs" / row["net"] / "checkpoints").exists()
+        assert not (workdir / "runs" / "r0" / row["net"] / "checkpoints").exists()
     assert sorted(os.listdir(workdir / "runs")) == sorted(PLANNED)
     assert os.listdir(workdir / "kerastuner" / "leases") == []
     return rows

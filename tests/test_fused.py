@@ -131,15 +131,15 @@ def test_fused_sweep_writes_standalone_run_directories(tmp_path):
     rows = {r["net"]: r for r in runner.run_sweep(config)}
     assert sorted(rows) == ["baseAll", "random1", "random2"]
     assert set(rows["random1"]) == set(rows["baseAll"])  # the same row schema as a lone net
-    manifests = {n: json.load(open(tmp_path / "runs" / n / "manifest.json"))
+    manifests = {n: json.load(open(tmp_path / "runs" / "r0" / n / "manifest.json"))
                  for n in ("random1", "random2")}
     assert manifests["random1"]["fused"]["nets"] == ["random1", "random2"]
-    assert "fused" not in json.load(open(tmp_path / "runs" / "baseAll" / "manifest.json"))
-    history = [json.loads(line) for line in open(tmp_path / "runs" / "random2" / "history.jsonl")]
+    assert "fused" not in json.load(open(tmp_path / "runs" / "r0" / "baseAll" / "manifest.json"))
+    history = [json.loads(line) for line in open(tmp_path / "runs" / "r0" / "random2" / "history.jsonl")]
     assert [h["step"] for h in history] == [2, 4] and rows["random2"]["top1"] == \
         history[-1]["val_top1"]
-    assert os.listdir(tmp_path / "runs" / "random1" / "validation")  # TensorBoard curves
-    nets = {n: keras.saving.load_model(tmp_path / "runs" / n / "model.keras") for n in rows}
+    assert os.listdir(tmp_path / "runs" / "r0" / "random1" / "validation")  # TensorBoard curves
+    nets = {n: keras.saving.load_model(tmp_path / "runs" / "r0" / n / "model.keras") for n in rows}
     assert nets["random1"].name == "random1"
     for a, b in zip(layer_weights(nets["random1"], 1), layer_weights(nets["random2"], 1)):
         np.testing.assert_array_equal(a, b)  # one shared random trunk

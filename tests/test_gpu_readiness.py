@@ -39,7 +39,7 @@ SCRIPT = textwrap.dedent("""
         model = keras.saving.load_model(os.path.join(workdir, r["run_dir"], "model.keras"))
         out["arch"][r["net"]] = [model.get_layer("drop6").rate,
                                  model.get_layer("fc6").kernel_regularizer.get_config()["l2"]]
-    saved = tf.saved_model.load(os.path.join(workdir, "runs", "A1B+", "saved_model"))
+    saved = tf.saved_model.load(os.path.join(workdir, "runs", "r0", "A1B+", "saved_model"))
     probs = saved.signatures["serving_default"](tf.zeros([3, 40, 40, 3], tf.uint8))
     probs = next(iter(probs.values()))
     out["serve"] = {"shape": list(probs.shape), "dtype": probs.dtype.name,

@@ -64,14 +64,14 @@ def test_every_planned_net_has_one_row(swept):
 
 
 def history(workdir, net):
-    with open(workdir / "runs" / net / "history.jsonl") as f:
+    with open(workdir / "runs" / "r0" / net / "history.jsonl") as f:
         return [json.loads(line) for line in f]
 
 
 def test_run_directories_follow_the_contract(swept):
     workdir, _ = swept
     for net in EXPECTED:
-        run = workdir / "runs" / net
+        run = workdir / "runs" / "r0" / net
         manifest = json.loads((run / "manifest.json").read_text())
         assert manifest["config_hash"] == json.loads((run / "result.json").read_text())["config_hash"]
         assert manifest["identity"]["split_fingerprint"] and manifest["data"]["fingerprint"]
@@ -81,15 +81,15 @@ def test_run_directories_follow_the_contract(swept):
         assert len(history(workdir, net)) == 2
         exported = (run / "saved_model" / "saved_model.pb").exists()
         assert exported == (net.startswith("base") or net.endswith("+"))
-    a1b = json.loads((workdir / "runs" / "A1B" / "manifest.json").read_text())
-    base_a = json.loads((workdir / "runs" / "baseA" / "result.json").read_text())
+    a1b = json.loads((workdir / "runs" / "r0" / "A1B" / "manifest.json").read_text())
+    base_a = json.loads((workdir / "runs" / "r0" / "baseA" / "result.json").read_text())
     assert a1b["parent"]["weights_sha256"] == base_a["weights_sha256"]
 
 
 def test_saved_model_serves_same_predictions(swept):
     import keras
     workdir, _ = swept
-    run = workdir / "runs" / "A1B+"
+    run = workdir / "runs" / "r0" / "A1B+"
     model = keras.saving.load_model(str(run / "model.keras"))
     served = tf.saved_model.load(str(run / "saved_model"))
     mean = json.loads((run / "manifest.json").read_text())["data"]["mean"]
@@ -107,7 +107,7 @@ def test_saved_model_serves_same_predictions(swept):
 
 def test_export_cli_serves_any_finished_net(swept, tmp_path):
     workdir, _ = swept
-    run = workdir / "runs" / "A1B"  # a frozen net: not exported by the sweep
+    run = workdir / "runs" / "r0" / "A1B"  # a frozen net: not exported by the sweep
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     out = subprocess.run([sys.executable, "-m", "keras_transfer.export", f"--run_dir={run}",
                           f"--out={tmp_path / 'sm'}"], capture_output=True, text=True, env=env,
@@ -130,9 +130,9 @@ def test_tensorboard_shows_curves_and_hparams(swept):
     mux.AddRunsFromDirectory(str(workdir))
     mux.Reload()
     runs = mux.Runs()
-    assert "runs/A1B/validation" in runs and "runs/A1B/train" in runs
-    assert "epoch_top1" in mux.GetAccumulator("runs/A1B/validation").Tags()["tensors"]
-    assert "epoch_learning_rate" in mux.GetAccumulator("runs/A1B/train").Tags()["tensors"]
+    assert "runs/r0/A1B/validation" in runs and "runs/r0/A1B/train" in runs
+    assert "epoch_top1" in mux.GetAccumulator("runs/r0/A1B/validation").Tags()["tensors"]
+    assert "epoch_learning_rate" in mux.GetAccumulator("runs/r0/A1B/train").Tags()["tensors"]
     sessions = mux.PluginRunToTagToContent("hparams")
     trials = {}
     for run, tags in sessions.items():
@@ -140,11 +140,11 @@ def test_tensorboard_shows_curves_and_hparams(swept):
             parsed = plugin_data_pb2.HParamsPluginData.FromString(content)
             if parsed.HasField("session_start_info"):
                 trials[run] = {k: v for k, v in parsed.session_start_info.hparams.items()}
-    assert set(trials) == {f"runs/{net}" for net in EXPECTED}
-    assert trials["runs/A1B+"]["n"].number_value == 1
-    assert trials["runs/A1B+"]["fine_tune"].bool_value is True
-    assert trials["runs/A1B+"]["kind"].string_value == "transfer"
-    assert "." in sessions and "conv1_filters" in mux.GetAccumulator("runs/baseA").Tags()["tensors"]
+    assert set(trials) == {f"runs/r0/{net}" for net in EXPECTED}
+    assert trials["runs/r0/A1B+"]["n"].number_value == 1
+    assert trials["runs/r0/A1B+"]["fine_tune"].bool_value is True
+    assert trials["runs/r0/A1B+"]["kind"].string_value == "transfer"
+    assert "." in sessions and "conv1_filters" in mux.GetAccumulator("runs/r0/baseA").Tags()["tensors"]
 
 
 def test_second_run_trains_nothing_and_changes_nothing(swept):
@@ -192,7 +192,7 @@ def test_interrupted_net_resumes_from_checkpoint(tmp_path):
             runner.run_net(ctx, net)
     finally:
         train.fit = original_fit
-    run = tmp_path / "runs" / "baseA"
+    run = tmp_path / "runs" / "r0" / "baseA"
     assert not (run / "result.json").exists()
     assert sorted(os.listdir(run / "checkpoints")) == ["ckpt-000001.weights.h5",
                                                         "ckpt-000002.weights.h5"]
