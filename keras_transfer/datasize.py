@@ -10,7 +10,8 @@ as replicate blocks (`decomposition`): a cell's numbers are means with 95 % t-in
 blocks, and a gain (winner minus from-scratch, or between two K) is paired within each block
 first. The best n is chosen on the means; ties go to the smaller n, and between modes to frozen.
 
-Reduced volume: the original's all-class nets on k images per class (kind "reduced").
+Reduced volume (the original's all-class nets on k images per class) is `reduced`; `markdown`
+adds its section after this one.
 """
 
 import dataclasses
@@ -18,18 +19,10 @@ import statistics
 
 from keras_transfer import decomposition as D
 from keras_transfer import findings as F
-from keras_transfer import stats
+from keras_transfer import reduced, stats
 
 ALL = "all"  # the K of full-data nets
 MODES = {"AnB": "frozen", "AnB+": "fine-tuned", "BnB": "frozen", "BnB+": "fine-tuned"}
-# The original code's reduced-volume runs (shared/reference/PAPER.md): all 1000 classes, k images
-# per class; every k <= 100 stayed at chance.
-PAPER_REDUCED = {1000: 0.5409, 750: 0.5147, 500: 0.4757, 250: 0.3843}
-PAPER_REDUCED_FULL = 0.5518
-PAPER_REDUCED_CHANCE = 0.001  # k <= 100
-PAPER_REDUCED_KS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 750, 1000)
-
-
 @dataclasses.dataclass(frozen=True)
 class Best:
     group: str       # AnB, AnB+, BnB or BnB+
@@ -142,23 +135,6 @@ def cells(rows):
     return out
 
 
-def reduced_curve(rows):
-    """{k: Estimate} of the reduced-volume nets (seeds and replicates as blocks)."""
-    by_k = {}
-    for r in F.select(rows, "reduced", size="any"):
-        by_k.setdefault(int(r["per_class"]), []).append(r)
-    return {k: D.block_estimate(v) for k, v in sorted(by_k.items())}
-
-
-def paper_reduced(k):
-    """The original's top-1 for k images per class, or None when it ran no such k."""
-    if k == ALL:
-        return PAPER_REDUCED_FULL
-    if k <= 100:
-        return PAPER_REDUCED_CHANCE if k in PAPER_REDUCED_KS else None
-    return PAPER_REDUCED.get(k)
-
-
 # --- findings -----------------------------------------------------------------------------------
 
 def _judge(name, per_split, need):
@@ -167,11 +143,9 @@ def _judge(name, per_split, need):
     measured = {s: v for s, v in per_split.items() if v[0] is not None}
     if not measured:
         return F.Finding(name, F.UNMEASURABLE, need)
-    rising = [r for _, _, used in measured.values() for p in used for r in p.unconverged_bases()]
-    if rising:
-        nets = sorted({f"{r['net']} (r{D.replicate(r)}, {D.convergence_status(r)})"
-                       for r in rising})
-        return F.Finding(name, F.BASES_RISING, "unconverged base(s): " + ", ".join(nets))
+    late = F.unconverged_bases(p for _, _, used in measured.values() for p in used)
+    if late:
+        return F.Finding(name, *late)
     evidence = "; ".join(f"`{s}`: {e}" for s, (_, e, _) in per_split.items())
     return F.Finding(name, stats.combine(v[0] for v in measured.values()), evidence)
 
@@ -287,27 +261,6 @@ def _best(best):
     return None if best is None else f"{best.name()} (n={best.n}, {best.mode})"
 
 
-def reduced_table(rows):
-    """Markdown: reduced-volume nets per k, baseAll as "all", the original's numbers on ImageNet."""
-    curve = reduced_curve(rows)
-    reduced = [r for r in rows if r["kind"] == "reduced"]
-    imagenet = all("imagenet" in str(r.get("dataset")).lower() for r in reduced)
-    base_all = D.block_estimate(F.select(rows, "baseAll"))
-    header = ["images per class k", F.METRIC, "nets"] + (["paper (original code)"] if imagenet
-                                                         else [])
-    body = []
-    for k, st in [*curve.items(), *([(ALL, base_all)] if base_all else [])]:
-        label = "all (baseAll)" if k == ALL else str(k)
-        ref = paper_reduced(k)
-        paper_cell = [f"*{ref:.4f}*" if ref is not None else None] if imagenet else []
-        body.append([label, st.pm(), st.count] + paper_cell)
-    chance = sorted({1 / r["num_classes"] for r in reduced if r.get("num_classes")})
-    notes = [f"Chance is {', '.join(f'{c:.4f}' for c in chance)} (1 / number of classes)."]
-    if imagenet:
-        notes.append("The original's k <= 100 runs stayed at chance (about 0.001).")
-    return F.markdown_table(header, body) + notes + [""]
-
-
 def markdown(rows):
     """The dataset-size part of report.md; empty when the sweep ran neither K nor k sizes."""
     by_split = cells(rows)
@@ -322,7 +275,4 @@ def markdown(rows):
         out += decision_table(by_split)
         out += ["### Dataset-size findings (judged from 95 % intervals)", ""]
         out += [f"- **{f.status}**: {f.name}. {f.evidence}." for f in findings(rows)] + [""]
-    if reduced_curve(rows):
-        out += ["## Reduced volume: all classes, k training images per class", "",
-                "![top-1 vs images per class](reduced.png)", ""] + reduced_table(rows)
-    return out
+    return out + reduced.markdown(rows)

@@ -62,7 +62,7 @@ def diverged(row):
 
 def converged(row):
     """True / False from the convergence diagnostic, None when the row predates it."""
-    value = row.get("converged")
+    value = row.get("converged", (row.get("convergence") or {}).get("converged"))
     return value if isinstance(value, bool) else None
 
 

@@ -29,6 +29,7 @@ MID_N, HIGH_N = (3, 4, 5, 6), (5, 6, 7)
 HOLDS, FAILS, INCONCLUSIVE = stats.HOLDS, stats.FAILS, stats.INCONCLUSIVE
 UNMEASURABLE = "not measurable"
 BASES_RISING = "not measurable: bases still rising"
+BASES_UNCONVERGED = "not measurable: bases not converged"  # falling or too short, none rising
 NATMM_TARGETS = {"B": "transfer to man-made", "A": "transfer to natural"}  # A = natural half
 POSITIVE, NEGATIVE = 1, -1
 
@@ -137,13 +138,24 @@ def judge(name, parts, need):
     """A Finding from parts [(label, Estimate, verdict(Estimate) -> status, [Paired])]."""
     if not parts or any(est is None for _, est, _, _ in parts):
         return Finding(name, UNMEASURABLE, need)
-    rising = [r for *_, used in parts for p in used for r in p.unconverged_bases()]
-    if rising:
-        nets = sorted({f"{r['net']} (r{D.replicate(r)}, {D.convergence_status(r)}, tail gain "
-                       f"{D.tail_gain(r)})" for r in rising})
-        return Finding(name, BASES_RISING, "unconverged base(s): " + ", ".join(nets))
+    late = unconverged_bases(p for *_, used in parts for p in used)
+    if late:
+        return Finding(name, *late)
     status = stats.combine(verdict(est) for _, est, verdict, _ in parts)
     return Finding(name, status, "; ".join(f"{label}: {est}" for label, est, _, _ in parts))
+
+
+def unconverged_bases(paireds):
+    """(status, evidence) when a base behind these Paired quantities had not converged, else
+    None: a difference from a base cut off mid-training measures the cut, not the transfer."""
+    late = [r for p in paireds for r in p.unconverged_bases()]
+    if not late:
+        return None
+    nets = sorted({f"{r['net']} (r{D.replicate(r)}, {D.convergence_status(r)}, tail gain "
+                   f"{D.tail_gain(r)})" for r in late})
+    rising = any(D.convergence_status(r) in ("rising", "?") for r in late)
+    return (BASES_RISING if rising else BASES_UNCONVERGED,
+            "unconverged base(s): " + ", ".join(nets))
 
 
 def _side(sign):

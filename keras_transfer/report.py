@@ -19,7 +19,7 @@ import sys
 
 from absl import app, flags
 
-from keras_transfer import datasize, figures, paper, trust
+from keras_transfer import datasize, datasize_figures, figures, paper, trust
 from keras_transfer import decomposition as D
 from keras_transfer import findings as F
 
@@ -179,33 +179,6 @@ def table1_section(pool, comparable):
     return F.markdown_table(header, body) + notes + [""]
 
 
-def _images_per_class(row):
-    if row.get("per_class") is not None:
-        return f"k={row['per_class']}"
-    return None if row.get("target_per_class") is None else f"K={row['target_per_class']}"
-
-
-def _f4(value):
-    return f"{value:.4f}" if isinstance(value, (int, float)) and not isinstance(value, bool) \
-        else None
-
-
-def net_table(rows):
-    order = {k: i for i, k in enumerate(F.KINDS)}
-    rows = sorted(rows, key=lambda r: (str(r["split"]), str(r["split_seed"]), str(r["seed"]),
-                                       D.replicate(r), r.get("target_per_class") or 0,
-                                       order[r["kind"]], r.get("per_class") or 0, r["n"],
-                                       bool(r["fine_tune"]), r["net"]))
-    body = [[r["net"], r["split"], r["split_seed"], r["seed"], D.replicate(r), r["n"],
-             r["fine_tune"], _images_per_class(r) or "all", _f4(r[F.METRIC]), _f4(r.get("top1")),
-             _f4(r.get("top5")), r.get("steps"),
-             f"{r['train_seconds']:.1f}" if isinstance(r.get("train_seconds"), (int, float))
-             else None, trust.status_cell(r), _f4(D.tail_gain(r))] for r in rows]
-    return F.markdown_table(["net", "split", "split_seed", "seed", "replicate", "n", "fine_tune",
-                             "images/class", F.METRIC, "final top1", "top5", "steps", "seconds",
-                             "converged (status)", "tail_gain"], body)
-
-
 def render_markdown(rows, sources, warnings, margin=F.MARGIN):
     """The whole report.md as a string."""
     good = F.select(rows, size="any")  # diverged rows are listed, never averaged
@@ -250,7 +223,7 @@ def render_markdown(rows, sources, warnings, margin=F.MARGIN):
                    + (f"{len(names)} missing: {', '.join(names)}" if names else "complete"))
     if not (F.select(rows, "random") or F.select(rows, "baseAll")):
         out.append("- random filters (baseAll, random1..7) were not run")
-    out += ["", "## Every net", ""] + net_table(rows)
+    out += ["", "## Every net", ""] + trust.net_table(rows)
     return "\n".join(out)
 
 
@@ -280,7 +253,7 @@ def write_report(workdirs, out_dir=None, margin=F.MARGIN):
     paths = results_files([workdirs] if isinstance(workdirs, str) else workdirs)
     rows, warnings = load_rows(paths)
     out_dir = out_dir or default_out_dir(paths)
-    pngs = figures.write_all(rows, out_dir)
+    pngs = {**figures.write_all(rows, out_dir), **datasize_figures.write_all(rows, out_dir)}
     md = os.path.join(out_dir, "report.md")
     with open(md + ".tmp", "w", encoding="utf-8") as f:
         f.write(render_markdown(rows, paths, warnings, margin))

@@ -11,9 +11,6 @@ from keras_transfer import findings as F
 from keras_transfer import stats
 from keras_transfer.convergence import TOLERANCE as CONVERGENCE_TOLERANCE
 
-KIND_ORDER = ("base", "selffer", "transfer", "random", "reduced")
-
-
 def method_note(margin):
     return [
         "## How sure: method", "",
@@ -41,7 +38,7 @@ def control_section(finding, pool, margin):
     return out + [f"Mean BnB+ − base (paired, per unit mean over n=1..7): {p.estimate}"
                   + (f"; per direction {dirs}" if dirs else "") + ".", "",
                   f"Within ±{margin} of base: **{finding.status}**"
-                  + (f" ({finding.evidence})" if finding.status == F.BASES_RISING else "")
+                  + (f" ({finding.evidence})" if finding.status.startswith(F.UNMEASURABLE) else "")
                   + ".", ""]
 
 
@@ -67,7 +64,7 @@ def convergence_section(rows):
            f"±{CONVERGENCE_TOLERANCE} is flat = converged. \"?\" = a row written before the "
            "diagnostic existed.", ""]
     body = []
-    for kind in KIND_ORDER:
+    for kind in F.KINDS:
         got = [r for r in rows if r["kind"] == kind]
         if got:
             body.append([kind, len(got), sum(D.converged(r) is True for r in got),
@@ -122,3 +119,31 @@ def decomposition_section(pool, rows):
         return out + ["No quantity of the decomposition is measurable yet (it needs a base and "
                       "its dependants in the same replicate).", ""]
     return out + F.markdown_table(["quantity", *[f"n={n}" for n in D.NS]], body)
+
+
+def _images_per_class(row):
+    if row.get("per_class") is not None:
+        return f"k={row['per_class']}"
+    return None if row.get("target_per_class") is None else f"K={row['target_per_class']}"
+
+
+def _f4(value):
+    return f"{value:.4f}" if isinstance(value, (int, float)) and not isinstance(value, bool) \
+        else None
+
+
+def net_table(rows):
+    """Markdown: every net (diverged ones too) with its replicate and convergence status."""
+    order = {k: i for i, k in enumerate(F.KINDS)}
+    rows = sorted(rows, key=lambda r: (str(r["split"]), str(r["split_seed"]), str(r["seed"]),
+                                       D.replicate(r), r.get("target_per_class") or 0,
+                                       order[r["kind"]], r.get("per_class") or 0, r["n"],
+                                       bool(r["fine_tune"]), r["net"]))
+    body = [[r["net"], r["split"], r["split_seed"], r["seed"], D.replicate(r), r["n"],
+             r["fine_tune"], _images_per_class(r) or "all", _f4(r[F.METRIC]), _f4(r.get("top1")),
+             _f4(r.get("top5")), r.get("steps"),
+             f"{r['train_seconds']:.1f}" if isinstance(r.get("train_seconds"), (int, float))
+             else None, status_cell(r), _f4(D.tail_gain(r))] for r in rows]
+    return F.markdown_table(["net", "split", "split_seed", "seed", "replicate", "n", "fine_tune",
+                             "images/class", F.METRIC, "final top1", "top5", "steps", "seconds",
+                             "converged (status)", "tail_gain"], body)

@@ -174,6 +174,10 @@ def test_a_rising_base_makes_base_comparisons_unmeasurable():
     assert statuses(rows) == [F.HOLDS] * 6 + [F.BASES_RISING]
     # A base with no diagnostic (older rows) is unknown, not rising.
     assert statuses([{**r, "converged": None} for r in paper_like()]) == [F.HOLDS] * 7
+    # A base whose curve fell (or was too short to judge) is named for what it is.
+    fell = [{**r, "converged": False, "convergence": {"status": "falling", "converged": False}}
+            if r["net"] == "baseA" else r for r in paper_like()]
+    assert statuses(fell)[0] == F.BASES_UNCONVERGED == "not measurable: bases not converged"
 
 
 def test_diverged_rows_are_excluded_and_listed(tmp_path):
