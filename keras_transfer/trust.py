@@ -67,7 +67,8 @@ def convergence_section(rows):
     for kind in F.KINDS:
         got = [r for r in rows if r["kind"] == kind]
         if got:
-            body.append([kind, len(got), sum(D.converged(r) is True for r in got),
+            body.append([kind, len(got),
+                         sum(D.converged(r) is True and not D.diverged(r) for r in got),
                          sum(D.converged(r) is False and not D.diverged(r) for r in got),
                          sum(D.converged(r) is None and not D.diverged(r) for r in got),
                          sum(D.diverged(r) for r in got)])

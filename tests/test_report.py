@@ -182,8 +182,9 @@ def test_a_rising_base_makes_base_comparisons_unmeasurable():
 
 def test_diverged_rows_are_excluded_and_listed(tmp_path):
     rows = paper_like()
+    # The diagnostic may still call a diverged curve flat: it counts as diverged only.
     bad = {**row("B3B+", "selffer", 3, True, "B", "B", 0.0, replicate=1), "status": "diverged",
-           "top1_best10": None, "top1": None}
+           "top1_best10": None, "top1": None, "converged": True}
     assert F.findings(rows + [bad]) == F.findings(rows)
     assert F.per_n(rows + [bad], "BnB+") == F.per_n(rows, "BnB+")
     got, _ = report.read_results(write_jsonl(str(tmp_path / "results.jsonl"), rows + [bad]))
