@@ -4,11 +4,15 @@ r"""Figures, tables and findings from a sweep's results.jsonl.
     python -m keras_transfer.report --workdir=runs/seed0,runs/seed1 --out_dir=runs/report_merged
 
 Writes OUT/transfer.{png,svg} (Figure 2), OUT/natural_manmade.{png,svg} and
-OUT/random_filters.{png,svg} (Figure 3), OUT/datasize.{png,svg} and OUT/reduced.{png,svg} when the
-sweep ran target sizes (--target_per_class) or reduced-volume nets (--per_class), OUT/report.md,
-and the figures as TensorBoard images in OUT (the run "report" under WORKDIR). OUT defaults to
-WORKDIR/report, or to COMMON_PARENT/report_merged when several inputs are merged. Takes seconds
-on a full sweep.
+OUT/random_filters.{png,svg} (Figure 3), OUT/decomposition.{png,svg}, OUT/datasize.{png,svg} and
+OUT/reduced.{png,svg} when the sweep ran target sizes (--target_per_class) or reduced-volume nets
+(--per_class), OUT/report.md, and the figures as TensorBoard images in OUT (the run "report"
+under WORKDIR). OUT defaults to WORKDIR/report, or to COMMON_PARENT/report_merged when several
+inputs are merged. Takes seconds on a full sweep.
+
+Every number carries a 95 % interval over replicates and every finding a verdict from it (see
+`decomposition` for the pairing, `stats` for the verdicts); report.md leads with the control
+(BnB+ vs base) and whether the nets converged, because everything after depends on both.
 """
 
 import glob
