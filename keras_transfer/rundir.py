@@ -198,9 +198,10 @@ def sync_results(workdir):
     runs = os.path.join(workdir, "runs")
     finished = {}  # run_dir -> its result.json
     # runs/r<replicate>/<net>/ (and runs/<net>/ of workdirs written before replicates)
-    for path in sorted(glob.glob(os.path.join(glob.escape(runs), "*", "result.json"))
-                       + glob.glob(os.path.join(glob.escape(runs), "*", "*", "result.json"))):
-        result = read_json(path)
+    for result_path in sorted(
+            glob.glob(os.path.join(glob.escape(runs), "*", "result.json"))
+            + glob.glob(os.path.join(glob.escape(runs), "*", "*", "result.json"))):
+        result = read_json(result_path)
         if result is not None:
             finished[result.get("run_dir")] = result
     kept, superseded, have = [], [], set()

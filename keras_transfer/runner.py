@@ -101,6 +101,7 @@ def fresh_session(config):
 
 def prepare(config):
     """Opens the data and the split and checks the workdir, before any training starts."""
+    check_recipe(config.recipe)
     rundir.check_writable(config.workdir)
     rundir.check_sweep(config.workdir, sweep_settings(config))
     if config.mixed_precision and not tf.config.list_physical_devices("GPU"):
@@ -111,6 +112,17 @@ def prepare(config):
     split = splits.resolve(config.split, source.info.class_names, seed=config.split_seed,
                            families=source.info.families)
     return Context(config, source, split, make_strategy(config.strategy))
+
+
+def check_recipe(recipe):
+    """Refuses recipes that cannot train, before anything is trained or written."""
+    if not recipe.learning_rate > 0:
+        raise ValueError(f"--learning_rate={recipe.learning_rate}: must be > 0 (SGD with a rate "
+                         "of 0 or below does not train or diverges)")
+    if not 0 <= recipe.momentum < 1:
+        raise ValueError(f"--momentum={recipe.momentum}: must be in [0, 1)")
+    if recipe.lr_policy == "step" and not 0 < recipe.lr_gamma <= 1:
+        raise ValueError(f"--lr_gamma={recipe.lr_gamma}: must be in (0, 1]")
 
 
 def sweep_settings(config):
@@ -145,11 +157,16 @@ def the_plan(ctx):
 
 
 def check_sizes(ctx, nets):
-    """Fails before any training when a net asks for more images per class than exist."""
+    """Fails before any training when a net would train on fewer than two classes (top-1 of
+    1.0 that means nothing) or asks for more images per class than exist."""
     for net in nets:
+        counts = {c: ctx.source.info.train_counts[c] for c in ctx.split.half(net.target)}
+        if len(counts) < 2:
+            raise data.DataError(f"{net.name} would train on {len(counts)} class(es) (half "
+                                 f"{net.target} of --split={ctx.config.split}); every half "
+                                 "needs at least 2 classes")
         if net.per_class is None:
             continue
-        counts = {c: ctx.source.info.train_counts[c] for c in ctx.split.half(net.target)}
         fewest = min(counts, key=counts.get)
         if counts[fewest] < net.per_class:
             raise data.DataError(

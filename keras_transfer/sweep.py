@@ -56,7 +56,8 @@ flags.DEFINE_float("bias_lr_multiplier", 2.0, "Biases learn this many times fast
 flags.DEFINE_integer("seed", 0, "Seed of initialisations and data order.")
 flags.DEFINE_integer("replicates", 1, "Train every net this many times (independent inits and "
                      "data orders, in WORKDIR/runs/r0, r1, ...); the report gives each number "
-                     "with a 95 % confidence interval over them. flags/default.flags: 3.")
+                     "with a 95 % confidence interval over them. flags/default.flags: 3.",
+                     lower_bound=1)
 flags.DEFINE_bool("mixed_precision", False, "bfloat16 on CPU, float16 on GPU.")
 flags.DEFINE_bool("jit_compile", False, "XLA-compile train steps (slower on CPU for CaffeNet).")
 flags.DEFINE_integer("intra_op_threads", 0, "Threads inside one op (0: TensorFlow's choice, all "

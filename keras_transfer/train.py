@@ -260,7 +260,11 @@ def result_from_history(run_dir, config):
         raise RuntimeError(f"{run_dir}: only {len(history)} of {config.epochs} evaluations ran")
     last, curve = history[-1], [h["val_top1"] for h in history]
     diagnostic = convergence.diagnose(curve)
+    # A non-finite loss leaves chance-level numbers that look like a result: mark them.
+    diverged = not all(np.isfinite(h.get(key, 0.0)) for h in history
+                       for key in ("loss", "val_loss"))
     return {
+        "status": "diverged" if diverged else "ok",
         "top1": last["val_top1"],
         "top1_best10": best_k_mean(curve),
         "top5": last.get("val_top5"),

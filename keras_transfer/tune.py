@@ -124,7 +124,7 @@ def search(config):
                            families=source.info.families)
     classes = split.half("A" if split.b else "all")
     # Never a global seed of 0: TF then compares the data pipeline's tensor op seed to 0
-    # (random_seed.get_seed) and fails; runner.net_seed derives seeds the same way.
+    # (random_seed.get_seed) and fails; runner.init_seed derives seeds the same way.
     keras.utils.set_random_seed((config.seed * 1_000_003 + zlib.crc32(b"tune")) % 2 ** 31)
     common = dict(objective=keras_tuner.Objective("val_top1", "max"), seed=config.seed,
                   directory=config.workdir, project_name="search", overwrite=config.overwrite)

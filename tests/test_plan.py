@@ -67,3 +67,43 @@ def test_parse_sizes_errors(text):
 def test_parse_sizes():
     assert plan.parse_sizes("80,5,20,5", "per_class") == [5, 20, 80]
     assert plan.parse_sizes("", "per_class") == []
+
+
+def test_replicates_repeat_every_net_with_its_own_parents():
+    one = plan.make_plan([1, 2], plan.PAPER_EXPERIMENTS)
+    nets = plan.make_plan([1, 2], plan.PAPER_EXPERIMENTS, replicates=3)
+    assert len(nets) == 3 * len(one)
+    keys = [n.key for n in nets]
+    assert len(set(keys)) == len(keys) and "r2/A2B+" in keys and "r0/baseAll" in keys
+    # every replicate's bases come before any dependant, so every parent is trained first
+    first_dependant = next(i for i, n in enumerate(nets) if n.kind not in ("base", "reduced"))
+    assert {n.kind for n in nets[:first_dependant]} == {"base"} and first_dependant == 9
+    seen = set()
+    for net in nets:
+        assert net.parent_key is None or net.parent_key in seen
+        seen.add(net.key)
+    a2b = next(n for n in nets if n.key == "r1/A2B")
+    assert (a2b.parent, a2b.parent_key, a2b.replicate) == ("baseA", "r1/baseA", 1)
+    assert a2b.hparams()["replicate"] == 1
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, 1.5])
+def test_replicates_must_be_a_positive_integer(bad):
+    with pytest.raises(ValueError, match="--replicates"):
+        plan.make_plan([1], ["base"], replicates=bad)
+
+
+def test_seeds_pair_dependants_across_n_and_kind_not_across_replicates():
+    from keras_transfer import runner
+    config = runner.SweepConfig(workdir="unused")
+    nets = {n.key: n for n in plan.make_plan([1, 2, 3], plan.PAPER_EXPERIMENTS, replicates=2)}
+    init = lambda key: runner.init_seed(config, nets[key])  # noqa: E731
+    data = lambda key: runner.data_seed(config, nets[key])  # noqa: E731
+    # common random numbers: one fresh-layer init and one data order per (replicate, target)
+    assert init("r0/A1B") == init("r0/A3B") == init("r0/B2B+") == init("r0/A3B+")
+    assert data("r0/A1B") == data("r0/B3B") == data("r0/A2B+")
+    assert init("r0/A1B") != init("r0/B1A")          # other target half
+    assert init("r0/A1B") != init("r1/A1B")          # other replicate
+    assert data("r0/A1B") != data("r1/A1B")
+    assert init("r0/baseB") != init("r0/B1B")        # fresh layers are not the base's init
+    assert init("r0/baseB") != init("r1/baseB") and init("r0/random1") == init("r0/random3")

@@ -160,8 +160,10 @@ def test_changed_recipe_is_not_silently_reused(swept):
     workdir, _ = swept
     changed = tiny_config(workdir, recipe=train.TrainConfig(
         steps=4, eval_every=2, batch_size=16, lr_step=1000, learning_rate=0.02))
-    with pytest.raises(rundir.RunDirError, match="different config"):
+    before = tree_digest(workdir)
+    with pytest.raises(rundir.RunDirError, match="--learning_rate: this run 0.02"):
         runner.run_sweep(changed)
+    assert tree_digest(workdir) == before  # refused before anything was touched
 
 
 def test_interrupted_net_resumes_from_checkpoint(tmp_path):
