@@ -3,11 +3,15 @@
 
 Each file is written to a temporary name and renamed, so a half-written file is never taken as
 the newest; the last `keep` files stay, and a newest file that fails to load falls back to the
-one before it with a warning. Dropout's seed-generator states, which Keras weight files leave
+one before it with a warning. Beside each file, ckpt-N.json records the owner the state belongs
+to (a net's config hash, a fused group's members) and the file's sha256: state of another owner
+or damaged bytes are set aside, never continued. Dropout's seed-generator states, which Keras weight files leave
 out, are stored in the same file: a resumed run draws the dropout masks an uninterrupted one would.
 """
 
 import glob
+import hashlib
+import json
 import os
 import re
 import time
@@ -82,16 +86,20 @@ class Checkpointer(IntervalCallback):
     intervals (the embedded default evaluates every second or so) then do not spend their time
     writing checkpoints; a crash redoes at most min_seconds of training."""
 
-    def __init__(self, directory, keep=2, min_seconds=0.0):
+    def __init__(self, directory, keep=2, min_seconds=0.0, owner=None):
         super().__init__()
         self.directory = directory
         self.keep = keep
         self.min_seconds = min_seconds
+        self.owner = owner  # JSON-able identity (config hash, group members) the state is for
         self._last_save = time.monotonic()
 
     def restore(self, model):
-        """Loads the newest readable checkpoint into `model`; returns its epoch (0 if none)."""
-        paths = checkpoint_paths(self.directory)
+        """Loads the newest readable checkpoint that belongs to this owner into `model`;
+        returns its epoch (0 if none). A checkpoint of another owner (a changed recipe, another
+        group) or whose bytes do not match its recorded checksum is set aside, said in one
+        line, never continued."""
+        paths = [p for p in checkpoint_paths(self.directory) if self._belongs(p)]
         if not paths:
             return 0
         if model.optimizer is not None and not model.optimizer.built:
@@ -119,6 +127,24 @@ class Checkpointer(IntervalCallback):
             variable.assign(value)
         return 0
 
+    def _belongs(self, path):
+        """Whether `path` is this owner's and intact; if not, it is renamed out of the way."""
+        record = _read_record(path)
+        if record is None:
+            why, prefix = "has no readable identity record", "unreadable-"
+        elif self.owner is not None and record.get("owner") != self.owner:
+            why, prefix = (f"belongs to {record.get('owner')}, not to {self.owner} (the "
+                           "recipe or group changed); training starts afresh"), "stale-"
+        elif record.get("sha256") != _sha256(path):
+            why, prefix = "does not match its recorded checksum (damaged)", "unreadable-"
+        else:
+            return True
+        logging.warning("checkpoint %s %s; set aside", path, why)
+        for side in (path, _record_path(path)):
+            if os.path.exists(side):
+                os.replace(side, os.path.join(self.directory, prefix + os.path.basename(side)))
+        return False
+
     def on_epoch_end(self, epoch, logs=None):
         if not self.interval_complete():
             logging.info("epoch %d was cut short; not checkpointed", epoch + 1)
@@ -133,6 +159,40 @@ class Checkpointer(IntervalCallback):
         _save_rng(self.model, tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())  # the rename must never publish a file whose data is not on disk
+        # The record goes first: a checkpoint is never published without its owner and checksum.
+        _write_record(_record_path(path), {"owner": self.owner, "sha256": _sha256(tmp)})
         os.replace(tmp, path)
         for old in checkpoint_paths(self.directory)[self.keep:]:
             os.remove(old)
+            if os.path.exists(_record_path(old)):
+                os.remove(_record_path(old))
+
+
+def _record_path(path):
+    return path[:-len(".weights.h5")] + ".json"
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_record(path):
+    try:
+        with open(_record_path(path)) as f:
+            record = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _write_record(path, record):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(record, f, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

@@ -4,6 +4,7 @@
 the net is done. `results.jsonl` is append-only and can be rebuilt from the run directories.
 """
 
+import contextlib
 import fcntl
 import glob
 import hashlib
@@ -100,6 +101,32 @@ def check_writable(workdir):
 
 
 SWEEP = "sweep.json"
+LOCK = "sweep.lock"
+
+
+@contextlib.contextmanager
+def workdir_lock(workdir):
+    """Holds WORKDIR/sweep.lock while a sweep runs: a second sweep on the same workdir is
+    refused with who holds it. An flock, so the kernel drops it when its process dies: a crash
+    or kill -9 leaves nothing stale to clean up (local disks; NFS emulates flock)."""
+    check_writable(workdir)
+    path = os.path.join(workdir, LOCK)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 1000, 0).decode(errors="replace").strip() or "unknown process"
+        os.close(fd)
+        raise RunDirError(
+            f"{workdir} is in use by another sweep ({holder}); wait for it to end, stop it "
+            "(it resumes when rerun), or use another --workdir") from None
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                  "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}).encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def check_sweep(workdir, settings):

@@ -176,7 +176,13 @@ def check_sizes(ctx, nets):
 
 
 def run_sweep(config):
-    """Trains every net of the plan that is not finished yet; returns the results rows."""
+    """Trains every net of the plan that is not finished yet; returns the results rows. One
+    sweep per workdir at a time (rundir.workdir_lock)."""
+    with rundir.workdir_lock(config.workdir):
+        return _run_sweep(config)
+
+
+def _run_sweep(config):
     ctx = prepare(config)
     nets = the_plan(ctx)
     rundir.sync_results(config.workdir)
@@ -361,7 +367,8 @@ def run_net(ctx, net, trained=None):
     if trained is None:
         result = train.fit(model, train_data, eval_data, config.recipe, run_dir,
                            arch.num_classes, verbose=verbose,
-                           checkpoint_seconds=config.checkpoint_seconds)
+                           checkpoint_seconds=config.checkpoint_seconds,
+                           owner={"net": net.key, "config_hash": identity["hash"]})
     else:
         result = trained.result
     if net.mode != "fine_tune" and net.n:

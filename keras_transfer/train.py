@@ -208,7 +208,7 @@ class Interrupted(RuntimeError):
 
 
 def fit(model, train_data, eval_data, config, run_dir, num_classes, verbose="auto",
-        extra_callbacks=(), checkpoint_seconds=0.0):
+        extra_callbacks=(), checkpoint_seconds=0.0, owner=None):
     """Trains a compiled-or-not `model` in `run_dir`, resuming from its checkpoints.
 
     train_data is a dataset, or `start_batch -> dataset`: a resumed run then gets the stream
@@ -216,12 +216,13 @@ def fit(model, train_data, eval_data, config, run_dir, num_classes, verbose="aut
     Returns a dict with top1 (final), top1_best10, top5, steps and train_seconds. The model
     must be built inside the distribution strategy's scope by the caller if one is used.
     checkpoint_seconds: checkpoint after an evaluation only when this long has passed since
-    the last checkpoint (0: after every evaluation).
+    the last checkpoint (0: after every evaluation). owner: the identity (e.g. the config
+    hash) checkpoints are written for; a checkpoint of another owner is never resumed.
     """
     if model.optimizer is None:
         compile_model(model, config, num_classes)
     checkpointer = checkpoints.Checkpointer(os.path.join(run_dir, "checkpoints"),
-                                            min_seconds=checkpoint_seconds)
+                                            min_seconds=checkpoint_seconds, owner=owner)
     initial_epoch = checkpointer.restore(model)
     if callable(train_data):
         train_data = train_data(initial_epoch * config.eval_every)

@@ -213,7 +213,26 @@ def test_cli_runs_the_tiny_sweep(tmp_path):
                          cwd=os.path.dirname(os.path.dirname(__file__)))
     assert out.returncode == 0, out.stderr[-3000:]
     done = re.findall(r"^\[\d/6\] ([^:]+):", out.stdout, re.MULTILINE)
-    assert sorted(done) == ["A1B", "A1B+", "B1A", "B1A+", "baseA", "baseB"]
+    assert sorted(done) == ["r0/A1B", "r0/A1B+", "r0/B1A", "r0/B1A+", "r0/baseA", "r0/baseB"]
+
+
+def test_two_sweeps_started_together_train_each_net_once(tmp_path):
+    env = {**os.environ, "CI": "true", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    command = [sys.executable, "-m", "keras_transfer.sweep", "--flagfile=flags/tiny.flags",
+               f"--workdir={tmp_path}", "--experiments=base", "--split=none"]
+    root = os.path.dirname(os.path.dirname(__file__))
+    runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=env, cwd=root) for _ in range(2)]
+    outs = [run.communicate(timeout=900) for run in runs]
+    codes = [run.returncode for run in runs]
+    # The second either found the workdir locked, or started after the first had finished.
+    assert 0 in codes and all(c in (0, 1) for c in codes), outs
+    for code, (_, err) in zip(codes, outs):
+        if code:
+            assert "is in use by another sweep" in err and "Traceback" not in err
+    with open(tmp_path / "results.jsonl") as f:
+        nets = [json.loads(line)["run_dir"] for line in f]
+    assert nets == ["runs/r0/baseAll"]
 
 
 def test_thread_flags_reach_tensorflow_before_any_op():

@@ -28,3 +28,32 @@ def test_results_without_sweep_json_are_an_older_layout(tmp_path):
         rundir.check_sweep(str(tmp_path), {"replicates": 1})
     assert (tmp_path / "results.jsonl").read_text() == json.dumps(row) + "\n"
     assert not (tmp_path / "sweep.json").exists()
+
+
+def test_one_sweep_per_workdir_and_a_dead_holder_frees_it(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    workdir = str(tmp_path / "w")
+    with rundir.workdir_lock(workdir):
+        with pytest.raises(rundir.RunDirError, match="in use by another sweep .*\"pid\""):
+            with rundir.workdir_lock(workdir):
+                pass
+    with rundir.workdir_lock(workdir):  # released on exit
+        pass
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from keras_transfer import rundir\n"
+        f"with rundir.workdir_lock({workdir!r}):\n"
+        "    print('locked', flush=True); time.sleep(60)")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(rundir.RunDirError, match=f"\"pid\": {holder.pid}"):
+            with rundir.workdir_lock(workdir):
+                pass
+    finally:
+        holder.kill()  # a crash: no cleanup runs in the holder
+        holder.wait()
+    deadline = time.time() + 10
+    with rundir.workdir_lock(workdir):
+        assert time.time() < deadline
