@@ -126,6 +126,7 @@ def workdir_lock(workdir):
                                   "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}).encode(), 0)
         yield
     finally:
+        os.ftruncate(fd, 0)  # no holder any more (and a rerun that trains nothing changes nothing)
         os.close(fd)  # releases the lock
 
 

@@ -20,7 +20,7 @@ TINY = train.TrainConfig(steps=4, eval_every=2, batch_size=16, lr_step=1000)
 # --- the oracle, in-process (no gRPC, no training) ---
 
 def make_oracle(workdir, lease_seconds=60.0):
-    oracle = distributed.PlanOracle(NETS, {n.name: f"h-{n.name}" for n in NETS}, str(workdir),
+    oracle = distributed.PlanOracle(NETS, {n.key: f"h-{n.name}" for n in NETS}, str(workdir),
                                     lease_seconds)
     oracle._set_project_dir(str(workdir / "kerastuner"), "chief")
     return oracle
@@ -28,9 +28,10 @@ def make_oracle(workdir, lease_seconds=60.0):
 
 def finish_net(oracle, workdir, trial, top1=0.5):
     """What a worker does: result.json on the shared workdir, then report and end the trial."""
-    name = trial.hyperparameters.values["net"]
-    os.makedirs(workdir / "runs" / "r0" / name, exist_ok=True)
-    rundir.write_json(str(workdir / "runs" / "r0" / name / "result.json"),
+    key = trial.hyperparameters.values["net"]  # the net's key, "r0/baseA"
+    name = key.split("/")[-1]
+    os.makedirs(workdir / "runs" / key, exist_ok=True)
+    rundir.write_json(str(workdir / "runs" / key / "result.json"),
                       {"net": name, "config_hash": f"h-{name}", "top1": top1})
     oracle.update_trial(trial.trial_id, {"top1": top1})
     trial.status = "COMPLETED"
@@ -41,16 +42,17 @@ def test_oracle_runs_bases_first_and_hands_out_each_net_once(tmp_path):
     oracle = make_oracle(tmp_path)
     a = oracle.create_trial("w0")
     b = oracle.create_trial("w1")
-    assert [a.hyperparameters.values["net"], b.hyperparameters.values["net"]] == ["baseA", "baseB"]
+    assert [a.hyperparameters.values["net"], b.hyperparameters.values["net"]] == [
+        "r0/baseA", "r0/baseB"]
     assert oracle.create_trial("w2").status == "IDLE"  # dependants wait for their base
     assert oracle.create_trial("w0").trial_id == a.trial_id  # a restarted tuner gets its trial
     finish_net(oracle, tmp_path, a)
     c = oracle.create_trial("w2")
     values = c.hyperparameters.values
-    expected = {"net": "A1B", "kind": "transfer", "source": "A", "target": "B", "n": 1,
+    expected = {"net": "r0/A1B", "kind": "transfer", "source": "A", "target": "B", "n": 1,
                 "fine_tune": False, "seed": 0, "config_hash": "h-A1B"}
     assert {k: values[k] for k in expected} == expected and None not in values.values()
-    handed = ["baseA", "baseB", "A1B"]
+    handed = ["r0/baseA", "r0/baseB", "r0/A1B"]
     busy, stopped = {"w1": b, "w2": c}, []
     while busy:
         finish_net(oracle, tmp_path, busy.pop(sorted(busy)[0]))
@@ -62,7 +64,7 @@ def test_oracle_runs_bases_first_and_hands_out_each_net_once(tmp_path):
             elif trial.status == "STOPPED":
                 assert oracle.finished() == (len(stopped) == 2)  # all told: over
                 stopped.append(tuner)
-    assert sorted(handed) == sorted(n.name for n in NETS)
+    assert sorted(handed) == sorted(n.key for n in NETS)
     assert stopped == ["w0", "w1", "w2"] and oracle.finished()
 
 
@@ -71,9 +73,9 @@ def test_oracle_skips_finished_nets_and_rejects_changed_ones(tmp_path):
     finish_net(oracle, tmp_path, oracle.create_trial("w0"))  # baseA
     late = oracle.create_trial("w1")                          # baseB, trial 0001
     restarted = make_oracle(tmp_path)                         # a new chief: ids restart at 0
-    assert restarted.create_trial("w0").hyperparameters.values["net"] == "baseB"   # 0000
+    assert restarted.create_trial("w0").hyperparameters.values["net"] == "r0/baseB"  # 0000
     mine = restarted.create_trial("w2")                       # 0001 again, now A1B
-    assert (mine.trial_id, mine.hyperparameters.values["net"]) == (late.trial_id, "A1B")
+    assert (mine.trial_id, mine.hyperparameters.values["net"]) == (late.trial_id, "r0/A1B")
     late.status = "FAILED"
     restarted.end_trial(late)  # the old chief's trial 0001 (baseB) reported late: ignored
     assert restarted.ongoing_trials["w2"] is mine and mine.status == "RUNNING"
@@ -81,19 +83,20 @@ def test_oracle_skips_finished_nets_and_rejects_changed_ones(tmp_path):
     rundir.write_json(str(tmp_path / "runs" / "r0" / "baseA" / "result.json"),
                       {"net": "baseA", "config_hash": "other"})
     with pytest.raises(rundir.RunDirError, match="different config"):
-        make_oracle(tmp_path).is_done("baseA")
+        make_oracle(tmp_path).is_done("r0/baseA")
 
 
 def test_silent_worker_loses_its_net_and_a_heartbeating_one_keeps_it(tmp_path):
     oracle = make_oracle(tmp_path, lease_seconds=0.5)
     dead = oracle.create_trial("dead")                      # baseA, never heartbeats
     live = oracle.create_trial("live")                      # baseB
-    with distributed.Lease(str(tmp_path), "baseB", "live", live.trial_id, interval=0.1):
+    with distributed.Lease(str(tmp_path), "r0/baseB", "live", live.trial_id, interval=0.1):
         time.sleep(0.8)
         again = oracle.create_trial("other")
-        assert again.hyperparameters.values["net"] == "baseA" and again.trial_id != dead.trial_id
+        assert again.hyperparameters.values["net"] == "r0/baseA" and \
+            again.trial_id != dead.trial_id
         assert "dead" not in oracle.tuner_ids and "live" in oracle.ongoing_trials
-    assert not os.path.exists(distributed.lease_path(str(tmp_path), "baseB"))
+    assert not os.path.exists(distributed.lease_path(str(tmp_path), "r0/baseB"))
     dead.status = "COMPLETED"
     oracle.end_trial(dead)   # the presumed-dead worker reports late: ignored
     assert oracle.ongoing_trials["other"].trial_id == again.trial_id
@@ -180,6 +183,7 @@ def test_one_process_engine_matches_the_local_engine(tmp_path):
 SWEEP = [sys.executable, "-m", "keras_transfer.sweep", "--flagfile=flags/tiny.flags",
          "--layers=1", "--experiments=base,transfer", "--engine=kerastuner"]
 PLANNED = {"baseA", "baseB", "A1B", "A1B+", "B1A", "B1A+"}
+PLANNED_KEYS = {f"r0/{name}" for name in PLANNED}  # what the engine's logs and leases name
 
 
 def free_port():
@@ -243,7 +247,8 @@ def check_sweep(workdir):
         result = rundir.read_json(str(workdir / "runs" / "r0" / row["net"] / "result.json"))
         assert result["config_hash"] == row["config_hash"]
         assert not (workdir / "runs" / "r0" / row["net"] / "checkpoints").exists()
-    assert sorted(os.listdir(workdir / "runs")) == sorted(PLANNED)
+    assert os.listdir(workdir / "runs") == ["r0"]
+    assert sorted(os.listdir(workdir / "runs" / "r0")) == sorted(PLANNED)
     assert os.listdir(workdir / "kerastuner" / "leases") == []
     return rows
 
@@ -261,9 +266,9 @@ def test_chief_and_two_workers_train_every_net_once(cluster):
     check_sweep(c.workdir)
     trained = [line.split()[1] for w in ("worker0", "worker1") for line in c.log(w).splitlines()
                if line.startswith("worker") and " trained " in line]
-    assert sorted(trained) == sorted(PLANNED)                      # each trained exactly once
+    assert sorted(trained) == sorted(PLANNED_KEYS)                 # each trained exactly once
     assigned = [line.split()[1] for line in c.log("chief").splitlines() if " -> " in line]
-    assert sorted(assigned) == sorted(PLANNED)
+    assert sorted(assigned) == sorted(PLANNED_KEYS)
     assert all(any(line.startswith(f"{w}: ") for line in c.log(w).splitlines())
                for w in ("worker0", "worker1")), "both workers took trials"
     assert "sweep: all 6 nets done" in c.log("chief")
@@ -277,7 +282,7 @@ def test_sweep_completes_when_a_worker_is_killed_mid_trial(cluster):
             c.start(tuner_id)
         victim, deadline = None, time.time() + 300
         while victim is None and time.time() < deadline:
-            for name in PLANNED:
+            for name in PLANNED_KEYS:
                 lease = rundir.read_json(distributed.lease_path(str(c.workdir), name))
                 if lease and lease.get("tuner") == "worker1":
                     victim = name

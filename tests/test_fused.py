@@ -164,7 +164,7 @@ def test_fine_tuned_nets_group_apart_from_frozen_ones():
     a2b_plus = next(n for n in nets if n.name == "A2B+")
     assert [n.name for n in fused.pending_group(a2b_plus, nets, never)] == \
         ["A1B+", "A2B+", "A3B+"]
-    assert fused.group_name(fused.group_key(a2b_plus)) == "A-B+"
+    assert fused.group_name(fused.group_key(a2b_plus)) == "r0-A-B+"
     a2b = next(n for n in nets if n.name == "A2B")
     assert [n.name for n in fused.pending_group(a2b, nets, never)] == ["A1B", "A2B", "A3B"]
 

@@ -196,8 +196,11 @@ def test_interrupted_net_resumes_from_checkpoint(tmp_path):
         train.fit = original_fit
     run = tmp_path / "runs" / "r0" / "baseA"
     assert not (run / "result.json").exists()
-    assert sorted(os.listdir(run / "checkpoints")) == ["ckpt-000001.weights.h5",
-                                                        "ckpt-000002.weights.h5"]
+    assert sorted(os.listdir(run / "checkpoints")) == [
+        "ckpt-000001.json", "ckpt-000001.weights.h5", "ckpt-000002.json", "ckpt-000002.weights.h5"]
+    record = json.loads((run / "checkpoints" / "ckpt-000002.json").read_text())
+    assert record["owner"] == {"net": "r0/baseA",
+                               "config_hash": runner.net_identity(ctx, net)["hash"]}
     row, trained = runner.run_net(ctx, net)
     assert trained and row["steps"] == 6
     assert [h["epoch"] for h in history(tmp_path, "baseA")] == [0, 1, 2]
