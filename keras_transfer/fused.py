@@ -140,6 +140,11 @@ def compiled_group(nets, models, arch, config):
         model, inner = _LAST[key] = _LAST.pop(key)  # now the most recent
         for target, source in zip(inner, models):
             target.set_weights(source.get_weights())
+            # Dropout's seed-generator states are not weights: without this a reused model
+            # would draw the masks where the previous group left off, so a net's numbers
+            # would depend on what trained before it in the process.
+            for mine, fresh in zip(checkpoints.rng_states(target), checkpoints.rng_states(source)):
+                mine.assign(fresh)
         for variable in model.optimizer.variables:
             variable.assign(tf.zeros_like(variable))
         return model, inner
@@ -256,8 +261,13 @@ def train_group(ctx, nets, trunk_source):
         model, inner = compiled_group(nets, models, arch, recipe)
     frozen = not nets[0].fine_tune
     trunk_sha = transfer.weights_checksum(models[-1], nets[-1].n) if frozen else None
+    # The group's state belongs to exactly these members and recipes: a group re-formed with
+    # other members (a member finished, --layers changed) or another recipe starts afresh.
+    owner = {"group": name, "members": [{"net": net.key,
+                                         "config_hash": runner.net_identity(ctx, net)["hash"]}
+                                        for net in nets]}
     checkpointer = checkpoints.Checkpointer(os.path.join(group_dir, "checkpoints"),
-                                            min_seconds=config.checkpoint_seconds)
+                                            min_seconds=config.checkpoint_seconds, owner=owner)
     initial_epoch = checkpointer.restore(model)
     stopper = train.StopOnSignal()
     k = len(nets)  # every head gets the same labels

@@ -182,3 +182,23 @@ def test_a_group_reusing_the_previous_groups_model_trains_as_a_new_one(source):
         for x, y in zip(a.get_weights(), b.get_weights(), strict=True):
             np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
     assert [m.name for m in reused] == ["caffenet1", "caffenet3"]  # the nets' own models
+
+
+def test_a_reused_group_model_starts_from_the_fresh_models_dropout_state(source):
+    """With dropout, a reused compiled model must draw the masks a new one would: its seed
+    generators are reset with the weights, so no net depends on the groups before it."""
+    arch = alexnet.Architecture(num_classes=5, input_size=32, width=0.25, fc_units=32,
+                                dropout=0.5)
+    nets = [plan.copied("A", n, "B", True) for n in (2, 3)]
+    first = fused.build_heads(nets, source, arch, [21, 21])
+    model, inner = fused.compiled_group(nets, first, arch, RECIPE)
+    model.fit(batches().map(lambda x, y: (x, (y,) * len(nets))), epochs=1, verbose=0)
+    fresh = fused.build_heads(nets, source, arch, [22, 22])
+    again, again_inner = fused.compiled_group(nets, fresh, arch, RECIPE)
+    assert again is model  # the same shape: reused, not traced again
+    from keras_transfer import checkpoints
+    for reused, new in zip(again_inner, fresh):
+        states = checkpoints.rng_states(reused)
+        assert states, "dropout layers carry seed-generator state"
+        for mine, theirs in zip(states, checkpoints.rng_states(new)):
+            np.testing.assert_array_equal(np.asarray(mine), np.asarray(theirs))
