@@ -20,8 +20,8 @@ fi
 "$PYTHON" -m keras_transfer.report --workdir="$WORKDIR"
 mkdir -p docs/figures
 cp "$WORKDIR/report/transfer.png" "$WORKDIR/report/natural_manmade.png" \
-  "$WORKDIR/report/random_filters.png" docs/figures/
-echo "copied transfer.png, natural_manmade.png and random_filters.png from $WORKDIR/report to docs/figures/"
+  "$WORKDIR/report/random_filters.png" "$WORKDIR/report/decomposition.png" docs/figures/
+echo "copied transfer.png, natural_manmade.png, random_filters.png and decomposition.png from $WORKDIR/report to docs/figures/"
 if [ "${DATASIZE:-0}" = 1 ]; then
   # datasize.flags writes runs/random and runs/natural_manmade, merged into runs/report_merged
   "$PYTHON" -m keras_transfer.sweep --flagfile=flags/datasize.flags
