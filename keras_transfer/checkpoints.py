@@ -99,8 +99,12 @@ class Checkpointer(IntervalCallback):
         returns its epoch (0 if none). A checkpoint of another owner (a changed recipe, another
         group) or whose bytes do not match its recorded checksum is set aside, said in one
         line, never continued."""
-        paths = [p for p in checkpoint_paths(self.directory) if self._belongs(p)]
+        candidates = checkpoint_paths(self.directory)
+        paths = [p for p in candidates if self._belongs(p)]
         if not paths:
+            if candidates:
+                logging.warning("no readable checkpoint in %s; training from the start",
+                                self.directory)
             return 0
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)

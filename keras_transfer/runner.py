@@ -103,7 +103,6 @@ def prepare(config):
     """Opens the data and the split and checks the workdir, before any training starts."""
     check_recipe(config.recipe)
     rundir.check_writable(config.workdir)
-    rundir.check_sweep(config.workdir, sweep_settings(config))
     if config.mixed_precision and not tf.config.list_physical_devices("GPU"):
         warn_if_no_bfloat16()
     set_precision(config.mixed_precision)
@@ -111,6 +110,8 @@ def prepare(config):
                               max_bad_fraction=config.max_bad_fraction)
     split = splits.resolve(config.split, source.info.class_names, seed=config.split_seed,
                            families=source.info.families)
+    # After the data and split: their errors say more than "the workdir holds another dataset".
+    rundir.check_sweep(config.workdir, sweep_settings(config))
     return Context(config, source, split, make_strategy(config.strategy))
 
 

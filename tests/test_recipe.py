@@ -68,7 +68,8 @@ def tiny_fit(run_dir, checkpoint_seconds):
 def test_checkpoints_every_evaluation_by_default(tmp_path):
     result, files = tiny_fit(tmp_path, 0)
     assert result["steps"] == 6
-    assert files == ["ckpt-000002.weights.h5", "ckpt-000003.weights.h5"]  # keep=2 of 3
+    assert files == ["ckpt-000002.json", "ckpt-000002.weights.h5",  # keep=2 of 3, each
+                     "ckpt-000003.json", "ckpt-000003.weights.h5"]  # with its owner record
 
 
 def test_checkpoint_seconds_skips_checkpoints_of_short_intervals(tmp_path):

@@ -137,5 +137,5 @@ def test_broken_images_below_max_bad_fraction_are_skipped_and_counted(tmp_path):
                    "truncated.JPEG: truncated JPEG"):
         assert reason in out.stderr
     assert "dropped an image that failed to decode" in out.stderr
-    result = json.loads((tmp_path / "work" / "runs" / "baseAll" / "result.json").read_text())
+    result = json.loads((tmp_path / "work" / "runs" / "r0" / "baseAll" / "result.json").read_text())
     assert result["steps"] == 4 and result["num_classes"] == 4

@@ -16,7 +16,7 @@ def stable(row):
 
 
 def test_same_seed_same_net_different_seed_different_net(finished_sweep, tmp_path):
-    with open(finished_sweep / "runs" / "baseB" / "result.json") as f:
+    with open(finished_sweep / "runs" / "r0" / "baseB" / "result.json") as f:
         first = json.load(f)  # trained with tiny_config's seed 0
     rows = {}
     for seed in (0, 1):
@@ -24,8 +24,8 @@ def test_same_seed_same_net_different_seed_different_net(finished_sweep, tmp_pat
         ctx = runner.prepare(tiny_config(tmp_path / str(seed), recipe=recipe))
         rows[seed], _ = runner.run_net(ctx, plan.base("B"))
     assert stable(rows[0]) == stable(first)
-    assert_same_weights(tmp_path / "0/runs/baseB/model.keras",
-                        finished_sweep / "runs/baseB/model.keras")
+    assert_same_weights(tmp_path / "0/runs/r0/baseB/model.keras",
+                        finished_sweep / "runs/r0/baseB/model.keras")
     assert rows[1]["weights_sha256"] != first["weights_sha256"]
 
 

@@ -8,7 +8,7 @@ def test_rerunning_a_finished_sweep_changes_nothing(finished_copy):
     before = tree_digest(finished_copy)
     out = run_cli(finished_copy, "--experiments=base", "--noexport")
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "[1/2] baseA: done already" in out.stdout and "[2/2] baseB: done already" in out.stdout
+    assert "[1/2] r0/baseA: done already" in out.stdout and "[2/2] r0/baseB: done already" in out.stdout
     assert "Epoch" not in out.stdout  # nothing trained
     assert tree_digest(finished_copy) == before
 
@@ -19,6 +19,6 @@ def test_changed_learning_rate_is_reported_not_reused(finished_copy):
     assert out.returncode != 0 and "Traceback" not in out.stderr, out.stderr[-3000:]
     errors = error_lines(out.stderr)
     assert len(errors) == 1, out.stderr[-3000:]
-    assert "runs/baseA finished with a different config" in errors[0]
-    assert "Use a new --workdir" in errors[0]
+    assert "--learning_rate: this run 0.02, the workdir's 0.01" in errors[0]
+    assert "use a new --workdir" in errors[0]
     assert tree_digest(finished_copy) == before

@@ -26,11 +26,11 @@ def transferred(tmp_path_factory):
 
 
 def load(workdir, net):
-    return keras.saving.load_model(str(workdir / "runs" / net / "model.keras"))
+    return keras.saving.load_model(str(workdir / "runs" / "r0" / net / "model.keras"))
 
 
 def read(workdir, net, name):
-    return json.loads((workdir / "runs" / net / name).read_text())
+    return json.loads((workdir / "runs" / "r0" / net / name).read_text())
 
 
 def conv1(model):
@@ -50,7 +50,7 @@ def test_copied_weights_match_the_checksums_in_the_manifest(transferred):
     assert transfer.weights_checksum(base) == base_result["weights_sha256"]
     for net in ("A1B", "A1B+"):
         manifest = read(transferred, net, "manifest.json")
-        assert manifest["parent"] == {"run_dir": "runs/baseA",
+        assert manifest["parent"] == {"run_dir": "runs/r0/baseA",
                                       "weights_sha256": base_result["weights_sha256"]}
         assert manifest["copied_weights_sha256"] == transfer.weights_checksum(base, 1)
     assert transfer.weights_checksum(load(transferred, "A1B"), 1) == \
@@ -58,7 +58,7 @@ def test_copied_weights_match_the_checksums_in_the_manifest(transferred):
 
 
 def fresh_workdir_with_base(transferred, tmp_path):
-    shutil.copytree(transferred / "runs" / "baseA", tmp_path / "runs" / "baseA")
+    shutil.copytree(transferred / "runs" / "r0" / "baseA", tmp_path / "runs" / "r0" / "baseA")
     return runner.prepare(tiny_config(tmp_path, experiments=("transfer",)))
 
 
@@ -74,12 +74,12 @@ def test_runner_catches_a_frozen_layer_that_trained(transferred, tmp_path, monke
     monkeypatch.setattr(transfer, "build", leaky_build)
     with pytest.raises(AssertionError, match="A1B: frozen layers 1..1 changed in training"):
         runner.run_net(ctx, A1B)
-    assert not (tmp_path / "runs" / "A1B" / "result.json").exists()
+    assert not (tmp_path / "runs" / "r0" / "A1B" / "result.json").exists()
 
 
 def test_dependant_refuses_a_tampered_base(transferred, tmp_path):
     ctx = fresh_workdir_with_base(transferred, tmp_path)
-    path = tmp_path / "runs" / "baseA" / "model.keras"
+    path = tmp_path / "runs" / "r0" / "baseA" / "model.keras"
     model = keras.saving.load_model(str(path))
     kernel = alexnet.layer(model, 1).kernel
     kernel.assign(kernel + 1e-3)
@@ -87,5 +87,5 @@ def test_dependant_refuses_a_tampered_base(transferred, tmp_path):
     with pytest.raises(rundir.RunDirError, match="baseA/model.keras does not match the checksum "
                                                  "in its result.json.*Delete .* to retrain it"):
         runner.run_net(ctx, A1B)
-    assert not (tmp_path / "runs" / "A1B" / "manifest.json").exists()
-    assert not (tmp_path / "runs" / "A1B" / "checkpoints").exists()
+    assert not (tmp_path / "runs" / "r0" / "A1B" / "manifest.json").exists()
+    assert not (tmp_path / "runs" / "r0" / "A1B" / "checkpoints").exists()

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 
 def run_dir(workdir):
-    return os.path.join(workdir, "runs", "baseAll")
+    return os.path.join(workdir, "runs", "r0", "baseAll")
 
 
 @pytest.fixture(scope="module")

@@ -74,7 +74,7 @@ def clean(tmp_path_factory):
     """baseA trained without interruption: (its results row, its run directory)."""
     workdir = tmp_path_factory.mktemp("clean")
     row, _ = runner.run_net(context(workdir), plan.base("A"))
-    return row, workdir / "runs" / "baseA"
+    return row, workdir / "runs" / "r0" / "baseA"
 
 
 @pytest.mark.parametrize("crash", [
@@ -86,9 +86,9 @@ def test_resumed_net_equals_an_uninterrupted_one(tmp_path, monkeypatch, clean, c
     net = plan.base("A")
     ctx = context(tmp_path)
     run_with(ctx, net, [crash], monkeypatch)
-    run = tmp_path / "runs" / "baseA"
+    run = tmp_path / "runs" / "r0" / "baseA"
     assert not (run / "result.json").exists()
-    assert os.listdir(run / "checkpoints") == ["ckpt-000001.weights.h5"]
+    assert sorted(os.listdir(run / "checkpoints")) == ["ckpt-000001.json", "ckpt-000001.weights.h5"]
     assert [h["step"] for h in history(run)] == [2]
     row, trained = runner.run_net(ctx, net)
 
@@ -124,8 +124,8 @@ def test_sigterm_stops_cleanly_and_resumes_to_the_same_weights(tmp_path, monkeyp
     monkeypatch.setattr(train, "fit", original)
     assert stopped.value.signum == signal.SIGTERM
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handler given back
-    run = tmp_path / "runs" / "baseA"
-    assert os.listdir(run / "checkpoints") == ["ckpt-000001.weights.h5"]
+    run = tmp_path / "runs" / "r0" / "baseA"
+    assert sorted(os.listdir(run / "checkpoints")) == ["ckpt-000001.json", "ckpt-000001.weights.h5"]
     assert [h["step"] for h in history(run)] == [2]
     row, _ = runner.run_net(ctx, net)
     assert row["weights_sha256"] == clean_row["weights_sha256"]
@@ -173,7 +173,7 @@ def test_sparse_checkpoints_resume_from_the_last_one_to_the_same_weights(
     config = tiny_config(tmp_path, recipe=RECIPE, checkpoint_seconds=3600.0)
     ctx = runner.Context(config, base.source, base.split, base.strategy)
     run_with(ctx, net, [CrashAfterEpoch(0)], monkeypatch)
-    run = tmp_path / "runs" / "baseA"
+    run = tmp_path / "runs" / "r0" / "baseA"
     assert not (run / "checkpoints").exists() or os.listdir(run / "checkpoints") == []
     assert [h["step"] for h in history(run)] == [2]  # logged, but not checkpointed
     row, trained = runner.run_net(ctx, net)

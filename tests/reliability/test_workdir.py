@@ -39,7 +39,7 @@ def test_disk_full_mid_sweep_is_one_clear_error(tmp_path, monkeypatch):
 
     def full(config):
         raise OSError(errno.ENOSPC, "No space left on device",
-                      str(tmp_path / "runs/baseA/checkpoints/.tmp-ckpt-000002.weights.h5"))
+                      str(tmp_path / "runs/r0/baseA/checkpoints/.tmp-ckpt-000002.weights.h5"))
 
     monkeypatch.setattr(runner, "run_sweep", full)
     with flagsaver.flagsaver():
