@@ -57,3 +57,17 @@ def test_one_sweep_per_workdir_and_a_dead_holder_frees_it(tmp_path):
     deadline = time.time() + 10
     with rundir.workdir_lock(workdir):
         assert time.time() < deadline
+
+
+@pytest.mark.parametrize("change, flag", [({"learning_rate": 0.0}, "--learning_rate=0.0"),
+                                          ({"learning_rate": -0.01}, "--learning_rate=-0.01"),
+                                          ({"momentum": 1.0}, "--momentum=1.0"),
+                                          ({"lr_gamma": 0.0}, "--lr_gamma=0.0")])
+def test_recipes_that_cannot_train_are_refused_before_anything_is_written(tmp_path, change,
+                                                                          flag):
+    from keras_transfer import runner, train
+    config = runner.SweepConfig(workdir=str(tmp_path / "w"),
+                                recipe=train.TrainConfig(steps=4, eval_every=2, **change))
+    with pytest.raises(ValueError, match=flag):
+        runner.prepare(config)
+    assert not (tmp_path / "w").exists()
