@@ -38,8 +38,9 @@ IDLE_POLL_SECONDS = 1.0     # a worker waiting for a base asks the chief again a
 SERVE_POLL_SECONDS = 0.5
 
 
-def lease_path(workdir, net_name):
-    return os.path.join(workdir, "kerastuner", "leases", f"{net_name}.json")
+def lease_path(workdir, net_key):
+    """One flat file per net key ("r0/A3B+" -> leases/r0.A3B+.json): no folders left behind."""
+    return os.path.join(workdir, "kerastuner", "leases", f"{net_key.replace('/', '.')}.json")
 
 
 def _read_text(path):

@@ -41,5 +41,5 @@ def test_cli_with_op_determinism_is_reproducible(tmp_path):
             rows.append([stable(json.loads(line)) for line in f])
     assert rows[0] == rows[1] and [r["net"] for r in rows[0]] == ["baseA", "baseB"]
     for net in ("baseA", "baseB"):
-        assert_same_weights(tmp_path / "one/runs" / net / "model.keras",
-                            tmp_path / "two/runs" / net / "model.keras")
+        assert_same_weights(tmp_path / "one/runs/r0" / net / "model.keras",
+                            tmp_path / "two/runs/r0" / net / "model.keras")
