@@ -21,6 +21,8 @@ import keras
 import numpy as np
 from absl import logging
 
+from keras_transfer import rundir
+
 PATTERN = re.compile(r"ckpt-(\d+)\.weights\.h5$")
 RNG_KEY = "keras_transfer_rng_states"
 
@@ -164,7 +166,7 @@ class Checkpointer(IntervalCallback):
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())  # the rename must never publish a file whose data is not on disk
         # The record goes first: a checkpoint is never published without its owner and checksum.
-        _write_record(_record_path(path), {"owner": self.owner, "sha256": _sha256(tmp)})
+        rundir.write_json(_record_path(path), {"owner": self.owner, "sha256": _sha256(tmp)})
         os.replace(tmp, path)
         for old in checkpoint_paths(self.directory)[self.keep:]:
             os.remove(old)
@@ -192,11 +194,3 @@ def _read_record(path):
         return None
     return record if isinstance(record, dict) else None
 
-
-def _write_record(path, record):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(record, f, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)

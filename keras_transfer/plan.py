@@ -40,7 +40,7 @@ class Net:
     @property
     def parent_key(self):
         """The key of that base: the same replicate's."""
-        return None if self.source is None else f"r{self.replicate}/{self.parent}"
+        return None if self.source is None else base(self.source, self.replicate).key
 
     @property
     def mode(self):

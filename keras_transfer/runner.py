@@ -101,7 +101,6 @@ def fresh_session(config):
 
 def prepare(config):
     """Opens the data and the split and checks the workdir, before any training starts."""
-    check_recipe(config.recipe)
     rundir.check_writable(config.workdir)
     if config.mixed_precision and not tf.config.list_physical_devices("GPU"):
         warn_if_no_bfloat16()
@@ -113,17 +112,6 @@ def prepare(config):
     # After the data and split: their errors say more than "the workdir holds another dataset".
     rundir.check_sweep(config.workdir, sweep_settings(config))
     return Context(config, source, split, make_strategy(config.strategy))
-
-
-def check_recipe(recipe):
-    """Refuses recipes that cannot train, before anything is trained or written."""
-    if not recipe.learning_rate > 0:
-        raise ValueError(f"--learning_rate={recipe.learning_rate}: must be > 0 (SGD with a rate "
-                         "of 0 or below does not train or diverges)")
-    if not 0 <= recipe.momentum < 1:
-        raise ValueError(f"--momentum={recipe.momentum}: must be in [0, 1)")
-    if recipe.lr_policy == "step" and not 0 < recipe.lr_gamma <= 1:
-        raise ValueError(f"--lr_gamma={recipe.lr_gamma}: must be in (0, 1]")
 
 
 def sweep_settings(config):
@@ -333,7 +321,7 @@ def run_net(ctx, net, trained=None):
     if trained is None:
         fresh_session(config)  # nothing an earlier net built is needed from here on
     parent_model, parent_result = load_parent(ctx, net) if net.parent else (None, None)
-    seed = init_seed(config, net)
+    seed, order_seed = init_seed(config, net), data_seed(config, net)
     if trained is None:
         keras.utils.set_random_seed(seed)
         with ctx.strategy.scope():
@@ -351,7 +339,7 @@ def run_net(ctx, net, trained=None):
         "identity": identity, "config_hash": identity["hash"], **rundir.environment(),
         "data": dataclasses.asdict(ctx.source.info),
         "class_names": manifest_classes(ctx, classes),
-        "classes": list(classes), "seed": seed, "data_seed": data_seed(config, net),
+        "classes": list(classes), "seed": seed, "data_seed": order_seed,
         "parent": parent_result and {"run_dir": parent_result["run_dir"],
                                      "weights_sha256": parent_result["weights_sha256"]},
         "copied_weights_sha256": copied_sha,
@@ -360,7 +348,7 @@ def run_net(ctx, net, trained=None):
     size = arch.input_size
     # reliability: a resumed run gets the stream from the batch it stopped at (same data order)
     def train_data(start_batch):
-        return ctx.source.train(classes, ctx.global_batch, size, seed=data_seed(config, net),
+        return ctx.source.train(classes, ctx.global_batch, size, seed=order_seed,
                                 per_class=net.per_class, start_batch=start_batch)
 
     eval_data = ctx.source.eval(classes, ctx.eval_batch, size)

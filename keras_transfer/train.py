@@ -48,6 +48,14 @@ class TrainConfig:
         if self.steps % self.eval_every:
             raise ValueError(f"steps ({self.steps}) must be a multiple of eval_every "
                              f"({self.eval_every})")
+        # Recipes that cannot train are refused before anything is trained or written.
+        if not self.learning_rate > 0:
+            raise ValueError(f"--learning_rate={self.learning_rate}: must be > 0 (SGD with a "
+                             "rate of 0 or below does not train or diverges)")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"--momentum={self.momentum}: must be in [0, 1)")
+        if self.lr_policy == "step" and not 0 < self.lr_gamma <= 1:
+            raise ValueError(f"--lr_gamma={self.lr_gamma}: must be in (0, 1]")
 
     @property
     def epochs(self):

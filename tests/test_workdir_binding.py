@@ -66,8 +66,8 @@ def test_one_sweep_per_workdir_and_a_dead_holder_frees_it(tmp_path):
 def test_recipes_that_cannot_train_are_refused_before_anything_is_written(tmp_path, change,
                                                                           flag):
     from keras_transfer import runner, train
-    config = runner.SweepConfig(workdir=str(tmp_path / "w"),
-                                recipe=train.TrainConfig(steps=4, eval_every=2, **change))
     with pytest.raises(ValueError, match=flag):
-        runner.prepare(config)
+        runner.prepare(runner.SweepConfig(
+            workdir=str(tmp_path / "w"), recipe=train.TrainConfig(steps=4, eval_every=2,
+                                                                  **change)))
     assert not (tmp_path / "w").exists()
