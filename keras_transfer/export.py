@@ -4,7 +4,7 @@ The SavedModel has two signatures: `serving_default` takes uint8 images [N, H, W
 `serve_float` takes float32 images in 0..255; both resize, centre-crop and subtract the training
 mean exactly as evaluation does, and return class probabilities [N, num_classes].
 
-    python -m keras_transfer.export --run_dir=runs/natural_manmade/runs/A3B+
+    python -m keras_transfer.export --run_dir=runs/natural_manmade/runs/r0/A3B+
 """
 
 import json
@@ -15,26 +15,36 @@ import keras
 import tensorflow as tf
 from absl import app, flags
 
-from keras_transfer import alexnet, data  # alexnet: registers the custom layers for loading
+from keras_transfer import alexnet, data, rundir, transfer  # alexnet: registers custom layers
 
 SAVED_MODEL = "saved_model"
 
 
+class ExportError(RuntimeError):
+    """A run directory cannot be exported (missing, unfinished or damaged) or --out is unwritable."""
+
+
 def export_saved_model(model, path, mean, class_names=None):
-    """Writes `model` with image-in, probabilities-out serving signatures to `path`."""
+    """Writes `model` with image-in, probabilities-out serving signatures to `path`.
+
+    A plain `tf.Module` holding the backing `tf.Variable`s once: Keras' ExportArchive tracks
+    both its own variables and the ones the endpoints capture, which stored every weight twice.
+    """
     image_size = int(model.input_shape[1])
     mean = [float(m) for m in mean]
 
     def serve(images):
         return model(data.serving_preprocess(images, image_size, mean), training=False)
 
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint("serving_default", lambda images: serve(images),
-                         input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)])
-    archive.add_endpoint("serve_float", lambda images: serve(images),
-                         input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
-    archive.write_out(path, verbose=False)
+    module = tf.Module()
+    module.weights = [v.value for v in model.weights]
+    module.serving_default = tf.function(
+        serve, input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)], autograph=False)
+    module.serve_float = tf.function(
+        serve, input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
+        autograph=False)
+    tf.saved_model.save(module, path, signatures={"serving_default": module.serving_default,
+                                                  "serve_float": module.serve_float})
     if class_names is not None:  # label index -> class name, for whoever serves it
         with open(os.path.join(path, "class_names.json"), "w") as f:
             json.dump(list(class_names), f)
@@ -43,18 +53,34 @@ def export_saved_model(model, path, mean, class_names=None):
 
 def export_run(run_dir, out=None):
     """Exports the finished net in `run_dir` (its model.keras and manifest) as a SavedModel."""
+    what = "--run_dir must be a finished net's run directory (WORKDIR/runs/r<i>/<net>)"
+    if not os.path.isdir(run_dir):
+        raise ExportError(f"{run_dir} not found: {what}")
+    result = rundir.read_json(os.path.join(run_dir, "result.json"))
+    manifest = rundir.read_json(os.path.join(run_dir, "manifest.json"))
+    if manifest is None:
+        raise ExportError(f"{run_dir}/manifest.json is missing or unreadable: {what}")
+    if result is None:
+        raise ExportError(f"{run_dir} has not finished (no readable result.json); rerun its "
+                          "sweep to finish it, then export")
+    if result.get("status", "ok") != "ok":
+        raise ExportError(f"{run_dir} finished as {result['status']!r} (its loss was not "
+                          "finite); there is no trained net to export")
+    mean = manifest.get("data", {}).get("mean")
+    if mean is None:
+        raise ExportError(f"{run_dir}/manifest.json has no data mean; it was not written by "
+                          "keras_transfer.sweep")
     model_path = os.path.join(run_dir, "model.keras")
-    manifest_path = os.path.join(run_dir, "manifest.json")
-    for path in (model_path, manifest_path):
-        if not os.path.exists(path):
-            raise FileNotFoundError(
-                f"{path} not found: --run_dir must be a finished net's run directory "
-                "(WORKDIR/runs/<net>) written by keras_transfer.sweep")
-    with open(manifest_path) as f:
-        manifest = json.load(f)
-    model = keras.saving.load_model(model_path, compile=False)
-    return export_saved_model(model, out or os.path.join(run_dir, SAVED_MODEL),
-                              manifest["data"]["mean"], manifest.get("class_names"))
+    try:
+        model = transfer.load_source(model_path)
+    except transfer.TransferError as e:
+        raise ExportError(str(e)) from e
+    path = out or os.path.join(run_dir, SAVED_MODEL)
+    try:
+        os.makedirs(path, exist_ok=True)
+        return export_saved_model(model, path, mean, manifest.get("class_names"))
+    except OSError as e:
+        raise ExportError(f"cannot write the SavedModel to {path}: {e}; pick another --out")
 
 
 FLAGS = flags.FLAGS
@@ -62,17 +88,17 @@ FLAGS = flags.FLAGS
 
 def define_flags():
     # Defined only when run as a command, so importing this module adds no flags to others.
-    flags.DEFINE_string("run_dir", None, "A finished net's run directory (WORKDIR/runs/<net>).")
+    flags.DEFINE_string("run_dir", None, "A finished net's run directory (WORKDIR/runs/r<i>/<net>).")
     flags.DEFINE_string("out", None, "Where to write the SavedModel (default RUN_DIR/saved_model).")
 
 
 def main(argv):
     del argv
     if not FLAGS.run_dir:
-        sys.exit("error: --run_dir is required (a finished net's directory WORKDIR/runs/<net>)")
+        sys.exit("error: --run_dir is required (a finished net's directory WORKDIR/runs/r<i>/<net>)")
     try:
         path = export_run(FLAGS.run_dir, FLAGS.out)
-    except FileNotFoundError as e:
+    except ExportError as e:
         sys.exit(f"error: {e}")
     print(f"exported {path}")
 

@@ -40,15 +40,21 @@ def write_json(path, obj):
 
 
 def read_json(path):
-    """The JSON at `path`, or None (with a warning) when it is missing, truncated or garbage."""
+    """The JSON object at `path`, or None (with a warning) when it is missing, truncated, garbage
+    or not an object (every file the sweep writes holds one)."""
     try:
         with open(path) as f:
-            return json.load(f)
+            obj = json.load(f)
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as e:
         logging.warning("ignoring unreadable %s (%s)", path, e)
         return None
+    if not isinstance(obj, dict):
+        logging.warning("ignoring %s: it holds a JSON %s, not an object", path,
+                        type(obj).__name__)
+        return None
+    return obj
 
 
 def config_hash(config):

@@ -6,6 +6,7 @@ fresh initialisation. `trainable` is set here, before the caller compiles.
 """
 
 import hashlib
+import os
 
 import keras
 import numpy as np
@@ -31,12 +32,17 @@ def weights_checksum(model, n=alexnet.NUM_LAYERS):
 
 def load_source(path):
     """A trained CaffeNet from a `.keras` file, with a clear error when it is missing or unreadable."""
+    if not os.path.exists(path):
+        raise TransferError(
+            f"the source network {path!r} does not exist. Train its base net first "
+            "(the sweep trains bases before their dependants).")
     try:
         return keras.saving.load_model(path, compile=False)
-    except (OSError, ValueError) as e:
+    except Exception as e:  # zip, h5 and deserialisation errors have no common base class
         raise TransferError(
-            f"cannot load the source network {path!r}: {e}. Train its base net first "
-            "(the sweep trains bases before their dependants).") from e
+            f"the source network {path!r} exists but cannot be loaded ({type(e).__name__}: "
+            f"{e}); the file is damaged. Delete its run directory and rerun the sweep to "
+            "retrain it.") from e
 
 
 def build(arch, n, mode, source=None, name=None):
