@@ -59,12 +59,18 @@ def means(curve):
     return {n: s.mean for n, s in curve.items()}
 
 
+def split_label(row):
+    """"random/3" for a seeded split, "natural_manmade" for a split no seed decides."""
+    seed = row.get("split_seed")
+    return row["split"] if seed is None else f"{row['split']}/{seed}"
+
+
 def transfer_pool(rows):
     """Rows Figure 2 pools and a label: the random splits (all seeds) if any, else every split."""
     ab = [r for r in select(rows) if group_of(r) not in ("random", "baseAll")]
     rand = select(ab, split="random")
     used = rand or ab
-    splits = sorted({f"{r['split']}/{r['split_seed']}" for r in used})
+    splits = sorted({split_label(r) for r in used})
     label = ("random splits " if rand else "split ") + ", ".join(splits)
     return used, label
 

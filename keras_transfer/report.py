@@ -98,19 +98,44 @@ def read_results(path):
 
 
 def load_rows(paths):
-    """Rows of several results files; identical rows (the same file given twice) are kept once."""
-    rows, warnings, seen = [], [], set()
+    """Rows of several results files. The same run given twice (a copied workdir, a file named
+    twice) is one sample, not two replicates: rows with the same net and weights checksum (or,
+    for rows without one, identical rows) are kept once."""
+    rows, warnings, seen = [], [], {}
     for path in paths:
         got, warn = read_results(path)
         warnings += warn
         for row in got:
-            key = json.dumps(row, sort_keys=True)
+            key = ((row["net"], row["weights_sha256"]) if row.get("weights_sha256")
+                   else json.dumps(row, sort_keys=True))
             if key in seen:
-                warnings.append(f"{path}: dropped a duplicate row for {row['net']}")
+                warnings.append(f"{path}: dropped {row['net']} ({row.get('run_dir', '?')}): the "
+                                f"same run (same weights) as in {seen[key]}")
                 continue
-            seen.add(key)
+            seen[key] = path
             rows.append(row)
     return rows, warnings
+
+
+def check_recipes(rows, pool_recipes=False):
+    """Refuses rows of different recipes (rundir's recipe_hash) unless asked to pool them; then
+    returns warnings that label each recipe. Rows older than the hash count as one recipe."""
+    recipes = {}
+    for row in rows:
+        recipes.setdefault(row.get("recipe_hash"), []).append(row)
+    if len(recipes) < 2:
+        return []
+    settings = {h: got[0].get("recipe") or {} for h, got in recipes.items()}
+    keys = sorted({k for s in settings.values() for k in s})
+    differ = [k for k in keys if len({json.dumps(s.get(k)) for s in settings.values()}) > 1]
+    labels = [f"recipe {h or 'unrecorded (older rows)'}: {len(got)} nets"
+              + (" (" + ", ".join(f"{k}={settings[h].get(k)!r}" for k in differ) + ")"
+                 if differ and h else "") for h, got in recipes.items()]
+    if not pool_recipes:
+        raise ReportError("these results come from different recipes, whose numbers are not "
+                          "comparable: " + "; ".join(labels) + ". Report each workdir on its "
+                          "own, or pass --pool_recipes to pool them anyway (labelled as such)")
+    return ["pooled different recipes (--pool_recipes): " + "; ".join(labels)]
 
 
 def _curve_row(label, base, curve, fmt=lambda e: e.pm()):
@@ -131,7 +156,7 @@ def per_n_tables(rows, comparable):
         sel = [r for r in F.select(rows, split=kind) if F.group_of(r) not in ("random", "baseAll")]
         if not sel:
             continue
-        seeds = sorted({str(r["split_seed"]) for r in sel})
+        seeds = sorted({str(r["split_seed"]) for r in sel if r["split_seed"] is not None})
         body = [_curve_row("base (A and B)", F.base_stat(sel), {})]
         if comparable and kind == "random":
             body.append(["*paper base*", f"*{paper.BASE_MEAN:.4f}*", *[None] * len(F.NS)])
@@ -148,7 +173,8 @@ def per_n_tables(rows, comparable):
                 body.append(_curve_row(label + " (AnB)", base, curve))
                 if comparable:
                     body.append(_paper_row(label, refs[label][1], refs[label][0]))
-        out += [f"### Split `{kind}` (split seeds {', '.join(seeds)} pooled)", ""]
+        out += [f"### Split `{kind}`" + (f" (split seeds {', '.join(seeds)} pooled)"
+                                          if seeds else ""), ""]
         out += F.markdown_table(header, body)
     if F.select(rows, "random") or F.select(rows, "baseAll"):
         base = D.block_estimate(F.select(rows, "baseAll"))
@@ -166,6 +192,9 @@ def per_n_tables(rows, comparable):
 
 
 def table1_section(pool, comparable):
+    # The paper's Table 1 is over its random splits: beside another split it would compare
+    # different experiments.
+    comparable = comparable and {F.split_kind(r) for r in pool} == {"random"}
     ours = F.table1_paired(pool)
     ref = F.table1(paper.per_n("AnB+"), paper.per_n("BnB+"), paper.BASE_MEAN)
     header = ["comparison", "n range", "this run", "n used"] + (["paper"] if comparable else [])
@@ -191,7 +220,7 @@ def render_markdown(rows, sources, warnings, margin=F.MARGIN):
     comparable = paper.comparable(datasets, {F.split_kind(r) for r in F.select(rows)
                                              if F.group_of(r) not in ("random", "baseAll")})
     pool, pool_label = F.transfer_pool(rows)
-    split_names = sorted({f"{r['split']}/{r['split_seed']}" for r in rows})
+    split_names = sorted({F.split_label(r) for r in rows})
     replicates = sorted({D.replicate(r) for r in rows})
     found = F.findings(rows, margin)
     out = ["# keras_transfer report", "",
@@ -223,7 +252,8 @@ def render_markdown(rows, sources, warnings, margin=F.MARGIN):
     out += datasize.markdown(rows)
     out += ["## Missing nets", ""]
     for (split, split_seed, seed, rep), names in F.missing_nets(rows).items():
-        out.append(f"- split {split}/{split_seed}, seed {seed}, replicate {rep}: "
+        label = F.split_label({"split": split, "split_seed": split_seed})
+        out.append(f"- split {label}, seed {seed}, replicate {rep}: "
                    + (f"{len(names)} missing: {', '.join(names)}" if names else "complete"))
     if not (F.select(rows, "random") or F.select(rows, "baseAll")):
         out.append("- random filters (baseAll, random1..7) were not run")
@@ -252,10 +282,11 @@ def default_out_dir(paths):
     return os.path.join(os.path.commonpath(dirs), "report_merged")
 
 
-def write_report(workdirs, out_dir=None, margin=F.MARGIN):
+def write_report(workdirs, out_dir=None, margin=F.MARGIN, pool_recipes=False):
     """Figures, report.md and TensorBoard images for one or several workdirs; returns report.md."""
     paths = results_files([workdirs] if isinstance(workdirs, str) else workdirs)
     rows, warnings = load_rows(paths)
+    warnings += check_recipes(rows, pool_recipes)
     out_dir = out_dir or default_out_dir(paths)
     pngs = {**figures.write_all(rows, out_dir), **datasize_figures.write_all(rows, out_dir)}
     md = os.path.join(out_dir, "report.md")
@@ -277,12 +308,15 @@ def define_flags():
     flags.DEFINE_string("out_dir", None, "Where to write; default WORKDIR/report.")
     flags.DEFINE_float("margin", F.MARGIN, "Top-1 half-width of an 'about equal' claim: "
                        "BnB+ = base holds when its 95 % interval lies within +-margin.")
+    flags.DEFINE_bool("pool_recipes", False, "Pool rows of different recipes (steps, learning "
+                      "rate, model, ...) into one report; refused without this flag.")
 
 
 def main(argv):
     del argv
     try:
-        print(write_report(FLAGS.workdir + FLAGS.results, FLAGS.out_dir, FLAGS.margin))
+        print(write_report(FLAGS.workdir + FLAGS.results, FLAGS.out_dir, FLAGS.margin,
+                           FLAGS.pool_recipes))
     except ReportError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)

@@ -122,6 +122,14 @@ def sweep_settings(config):
             "dataset": config.dataset, "strategy": config.strategy}
 
 
+def recipe_settings(config):
+    """What makes two sweeps' rows poolable in one report: the sweep settings without the
+    replicate count and seed (more replicates or another seed add samples of the same recipe)."""
+    settings = sweep_settings(config)
+    del settings["replicates"], settings["seed"]
+    return settings
+
+
 def warn_if_no_bfloat16():
     """bfloat16 is fast only on CPUs with bfloat16 instructions (AVX512-BF16, AMX); elsewhere
     it is emulated and slower than float32."""
@@ -371,22 +379,30 @@ def run_net(ctx, net, trained=None):
         export.export_saved_model(model, os.path.join(run_dir, export.SAVED_MODEL),
                                   ctx.source.info.mean, manifest_classes(ctx, classes))
     row = {
-        **net.hparams(), "split": config.split, "split_seed": config.split_seed,
+        **net.hparams(), "split": config.split, "split_seed": split_seed(config),
         "split_fingerprint": ctx.split.fingerprint, "dataset": config.dataset,
         "model": config.model, "seed": config.recipe.seed, "num_classes": arch.num_classes,
         **result, "run_dir": os.path.relpath(run_dir, config.workdir),
         "config_hash": identity["hash"], "weights_sha256": transfer.weights_checksum(model),
+        "recipe": recipe_settings(config),
+        "recipe_hash": rundir.config_hash(recipe_settings(config)),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     row["source"] = net.source
     summaries.write_hparams(run_dir, {**net.hparams(), "split": config.split,
-                                      "split_seed": config.split_seed,
+                                      "split_seed": split_seed(config),
                                       "seed": config.recipe.seed}, row)
     rundir.write_json(os.path.join(run_dir, "result.json"), row)  # last: marks the net done
     rundir.append_result(config.workdir, row)
     # Resume state is no longer needed once model.keras and result.json exist.
     shutil.rmtree(os.path.join(run_dir, "checkpoints"), ignore_errors=True)
     return row, True
+
+
+def split_seed(config):
+    """--split_seed where the split has one (random); None for fixed splits (natural/man-made,
+    a split file), whose classes no seed decides."""
+    return config.split_seed if config.split == "random" else None
 
 
 def model_name(net_name):

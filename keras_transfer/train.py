@@ -269,9 +269,8 @@ def result_from_history(run_dir, config):
         raise RuntimeError(f"{run_dir}: only {len(history)} of {config.epochs} evaluations ran")
     last, curve = history[-1], [h["val_top1"] for h in history]
     diagnostic = convergence.diagnose(curve)
-    # A non-finite loss leaves chance-level numbers that look like a result: mark them.
-    diverged = not all(np.isfinite(h.get(key, 0.0)) for h in history
-                       for key in ("loss", "val_loss"))
+    # A blown-up net leaves chance-level numbers that look like a result: mark them.
+    diverged = any(blown_up(h.get(key, 0.0)) for h in history for key in ("loss", "val_loss"))
     return {
         "status": "diverged" if diverged else "ok",
         "top1": last["val_top1"],
@@ -282,3 +281,14 @@ def result_from_history(run_dir, config):
         "steps": config.steps,
         "train_seconds": round(sum(h["seconds"] for h in history), 3),
     }
+
+
+# A cross-entropy of 1,000 puts e^-1000 on the true class: logits (and, with weight decay in the
+# loss, weights) in the thousands. No training net gets there (a fresh one starts at ln(classes),
+# 6.9 for 1,000 classes); a run with a negative learning rate reached 1e11 while staying finite.
+DIVERGED_LOSS = 1e3
+
+
+def blown_up(loss):
+    """Whether a logged loss says the net diverged: not finite, or above DIVERGED_LOSS."""
+    return loss is None or not np.isfinite(loss) or loss > DIVERGED_LOSS

@@ -76,7 +76,7 @@ def convergence_section(rows):
                              "diverged"], body)
     bases = sorted((r for r in rows if r["kind"] == "base"), key=_order)
     out += ["Base nets:", ""]
-    body = [[r["net"], f"{r['split']}/{r['split_seed']}", r["seed"], D.replicate(r),
+    body = [[r["net"], F.split_label(r), r["seed"], D.replicate(r),
              status_cell(r), _signed(D.tail_gain(r))] for r in bases]
     out += F.markdown_table(["base", "split", "seed", "replicate", "converged (status)",
                              "tail_gain"], body)
@@ -92,7 +92,7 @@ def convergence_section(rows):
 
 
 def _name(row):
-    return f"{row['net']} ({row['split']}/{row['split_seed']}, seed {row['seed']}, " \
+    return f"{row['net']} ({F.split_label(row)}, seed {row['seed']}, " \
         f"r{D.replicate(row)})"
 
 

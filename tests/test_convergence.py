@@ -43,3 +43,20 @@ def test_the_tolerance_is_the_boundary():
     curve = [0.5] * 16 + [0.515] * 4
     assert convergence.diagnose(curve)["status"] == "flat"        # +0.015 < 0.02
     assert convergence.diagnose(curve, tolerance=0.01)["status"] == "rising"
+
+
+@pytest.mark.parametrize("losses, status", [
+    ([2.9, 1.5, 0.9, 0.8], "ok"),
+    ([2.9, 1.5, float("nan"), float("nan")], "diverged"),
+    # finite but blown up: a negative learning rate reached 1e11 and stayed finite
+    ([2.9, 40.0, 3e4, 1e11], "diverged"),
+])
+def test_a_blown_up_loss_marks_the_result_diverged(tmp_path, losses, status):
+    from keras_transfer import train
+    config = train.TrainConfig(steps=4 * 25, eval_every=25, learning_rate=0.01, lr_step=1000)
+    for epoch, loss in enumerate(losses):
+        train.write_history_row(str(tmp_path / "history.jsonl"), epoch, 25, 1.0,
+                                {"loss": loss, "val_loss": 1.0, "val_top1": 0.05 * epoch})
+    result = train.result_from_history(str(tmp_path), config)
+    assert result["status"] == status
+    assert result["top1"] == pytest.approx(0.15) and result["steps"] == 100

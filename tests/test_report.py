@@ -280,6 +280,18 @@ def test_paper_columns_for_imagenet():
     assert "Paper numbers are not shown" not in md
 
 
+def test_paper_table1_only_beside_random_splits():
+    # Natural/man-made alone on ImageNet: its per-n paper rows are shown, Table 1 (random
+    # splits in the paper) is not; its split has no seed to print.
+    rows = natmm_rows(dataset="tfds:imagenet2012", split_seed=None)
+    md = report.render_markdown(rows, ["r.jsonl"], [])
+    assert "*paper transfer to natural*" in md
+    table1 = md.split("## Table 1 analogue")[1].split("##")[0]
+    assert "| comparison | n range | this run | n used |" in table1 and "paper" not in table1
+    assert "- splits: natural_manmade;" in md and "natural_manmade/" not in md
+    assert "### Split `natural_manmade`\n" in md and "None" not in md
+
+
 def test_partial_sweep_lists_missing_nets():
     rows = [r for r in random_split_rows() if r["net"] not in ("A5B", "B7A+", "baseB")]
     missing = F.missing_nets(rows)
@@ -317,8 +329,39 @@ def test_merged_seeds_give_mean_and_interval(tmp_path):
     half = 2.570582 * 0.0089443 / 6 ** 0.5  # t(0.975, 5) * sample std / sqrt(6)
     assert f"| base (A and B) | 0.6100 ± {half:.4f} (n=6) |" in md
     # Identical rows given twice (the same replicate's file) are kept once.
-    assert md.count("dropped a duplicate row") == 3 * len(random_split_rows())
+    assert md.count("the same run (same weights) as in") == 3 * len(random_split_rows())
     assert "(348 nets)" in md  # 2 seeds x 3 replicates x 58
+
+
+def test_a_copied_workdir_counts_once_by_weights_checksum(tmp_path):
+    rows = [{**r, "weights_sha256": f"w{i}"} for i, r in enumerate(replicated(random_split_rows))]
+    write_jsonl(str(tmp_path / "a" / "results.jsonl"), rows)
+    # The copy's rows differ in text (a later finished_at, another run_dir root) but not in weights.
+    copy = [{**r, "finished_at": "2025-01-01T00:00:00", "run_dir": "elsewhere/" + r["run_dir"]}
+            for r in rows]
+    write_jsonl(str(tmp_path / "b" / "results.jsonl"), copy)
+    got, warnings = report.load_rows([str(tmp_path / d / "results.jsonl") for d in "ab"])
+    assert len(got) == len(rows) and len(warnings) == len(rows)
+    assert "elsewhere/runs/r0/baseA" in warnings[0] and str(tmp_path / "a") in warnings[0]
+
+
+def test_rows_of_different_recipes_are_refused_unless_pooled(tmp_path):
+    def tagged(steps):
+        return [{**r, "recipe_hash": f"h{steps}", "recipe": {"steps": steps, "model": "m"},
+                 "weights_sha256": f"{steps}-{i}"}
+                for i, r in enumerate(replicated(random_split_rows))]
+    write_jsonl(str(tmp_path / "a" / "results.jsonl"), tagged(1200))
+    write_jsonl(str(tmp_path / "b" / "results.jsonl"), tagged(2400))
+    both = [str(tmp_path / "a"), str(tmp_path / "b")]
+    nets = len(replicated(random_split_rows))
+    with pytest.raises(report.ReportError, match=re.escape(
+            f"recipe h1200: {nets} nets (steps=1200); recipe h2400: {nets} nets (steps=2400)")):
+        report.write_report(both)
+    assert not (tmp_path / "report_merged").exists()
+    md = open(report.write_report(both, pool_recipes=True)).read()
+    assert "pooled different recipes (--pool_recipes)" in md
+    assert f"({2 * nets} nets)" in md
+    report.write_report([str(tmp_path / "a")])  # one recipe: no question asked
 
 
 def test_half_written_last_line_is_skipped(tmp_path):

@@ -57,7 +57,12 @@ def test_every_planned_net_has_one_row(swept):
     # natural/man-made halves of the embedded dataset; the all-class nets see both
     assert by_name["baseAll"]["num_classes"] == by_name["baseA"]["num_classes"] + \
         by_name["baseB"]["num_classes"]
+    # One recipe for the whole sweep, recorded in every row (the report refuses to pool two);
+    # the natural/man-made split has no seed.
+    assert len({r["recipe_hash"] for r in written}) == 1
+    assert written[0]["recipe"]["steps"] == 4 and "replicates" not in written[0]["recipe"]
     for row in written:
+        assert row["split"] == "natural_manmade" and row["split_seed"] is None
         assert 0.0 <= row["top1"] <= 1.0 and row["steps"] == 4
         assert row["top1_best10"] == pytest.approx(np.mean(sorted(
             h["val_top1"] for h in history(workdir, row["net"]))[-2:]))
