@@ -155,7 +155,10 @@ class Checkpointer(IntervalCallback):
         if not self.interval_complete():
             logging.info("epoch %d was cut short; not checkpointed", epoch + 1)
             return
-        if time.monotonic() - self._last_save < self.min_seconds:
+        last = epoch + 1 == (self.params or {}).get("epochs")
+        # The last interval is always kept: a fused group whose members' run directories were
+        # not all written when the process died then resumes with nothing left to train.
+        if time.monotonic() - self._last_save < self.min_seconds and not last:
             return
         self._last_save = time.monotonic()
         os.makedirs(self.directory, exist_ok=True)
@@ -172,6 +175,15 @@ class Checkpointer(IntervalCallback):
             os.remove(old)
             if os.path.exists(_record_path(old)):
                 os.remove(_record_path(old))
+
+
+def newest_owner(directory):
+    """The owner recorded for the newest checkpoint in `directory` (None if there is none or
+    its record is unreadable); the state itself is checked when it is restored."""
+    for path in checkpoint_paths(directory):
+        record = _read_record(path)
+        return record.get("owner") if record else None
+    return None
 
 
 def _record_path(path):

@@ -182,14 +182,14 @@ class HeadLogs(checkpoints.IntervalCallback):
     """Per head: history.jsonl rows and TensorBoard curves in the head's own run directory,
     in the single-net format (epoch_loss / epoch_top1 in train/ and validation/)."""
 
-    def __init__(self, nets, run_dirs, eval_every, group_size):
+    def __init__(self, heads, eval_every, group_size):
+        """heads: (net, run dir) of the members whose run directories are written."""
         super().__init__()
-        self.nets, self.run_dirs, self.eval_every = nets, run_dirs, eval_every
-        self.group_size = group_size
+        self.heads, self.eval_every, self.group_size = heads, eval_every, group_size
 
     def on_train_begin(self, logs=None):
         self._writers = {(d, split): tf.summary.create_file_writer(os.path.join(d, split))
-                         for d in self.run_dirs for split in ("train", "validation")}
+                         for _, d in self.heads for split in ("train", "validation")}
 
     def on_train_end(self, logs=None):
         for writer in self._writers.values():
@@ -203,7 +203,7 @@ class HeadLogs(checkpoints.IntervalCallback):
         if not self.interval_complete():
             return  # cut short by a signal: redone on resume
         seconds = (time.time() - self._start) / self.group_size  # the group's time, shared
-        for net, run_dir in zip(self.nets, self.run_dirs):
+        for net, run_dir in self.heads:
             values = head_logs(logs, net.n)
             train.write_history_row(os.path.join(run_dir, "history.jsonl"), epoch,
                                     self.eval_every, seconds, values)
@@ -225,33 +225,73 @@ def train_pending(ctx, net, nets):
         return rundir.finished_result(runner.run_dir_of(ctx.config.workdir, m.key),
                                       runner.net_identity(ctx, m)["hash"]) is not None
 
-    group = pending_group(net, nets, is_done)
-    if not group:
+    key = group_key(net)
+    if key is None or is_done(net):
         return []
+    # A group that was stopped after some of its members were written resumes as the group
+    # it was (its checkpoint holds all of them), so the rest get the numbers they would have.
+    group = recorded_group(ctx, net, nets) or pending_group(net, nets, is_done)
+    if not group:
+        remove_group_state(ctx.config.workdir, key)  # an orphan: its members are done
+        return []
+    todo = [m for m in group if not is_done(m)]
     runner.fresh_session(ctx.config)
     parent = runner.load_parent(ctx, group[0])[0] if group[0].parent else None
-    trained = train_group(ctx, group, parent)
-    for m in group:
+    trained = train_group(ctx, group, parent, todo)
+    for m in todo:
         runner.run_net(ctx, m, trained=trained[m.name])
-    fused_dir = os.path.join(ctx.config.workdir, FUSED_DIR)
-    shutil.rmtree(os.path.join(fused_dir, group_name(group_key(group[0]))), ignore_errors=True)
+    remove_group_state(ctx.config.workdir, key)
+    return [m.key for m in todo]
+
+
+def group_dir(workdir, key):
+    return os.path.join(workdir, FUSED_DIR, group_name(key))
+
+
+def remove_group_state(workdir, key):
+    shutil.rmtree(group_dir(workdir, key), ignore_errors=True)
+    fused_dir = os.path.join(workdir, FUSED_DIR)
     if os.path.isdir(fused_dir) and not os.listdir(fused_dir):
         os.rmdir(fused_dir)
-    return [m.key for m in group]
 
 
-def train_group(ctx, nets, trunk_source):
-    """Trains `nets` (one group, sorted by n) fused; returns {net name: Trained}."""
+def recorded_group(ctx, net, nets):
+    """The members (plan entries, sorted by n) recorded in the group checkpoint that `net`
+    belongs to, when every one of them is still planned with the same identity; else None
+    (the checkpoint is then stale and set aside when the new group restores)."""
+    from keras_transfer import runner
+
+    owner = checkpoints.newest_owner(os.path.join(group_dir(ctx.config.workdir, group_key(net)),
+                                                  "checkpoints"))
+    if not isinstance(owner, dict) or not isinstance(owner.get("members"), list):
+        return None
+    by_key = {m.key: m for m in nets if group_key(m) == group_key(net)}
+    try:
+        members = [by_key[m["net"]] for m in owner["members"]]
+        same = all(runner.net_identity(ctx, by_key[m["net"]])["hash"] == m["config_hash"]
+                   for m in owner["members"])
+    except (KeyError, TypeError):
+        return None
+    if not same or net not in members:
+        return None
+    return sorted(members, key=lambda m: m.n)
+
+
+def train_group(ctx, nets, trunk_source, todo=None):
+    """Trains `nets` (one group, sorted by n) fused; returns {net name: Trained} for the nets
+    in `todo` (default: all), the only ones whose run directories it writes."""
     from keras_transfer import runner
 
     config, recipe = ctx.config, ctx.config.recipe
     classes = ctx.split.half(nets[0].target)
     arch = runner.architecture(config, len(classes))
+    todo = nets if todo is None else todo
     name = group_name(group_key(nets[0]))
-    group_dir = os.path.join(config.workdir, FUSED_DIR, name)
+    state_dir = group_dir(config.workdir, group_key(nets[0]))
     run_dirs = [runner.run_dir_of(config.workdir, net.key) for net in nets]
-    for d in run_dirs:
-        os.makedirs(d, exist_ok=True)
+    for net, d in zip(nets, run_dirs):
+        if net in todo:
+            os.makedirs(d, exist_ok=True)
     # The same init and data seeds as one-at-a-time training (shared by the group's nets).
     data_seed = runner.data_seed(config, nets[0])
     with ctx.strategy.scope():
@@ -266,7 +306,7 @@ def train_group(ctx, nets, trunk_source):
     owner = {"group": name, "members": [{"net": net.key,
                                          "config_hash": runner.net_identity(ctx, net)["hash"]}
                                         for net in nets]}
-    checkpointer = checkpoints.Checkpointer(os.path.join(group_dir, "checkpoints"),
+    checkpointer = checkpoints.Checkpointer(os.path.join(state_dir, "checkpoints"),
                                             min_seconds=config.checkpoint_seconds, owner=owner)
     initial_epoch = checkpointer.restore(model)
     stopper = train.StopOnSignal()
@@ -287,22 +327,23 @@ def train_group(ctx, nets, trunk_source):
                 warnings.filterwarnings("ignore", message="Your input ran out of data")
                 model.fit(train_data, validation_data=eval_data, epochs=recipe.epochs,
                           initial_epoch=initial_epoch, steps_per_epoch=recipe.eval_every,
-                          callbacks=[HeadLogs(nets, run_dirs, recipe.eval_every, k),
+                          callbacks=[HeadLogs([(net, d) for net, d in zip(nets, run_dirs)
+                                               if net in todo], recipe.eval_every, k),
                                      checkpointer, stopper],
                           verbose=0 if os.environ.get("CI") else 2)
         finally:
             stopper.restore()  # never leave our signal handlers installed
     if stopper.stopped:
-        raise train.Interrupted(f"fused training of {name} ({group_dir}) stopped by a signal; "
+        raise train.Interrupted(f"fused training of {name} ({state_dir}) stopped by a signal; "
                                 "rerun the same command to resume", stopper.signum)
     if frozen and transfer.weights_checksum(inner[-1], nets[-1].n) != trunk_sha:
         raise AssertionError(f"{name}: the frozen trunk changed in fused training")
-    for target, source in zip(models, inner):
-        if target is not source:
+    for net, target, source in zip(nets, models, inner):
+        if target is not source and net in todo:
             target.set_weights(source.get_weights())
     info = {"group": name, "nets": [m.name for m in nets],
             "trunk_net": nets[-1].name if frozen else None,
             "data_seed": data_seed, "group_seconds": round(time.time() - start, 3),
             "common_batches": True, "shared_random_trunk": nets[0].mode == "random_frozen"}
     return {net.name: Trained(model_n, train.result_from_history(run_dir, recipe), info)
-            for net, model_n, run_dir in zip(nets, models, run_dirs)}
+            for net, model_n, run_dir in zip(nets, models, run_dirs) if net in todo}
