@@ -161,11 +161,29 @@ def write_history_row(path, epoch, eval_every, seconds, metrics):
     os.replace(tmp, path)
 
 
+class DamagedHistory(ValueError):
+    """A history.jsonl that cannot be read, or holds fewer evaluations than its run finished."""
+
+
 def read_history(path):
     if not os.path.exists(path):
         return []
+    rows = []
     with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError:
+                row = None
+            if not isinstance(row, dict) or "epoch" not in row:
+                raise DamagedHistory(
+                    f"{path}:{lineno} is damaged (not an evaluation record); delete "
+                    f"{os.path.dirname(path)} and rerun the sweep to retrain that net (finished "
+                    "nets are kept)")
+            rows.append(row)
+    return rows
 
 
 def best_k_mean(values, k=10):
@@ -266,7 +284,10 @@ def result_from_history(run_dir, config):
     convergence diagnostic of its validation curve, steps and training seconds."""
     history = read_history(os.path.join(run_dir, "history.jsonl"))
     if len(history) < config.epochs:
-        raise RuntimeError(f"{run_dir}: only {len(history)} of {config.epochs} evaluations ran")
+        raise DamagedHistory(
+            f"{run_dir}/history.jsonl holds {len(history)} of the {config.epochs} evaluations "
+            f"its training ran (the file was truncated or replaced); delete {run_dir} and rerun "
+            "the sweep to retrain that net (finished nets are kept)")
     last, curve = history[-1], [h["val_top1"] for h in history]
     diagnostic = convergence.diagnose(curve)
     # A blown-up net leaves chance-level numbers that look like a result: mark them.

@@ -156,3 +156,28 @@ def test_damaged_results_jsonl_is_rebuilt_from_run_dirs(finished_copy, caplog, d
     assert (work / "results.jsonl").read_text() == original
     if damaged != "deleted":
         assert any("damaged and ignored" in r.getMessage() for r in caplog.records)
+
+
+def test_damaged_base_model_is_named_as_damaged_not_missing(finished_copy):
+    from .common import error_lines, run_cli
+    work = finished_copy
+    (work / "runs" / "r0" / "baseA" / "model.keras").write_bytes(b"garbage, not a zip")
+    before = tree_digest(work / "runs" / "r0" / "baseB")
+    out = run_cli(work, "--experiments=base,transfer", "--layers=1")
+    assert out.returncode != 0 and "Traceback" not in out.stderr, out.stderr[-3000:]
+    errors = error_lines(out.stderr)
+    assert len(errors) == 1 and "baseA/model.keras' exists but cannot be loaded" in errors[0]
+    assert "Delete its run directory" in errors[0]
+    assert tree_digest(work / "runs" / "r0" / "baseB") == before
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"epoch": 0, "val_top1": 0.1}\n{"epoch": 1, "val_t', ":2 is damaged"),
+    ("[1, 2]\n", ":1 is damaged"),
+    ("", "holds 0 of the 2 evaluations"),
+])
+def test_damaged_history_is_one_clear_error_naming_it(tmp_path, content, message):
+    (tmp_path / "history.jsonl").write_text(content)
+    with pytest.raises(train.DamagedHistory, match=message) as info:
+        train.result_from_history(str(tmp_path), TINY)
+    assert str(tmp_path) in str(info.value) and "rerun the sweep" in str(info.value)
