@@ -363,7 +363,7 @@ def _tfds_source(spec, name, data_dir, cache_dir):
         raise DataError(f"TFDS dataset {name!r} has splits {list(splits)}; it needs 'train' and "
                         f"one of {_EVAL_SPLITS}")
     class_names = tuple(features["label"].names)
-    sizes = sorted((s, splits[s].num_examples) for s in splits)
+    sizes = sorted((str(s), int(splits[s].num_examples)) for s in splits)  # Split('train')=train
     fingerprint = hashlib.sha256(f"{builder.info.full_name} {sizes}".encode()).hexdigest()[:16]
 
     def records(split):

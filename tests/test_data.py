@@ -191,7 +191,9 @@ class TinyColours(tfds.core.GeneratorBasedBuilder):
             "label": tfds.features.ClassLabel(names=list(COLOURS))}))
 
     def _split_generators(self, dl_manager):
-        return {"train": self._generate_examples(4), "validation": self._generate_examples(2)}
+        # tfds.Split names, as imagenet2012's builder uses: they print as Split('train').
+        return {tfds.Split.TRAIN: self._generate_examples(4),
+                tfds.Split.VALIDATION: self._generate_examples(2)}
 
     def _generate_examples(self, n):
         for c, colour in enumerate(COLOURS.values()):
@@ -202,6 +204,11 @@ class TinyColours(tfds.core.GeneratorBasedBuilder):
 def test_tfds_source_relabels_each_half(tmp_path):
     source = data.open_source("tfds:tiny_colours", data_dir=str(tmp_path / "tfds"))
     info = source.info
+    # Prepared by this first open (its split names are tfds.Split objects), then read back
+    # from disk (plain strings): the identity must not change, or every rerun would refuse
+    # the finished runs as "another config".
+    again = data.open_source("tfds:tiny_colours", data_dir=str(tmp_path / "tfds"))
+    assert again.info.fingerprint == info.fingerprint
     assert info.class_names == tuple(COLOURS) and info.train_counts == (4, 4, 4, 4)
     np.testing.assert_allclose(info.mean, (127.5, 127.5, 63.75), atol=0.01)
     assert source.eval_size([1, 3]) == 4
