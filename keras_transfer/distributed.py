@@ -278,9 +278,11 @@ class SweepTuner(keras_tuner.Tuner):
         except Exception:
             traceback.print_exc()  # KerasTuner keeps the message only on the chief's side
             raise
+        top1 = row["top1"] if row["top1"] is not None else float("nan")  # None: diverged
         print(f"{self.tuner_id}: {net.key} {'trained' if trained else 'done already'} "
-              f"(top1 {row['top1']:.4f}) in {time.time() - start:.1f}s", flush=True)
-        return {"top1": float(row["top1"])}
+              f"(top1 {top1:.4f}, {row.get('status', 'ok')}) in {time.time() - start:.1f}s",
+              flush=True)
+        return {"top1": float(top1)}
 
 
 def serve(oracle):

@@ -202,19 +202,25 @@ def _run_sweep(config):
             trained += 1
             eta = trained_seconds / trained * (len(nets) - i)
             how = f" (fused, one of {group_size} heads)" if group_size else ""
-            print(f"[{i}/{len(nets)}] {net.key}: top1 {row['top1']:.4f} best-10 "
-                  f"{row['top1_best10']:.4f}, {convergence_text(row)}, in {share:.0f}s{how}; "
-                  "sweep ETA "
-                  f"{eta / 60:.1f} min", flush=True)
+            print(f"[{i}/{len(nets)}] {net.key}: top1 {_number(row['top1'])} best-10 "
+                  f"{_number(row['top1_best10'])}, {convergence_text(row)}, in {share:.0f}s"
+                  f"{how}; sweep ETA {eta / 60:.1f} min", flush=True)
         else:
-            print(f"[{i}/{len(nets)}] {net.key}: done already (top1 {row['top1']:.4f})",
+            print(f"[{i}/{len(nets)}] {net.key}: done already (top1 {_number(row['top1'])})",
                   flush=True)
     warn_unconverged(rows)
     return rows
 
 
+def _number(value):
+    return "-" if value is None else f"{value:.4f}"
+
+
 def convergence_text(row):
     """"converged" or why not, from a results row's convergence diagnostic."""
+    if row.get("status") == "diverged":
+        return (f"DIVERGED (loss {row.get('diverged_loss', 'not finite')} at step "
+                f"{row.get('diverged_at_step', '?')}; excluded from the report's means)")
     diagnostic = row.get("convergence") or {}
     if diagnostic.get("converged"):
         return "converged"
@@ -294,6 +300,11 @@ def load_parent(ctx, net):
         raise rundir.RunDirError(f"{net.name} needs its base {net.parent}, which has not "
                                  f"finished ({parent_dir}/result.json missing); run the sweep "
                                  "with --experiments including base")
+    if result.get("status") == "diverged":
+        raise rundir.RunDirError(f"{net.name} needs its base {net.parent}, which diverged "
+                                 f"({parent_dir}); nothing can be copied from it. Rerun with a "
+                                 "recipe that trains (e.g. a lower --learning_rate) in a new "
+                                 "--workdir")
     path = os.path.join(parent_dir, "model.keras")
     stat = os.stat(path) if os.path.exists(path) else None
     key = (path, result["weights_sha256"], stat and (stat.st_mtime_ns, stat.st_size))

@@ -37,7 +37,8 @@ def write_hparams(run_dir, hparams, result):
     with tf.summary.create_file_writer(run_dir).as_default():
         hp.hparams(values, trial_id=hparams["net"])
         for key in ("top1", "top1_best10"):
-            tf.summary.scalar(f"hparams/{key}", result[key], step=result["steps"])
+            if result.get(key) is not None:  # a diverged net has no accuracy to show
+                tf.summary.scalar(f"hparams/{key}", result[key], step=result["steps"])
 
 
 def _scalar(value):

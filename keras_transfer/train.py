@@ -253,13 +253,13 @@ def fit(model, train_data, eval_data, config, run_dir, num_classes, verbose="aut
     if callable(train_data):
         train_data = train_data(initial_epoch * config.eval_every)
     history_path = os.path.join(run_dir, "history.jsonl")
-    stopper = StopOnSignal()
+    stopper, divergence = StopOnSignal(), StopOnDivergence()
     callbacks = [
         # Order matters: history and checkpoint are written only for completed intervals.
         HistoryLog(history_path, config.eval_every),
         checkpointer,
         keras.callbacks.TensorBoard(run_dir, write_graph=False, update_freq="epoch"),
-        stopper, *extra_callbacks,
+        stopper, divergence, *extra_callbacks,
     ]
     if initial_epoch < config.epochs:
         try:
@@ -268,15 +268,49 @@ def fit(model, train_data, eval_data, config, run_dir, num_classes, verbose="aut
                 warnings.filterwarnings("ignore", message="Your input ran out of data")
                 model.fit(train_data, validation_data=eval_data, epochs=config.epochs,
                           initial_epoch=initial_epoch, steps_per_epoch=config.eval_every,
-                          callbacks=callbacks, verbose=verbose)
+                          callbacks=callbacks, verbose=verbose, shuffle=False)
         finally:
             stopper.restore()
+    if divergence.step is not None:
+        return diverged_result(run_dir, config, divergence.step, divergence.loss)
     if stopper.stopped:
         name = signal.Signals(stopper.signum).name if stopper.signum else "a signal"
         raise Interrupted(f"training of {run_dir} stopped by {name} after the checkpoint of step "
                           f"{len(read_history(history_path)) * config.eval_every}; rerun the same "
                           "command to resume", stopper.signum)
     return result_from_history(run_dir, config)
+
+
+class StopOnDivergence(keras.callbacks.Callback):
+    """Stops training at the first batch whose running loss is blown up (`blown_up`): the rest
+    of the budget would only burn time on a net that is recorded as diverged anyway."""
+
+    def __init__(self):
+        super().__init__()
+        self.step = self.loss = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and blown_up(float(loss)):
+            self.step = self._epoch * self.params["steps"] + batch + 1
+            self.loss = float(loss)
+            self.model.stop_training = True
+
+
+def diverged_result(run_dir, config, step, loss):
+    """The result of a net stopped at `step` because its loss blew up: status "diverged", no
+    accuracy (the report lists it and averages it nowhere)."""
+    curve = [h["val_top1"] for h in read_history(os.path.join(run_dir, "history.jsonl"))]
+    return {
+        "status": "diverged", "diverged_at_step": step, "diverged_loss": loss,
+        "top1": None, "top1_best10": None, "top5": None, "converged": False,
+        "convergence": convergence.diagnose(curve), "steps": config.steps,
+        "train_seconds": None,
+    }
 
 
 def result_from_history(run_dir, config):
