@@ -111,7 +111,7 @@ class Checkpointer(IntervalCallback):
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
         # A file that fails half-way may have loaded some variables: put them back if no
-        # checkpoint loads, so the run starts from its real initialisation (issue 8).
+        # checkpoint loads, so the run starts from its real initialisation.
         variables = list(model.variables) + list(getattr(model.optimizer, "variables", []))
         initial = [np.array(v) for v in variables]
         for path in paths:

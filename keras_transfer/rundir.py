@@ -20,7 +20,7 @@ import time
 from absl import logging
 
 RESULTS = "results.jsonl"
-SUPERSEDED = "results_superseded.jsonl"  # rows sync_results dropped (issue 8)
+SUPERSEDED = "results_superseded.jsonl"  # rows sync_results dropped
 PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "tensorflow-datasets", "keras-tuner",
             "tensorboard", "numpy", "absl-py", "keras_transfer")
 
@@ -180,7 +180,7 @@ def finished_result(run_dir, expected_hash):
 def append_result(workdir, row):
     """Appends one row to results.jsonl: one write, fsynced, safe with concurrent writers.
 
-    Distributed workers (issue 9) append to one shared file: an exclusive lock (local disks; NFS
+    Distributed workers append to one shared file: an exclusive lock (local disks; NFS
     emulates it with byte-range locks) keeps the torn-line check and the write together, and
     O_APPEND with a single write keeps rows whole. Where locks are no-ops, the chief's final
     `sync_results` drops damaged lines and restores rows from the runs' result.json.
@@ -239,7 +239,7 @@ def sync_results(workdir):
         if result is not None:
             finished[result.get("run_dir")] = result
     kept, superseded, have = [], [], set()
-    for row in rows:  # issue 8: never two rows for one run, never a row without its run
+    for row in rows:  # never two rows for one run, never a row without its run
         run_dir = row.get("run_dir")
         result = finished.get(run_dir)
         if result is not None and run_dir not in have and \

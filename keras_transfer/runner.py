@@ -36,7 +36,7 @@ class SweepConfig:
     per_class: tuple = ()          # k values of the reduced-volume experiment
     target_per_class: tuple = ()   # K values: target-side nets on K images per class
     flags_text: str = ""       # resolved flags, written to each run's flags.txt
-    weight_decay: float | None = None  # issue 9 (tune.py): overrides the model's Caffe default
+    weight_decay: float | None = None  # overrides the model's Caffe default (tune.py sets it)
     dropout: float | None = None       # overrides the model's dropout (the paper's 0.5)
     fused: bool = True         # frozen nets sharing a trunk train together (fused.py)
     checkpoint_seconds: float = 0.0  # checkpoint at most this often (0: every evaluation)
@@ -242,7 +242,7 @@ def warn_unconverged(rows):
 
 
 def architecture(config, num_classes):
-    """The sweep's CaffeNet for `num_classes`; --weight_decay (issue 9) and --dropout override
+    """The sweep's CaffeNet for `num_classes`; --weight_decay and --dropout override
     the paper's values. Every builder of a sweep's nets (fused heads too) goes through here."""
     overrides = {name: getattr(config, name) for name in ("weight_decay", "dropout")
                  if getattr(config, name) is not None}

@@ -77,12 +77,10 @@ flags.DEFINE_bool("fused", True, "Train the nets that share a source and target 
                   "frozen ones (AnB, BnB, random<n> for all n) as heads of one frozen trunk, "
                   "fine-tuned ones (AnB+, BnB+) side by side in one graph; --nofused: one at a "
                   "time (keras_transfer/fused.py).")
-# --- issue 8 (reliability) ---
 flags.DEFINE_bool("deterministic", False,
                   "tf.config.experimental.enable_op_determinism(): bitwise-reproducible runs and "
                   "resumes (slower on GPU; see BUILD_NOTES.md, Reliability).")
-# --- end issue 8 ---
-# --- issue 9: distributed engine (keras_transfer/distributed.py, docs/distributed.md) ---
+# Engines: this process, or KerasTuner's distributed mode (docs/distributed.md).
 flags.DEFINE_enum("engine", "local", ["local", "kerastuner"],
                   "local: nets one after another in this process. kerastuner: one KerasTuner "
                   "trial per net; with KERASTUNER_TUNER_ID/ORACLE_IP/ORACLE_PORT set this "
@@ -93,7 +91,6 @@ flags.DEFINE_float("dropout", None, "Dropout rate after fc6 and fc7; default: th
                    "flags/default.flags sets 0 for its small net (BUILD_NOTES.md, Default sweep).")
 flags.DEFINE_float("weight_decay", None, "L2 weight decay on kernels; default: Caffe's 5e-4. "
                    "python -m keras_transfer.tune writes a tuned value into best.flags.")
-# --- end issue 9 ---
 
 
 def configs_from_flags():
@@ -124,7 +121,7 @@ def config_from_flags(split, workdir):
             lr_policy=FLAGS.lr_policy),
         strategy=FLAGS.strategy, mixed_precision=FLAGS.mixed_precision, export=FLAGS.export,
         max_bad_fraction=FLAGS.max_bad_fraction, flags_text=FLAGS.flags_into_string(),
-        fused=FLAGS.fused, weight_decay=FLAGS.weight_decay,  # weight_decay: issue 9
+        fused=FLAGS.fused, weight_decay=FLAGS.weight_decay,
         dropout=FLAGS.dropout, checkpoint_seconds=FLAGS.checkpoint_seconds,
         replicates=FLAGS.replicates)
 
@@ -143,7 +140,7 @@ def user_errors():
 
 
 def interrupted():
-    """issue 8: train.Interrupted, imported late like user_errors()."""
+    """train.Interrupted, imported late like user_errors() to keep --help fast."""
     from keras_transfer import train
     return train.Interrupted
 
@@ -155,7 +152,7 @@ def configure_runtime():
     import tensorflow as tf
 
     from keras_transfer import runner
-    if FLAGS.deterministic:  # issue 8
+    if FLAGS.deterministic:
         tf.config.experimental.enable_op_determinism()
     runner.set_threads(FLAGS.intra_op_threads, FLAGS.inter_op_threads)
 
@@ -168,9 +165,9 @@ def main(argv):
     try:
         configs = configs_from_flags()
         from keras_transfer import runner
-        worker = False  # issue 9: a kerastuner worker; the chief writes the report
+        worker = False  # a kerastuner worker; the chief writes the report
         for config in configs:
-            if FLAGS.engine == "kerastuner":  # issue 9: chief, worker, or both in this process
+            if FLAGS.engine == "kerastuner":  # chief, worker, or both in this process
                 from keras_transfer import distributed
                 worker = distributed.run_sweep(config, FLAGS.kerastuner_lease_seconds) is None
             else:
@@ -179,10 +176,10 @@ def main(argv):
         sys.exit(f"error: {e}")
     except KeyboardInterrupt:
         sys.exit("interrupted: rerun the same command to resume")
-    except interrupted() as e:  # issue 8: a signal stopped training after a checkpoint
+    except interrupted() as e:  # a signal stopped training after a checkpoint
         print(f"interrupted: {e}", file=sys.stderr)
         sys.exit(128 + (e.signum or signal.SIGINT))  # the shell's code for death by that signal
-    except OSError as e:  # issue 8: a disk that fills up or turns read-only mid-sweep
+    except OSError as e:  # a disk that fills up or turns read-only mid-sweep
         if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
             raise
         sys.exit(f"error: {e.strerror} writing {e.filename or 'the workdir'}; finished nets and "

@@ -81,8 +81,11 @@ def test_missing_source_and_bad_mode(tmp_path):
         transfer.build(ARCH, 2, "frozen")
     with pytest.raises(transfer.TransferError, match="unknown mode"):
         transfer.build(ARCH, 2, "thaw")
-    with pytest.raises(transfer.TransferError, match="cannot load the source"):
+    with pytest.raises(transfer.TransferError, match="missing.keras' does not exist. Train its"):
         transfer.build(ARCH, 2, "frozen", str(tmp_path / "missing.keras"))
+    (tmp_path / "garbage.keras").write_bytes(b"not a zip")
+    with pytest.raises(transfer.TransferError, match="exists but cannot be loaded"):
+        transfer.build(ARCH, 2, "frozen", str(tmp_path / "garbage.keras"))
 
 
 def test_mismatched_shapes_are_a_clear_error():

@@ -73,6 +73,11 @@ def case_split_overlapping_halves(tmp_path):
         "['manmade_grid'] are in both halves"
 
 
+def case_split_one_class_half(tmp_path):
+    return [split_file(tmp_path, ["natural_clouds"], ["manmade_grid", "manmade_bricks"])], \
+        "baseA would train on 1 class(es) (half A"
+
+
 def case_split_not_json(tmp_path):
     (tmp_path / "split.json").write_text("{A: natural")
     return [f"--split={tmp_path / 'split.json'}"], "cannot read split file"
