@@ -330,7 +330,7 @@ def train_group(ctx, nets, trunk_source, todo=None):
                           callbacks=[HeadLogs([(net, d) for net, d in zip(nets, run_dirs)
                                                if net in todo], recipe.eval_every, k),
                                      checkpointer, stopper],
-                          verbose=0 if os.environ.get("CI") else 2)
+                          verbose=0 if os.environ.get("CI") else 2, shuffle=False)
         finally:
             stopper.restore()  # never leave our signal handlers installed
     if stopper.stopped:
