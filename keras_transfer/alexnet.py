@@ -13,7 +13,7 @@ from keras import layers, ops
 
 LAYER_NAMES = {1: "conv1", 2: "conv2", 3: "conv3", 4: "conv4",
                5: "conv5", 6: "fc6", 7: "fc7", 8: "fc8"}
-NUM_LAYERS = 8
+from keras_transfer.catalog import MODEL_NAMES, NUM_LAYERS  # noqa: E402
 
 # Caffe's weight decay is 0.5 * decay * ||w||^2 (gradient decay * w); Keras' L2(l) adds l * ||w||^2.
 CAFFE_WEIGHT_DECAY = 5e-4
@@ -105,6 +105,7 @@ MODELS = {
                           input_scale=1 / 64, conv1_stride=2),
 }
 INITS = ("caffe", "he")
+assert tuple(sorted(MODELS)) == MODEL_NAMES, "catalog.MODEL_NAMES must list alexnet.MODELS"
 
 
 def architecture(model_name, num_classes, **overrides):

@@ -21,8 +21,10 @@ import time
 
 from absl import app, flags
 
+from keras_transfer import catalog
+
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("model", "caffenet", ["caffenet", "caffenet_mini", "caffenet_small"], "Which CaffeNet.")
+flags.DEFINE_enum("model", "caffenet", list(catalog.MODEL_NAMES), "Which CaffeNet.")
 flags.DEFINE_integer("batch", 64, "Batch size.")
 flags.DEFINE_list("frozen_layers", ["0"], "n values 0..7: layers 1..n frozen (one case each).")
 flags.DEFINE_integer("num_classes", 500, "fc8 width with --pipeline=none (the peer uses 500).")

@@ -18,12 +18,12 @@ Diverged rows (`status: "diverged"`) never enter a mean: `select` drops them. Ro
 import dataclasses
 import statistics
 
-from keras_transfer import stats
+from keras_transfer import catalog, stats
 
 METRIC = "top1_best10"
-NS = tuple(range(1, 8))
+NS = catalog.NS
 GROUPS = ("BnB", "BnB+", "AnB", "AnB+")
-KINDS = ("base", "selffer", "transfer", "random", "reduced")
+KINDS = catalog.KINDS
 REQUIRED_KEYS = ("net", "kind", "n", "fine_tune", "split", "split_seed", "seed", "target", METRIC)
 BASES = ("base", "baseAll")  # groups measured at n = 0: a unit has one, whatever n is asked
 

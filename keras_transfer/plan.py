@@ -12,6 +12,8 @@ while their sources stay trained on the full half.
 
 import dataclasses
 
+from keras_transfer import catalog
+
 EXPERIMENTS = ("base", "selffer", "transfer", "random_filters", "reduced")
 PAPER_EXPERIMENTS = EXPERIMENTS[:4]  # the default: the paper's figures 2 and 3
 
@@ -151,7 +153,8 @@ def parse_sizes(text, flag):
 
 
 def parse_layers(text):
-    """`--layers` value ("1,2,3" or "1-7") to a sorted list of n in 1..7, with a clear error."""
+    """`--layers` value ("1,2,3" or "1-7") to a sorted list of n in 1..MAX_N, with a clear
+    error."""
     values = set()
     try:
         for part in str(text).split(","):
@@ -163,8 +166,8 @@ def parse_layers(text):
                 values.add(int(part))
     except ValueError:
         raise ValueError(f"--layers={text!r} is not a list of integers like '1,2,3' or '1-7'")
-    bad = sorted(v for v in values if not 1 <= v <= 7)
+    bad = sorted(v for v in values if not 1 <= v <= catalog.MAX_N)
     if bad or not values:
-        raise ValueError(f"--layers={text!r}: every n must be in 1..7 (n is the number of "
+        raise ValueError(f"--layers={text!r}: every n must be in 1..{catalog.MAX_N} (n is the number of "
                          f"copied layers; fc8 is never copied); bad: {bad or 'empty'}")
     return sorted(values)

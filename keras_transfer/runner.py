@@ -14,8 +14,8 @@ import zlib
 import keras
 import tensorflow as tf
 
-from keras_transfer import (alexnet, convergence, data, export, fused, plan, rundir, splits,
-                            summaries, train, transfer)
+from keras_transfer import (alexnet, catalog, convergence, data, export, fused, plan, rundir,
+                            splits, summaries, train, transfer)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,7 +26,7 @@ class SweepConfig:
     split: str = "natural_manmade"
     split_seed: int = 0
     model: str = "caffenet_small"
-    layers: tuple = tuple(range(1, 8))
+    layers: tuple = catalog.NS
     experiments: tuple = plan.PAPER_EXPERIMENTS
     recipe: train.TrainConfig = train.TrainConfig()
     strategy: str = "default"

@@ -4,15 +4,15 @@ import numpy as np
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
-from keras_transfer import alexnet
+from keras_transfer import alexnet, catalog
 
 # Every net's hparams; the experiment config at the workdir root gives the dashboard its columns.
 HPARAMS = {
     "net": hp.HParam("net"),
-    "kind": hp.HParam("kind", hp.Discrete(["base", "selffer", "transfer", "random"])),
+    "kind": hp.HParam("kind", hp.Discrete(list(catalog.KINDS))),
     "source": hp.HParam("source"),
     "target": hp.HParam("target"),
-    "n": hp.HParam("n", hp.IntInterval(0, 7)),
+    "n": hp.HParam("n", hp.IntInterval(0, catalog.MAX_N)),
     "fine_tune": hp.HParam("fine_tune", hp.Discrete([False, True])),
     "split": hp.HParam("split"),
     "split_seed": hp.HParam("split_seed"),

@@ -14,7 +14,7 @@ import sys
 
 from absl import app, flags, logging
 
-from keras_transfer import plan
+from keras_transfer import catalog, plan
 
 FLAGS = flags.FLAGS
 DEFAULT_FLAGFILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -33,7 +33,7 @@ flags.DEFINE_list("experiments", list(plan.PAPER_EXPERIMENTS), f"Subset of {plan
 flags.DEFINE_string("per_class", "", "reduced experiment: k images per class, e.g. '1,5,25,100'.")
 flags.DEFINE_string("target_per_class", "",
                     "Train half B's target-side nets again on K images per class, e.g. '5,20,80'.")
-flags.DEFINE_enum("model", "caffenet_small", ["caffenet", "caffenet_mini", "caffenet_small"],
+flags.DEFINE_enum("model", "caffenet_small", list(catalog.MODEL_NAMES),
                   "caffenet: the paper's 227 px net; caffenet_small: 32 px, widths / 4; "
                   "caffenet_mini: caffenet_small with conv1 at stride 2 (4.5x fewer FLOPs).")
 flags.DEFINE_integer("steps", 450_000, "Training steps per net.")

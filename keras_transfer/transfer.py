@@ -11,10 +11,10 @@ import os
 import keras
 import numpy as np
 
-from keras_transfer import alexnet
+from keras_transfer import alexnet, catalog
 
 MODES = ("frozen", "fine_tune", "random_frozen")
-MAX_N = alexnet.NUM_LAYERS - 1  # fc8 is the classifier of the target task and is never copied
+MAX_N = catalog.MAX_N  # fc8 is the classifier of the target task and is never copied
 
 
 class TransferError(ValueError):

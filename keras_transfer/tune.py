@@ -21,6 +21,8 @@ import zlib
 
 from absl import app, flags, logging
 
+from keras_transfer import catalog
+
 FLAGS = flags.FLAGS
 ALGORITHMS = ["hyperband", "bayesian", "random"]
 
@@ -33,7 +35,7 @@ def define_flags():
     flags.DEFINE_string("data_dir", None, "TFDS data dir.")
     flags.DEFINE_string("split", "natural_manmade", "As the sweep's --split; half A is tuned.")
     flags.DEFINE_integer("split_seed", 0, "Seed of --split=random.")
-    flags.DEFINE_enum("model", "caffenet_small", ["caffenet", "caffenet_mini", "caffenet_small"], "As the sweep's.")
+    flags.DEFINE_enum("model", "caffenet_small", list(catalog.MODEL_NAMES), "As the sweep's.")
     flags.DEFINE_enum("algorithm", "hyperband", ALGORITHMS,
                       "hyperband: many short runs, the best continued (max_trials is ignored). "
                       "bayesian: BayesianOptimization, max_trials full runs (needs scipy: "

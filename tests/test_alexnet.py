@@ -78,3 +78,10 @@ def test_architecture_lookup():
     assert alexnet.build(arch).input_shape == (None, 32, 32, 3)
     with pytest.raises(ValueError, match="unknown model"):
         alexnet.architecture("vgg", 10)
+
+
+def test_the_keras_free_catalog_names_what_alexnet_builds():
+    from keras_transfer import catalog, transfer
+    assert catalog.MODEL_NAMES == tuple(sorted(alexnet.MODELS))
+    assert catalog.NUM_LAYERS == len(alexnet.LAYER_NAMES) == 8
+    assert catalog.NS == tuple(range(1, transfer.MAX_N + 1)) == (1, 2, 3, 4, 5, 6, 7)
