@@ -120,24 +120,25 @@ def fused_model(nets, models):
     return keras.Model(image, outputs, name="fused")
 
 
-# Compiled fused models by the shape of their group, the most recent few. The sweep's four
-# fine-tuned groups (A-A+, B-B+, A-B+, B-A+) have the same shape, as have its four frozen
-# transfer/selffer groups: reusing the model reuses its traced train and eval functions, which
-# for 7 nets side by side take ~15 s to trace, longer than 100 of their training steps.
-_LAST = {}
-_KEEP = 4
+# How many compiled fused models a sweep keeps (runner.Context.fused_models), by the shape of
+# their group, the most recent ones. The sweep's four fine-tuned groups (A-A+, B-B+, A-B+,
+# B-A+) have the same shape, as have its four frozen transfer/selffer groups: reusing the model
+# reuses its traced train and eval functions, which for 7 nets side by side take ~15 s to
+# trace, longer than 100 of their training steps.
+KEEP_COMPILED = 4
 
 
-def compiled_group(nets, models, arch, config):
-    """(fused model, the nets' models inside it), compiled. When the previous group had the same
+def compiled_group(nets, models, arch, config, cache):
+    """(fused model, the nets' models inside it), compiled. `cache` is the sweep's dict of
+    compiled groups (runner.Context.fused_models). When an earlier group had the same
     shape (n and mode of each net, architecture, recipe, dtype policy, strategy), its model comes
     back holding `models`' weights, with a reset optimizer (momentum 0, step 0): the same
     starting point as a new model, without tracing again. The caller copies the trained weights
     back into `models`, which carry the nets' own names."""
     key = (tuple((net.n, net.mode) for net in nets), arch, config,
            keras.mixed_precision.global_policy().name, id(tf.distribute.get_strategy()))
-    if key in _LAST:
-        model, inner = _LAST[key] = _LAST.pop(key)  # now the most recent
+    if key in cache:
+        model, inner = cache[key] = cache.pop(key)  # now the most recent
         for target, source in zip(inner, models):
             target.set_weights(source.get_weights())
             # Dropout's seed-generator states are not weights: without this a reused model
@@ -150,9 +151,9 @@ def compiled_group(nets, models, arch, config):
         return model, inner
     model = fused_model(nets, models)
     compile_fused(model, nets, config, arch.num_classes)
-    _LAST[key] = (model, models)
-    while len(_LAST) > _KEEP:
-        del _LAST[next(iter(_LAST))]  # the least recently used
+    cache[key] = (model, models)
+    while len(cache) > KEEP_COMPILED:
+        del cache[next(iter(cache))]  # the least recently used
     return model, models
 
 
@@ -298,7 +299,7 @@ def train_group(ctx, nets, trunk_source, todo=None):
         models = build_heads(nets, trunk_source, arch,
                              [runner.init_seed(config, net) for net in nets],
                              [runner.model_name(net.name) for net in nets])
-        model, inner = compiled_group(nets, models, arch, recipe)
+        model, inner = compiled_group(nets, models, arch, recipe, ctx.fused_models)
     frozen = not nets[0].fine_tune
     trunk_sha = transfer.weights_checksum(models[-1], nets[-1].n) if frozen else None
     # The group's state belongs to exactly these members and recipes: a group re-formed with

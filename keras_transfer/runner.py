@@ -45,11 +45,16 @@ class SweepConfig:
 
 @dataclasses.dataclass
 class Context:
-    """What every net of one sweep shares: data source, split, strategy."""
+    """What every net of one sweep shares: data source, split, strategy, and two measured
+    speed-ups that live as long as the sweep: the last parent loaded (read only: dependants
+    copy its weights; keyed by its file's path, checksum, mtime and size, so a base changed on
+    disk is loaded and checked again) and the compiled fused models (fused.compiled_group)."""
     config: SweepConfig
     source: data.Source
     split: splits.Split
     strategy: tf.distribute.Strategy
+    parent: dict = dataclasses.field(default_factory=dict)
+    fused_models: dict = dataclasses.field(default_factory=dict)
 
     @property
     def global_batch(self):
@@ -308,19 +313,14 @@ def load_parent(ctx, net):
     path = os.path.join(parent_dir, "model.keras")
     stat = os.stat(path) if os.path.exists(path) else None
     key = (path, result["weights_sha256"], stat and (stat.st_mtime_ns, stat.st_size))
-    if _PARENT.get("key") != key:  # a group's 7 nets and the group itself share one load
+    if ctx.parent.get("key") != key:  # a group's 7 nets and the group itself share one load
         model = transfer.load_source(path)
         if transfer.weights_checksum(model) != result["weights_sha256"]:
             raise rundir.RunDirError(
                 f"{parent_dir}/model.keras does not match the checksum in its result.json; the "
                 f"base was modified after training. Delete {parent_dir} to retrain it.")
-        _PARENT.update(key=key, model=model)
-    return _PARENT["model"], result
-
-
-# The last parent loaded (read only: dependants copy its weights), keyed by its file's path,
-# checksum, mtime and size, so a base changed on disk is loaded and checked again.
-_PARENT = {}
+        ctx.parent.update(key=key, model=model)
+    return ctx.parent["model"], result
 
 
 def run_net(ctx, net, trained=None):

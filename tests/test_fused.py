@@ -24,11 +24,11 @@ def layer_weights(model, i):
     return alexnet.layer(model, i).get_weights()
 
 
-def train_fused(nets, source, seeds=SEEDS):
+def train_fused(nets, source, seeds=SEEDS, cache=None):
     """Trains the group as train_group does (the previous group's model when it has the same
-    shape); returns the nets' own models holding the trained weights."""
+    shape and `cache` holds it); returns the nets' own models holding the trained weights."""
     models = fused.build_heads(nets, source, ARCH, [seeds[n.n] for n in nets])
-    model, inner = fused.compiled_group(nets, models, ARCH, RECIPE)
+    model, inner = fused.compiled_group(nets, models, ARCH, RECIPE, {} if cache is None else cache)
     model.fit(batches().map(lambda x, y: (x, (y,) * len(nets))), epochs=1, verbose=0)
     for target, trained in zip(models, inner):
         target.set_weights(trained.get_weights())
@@ -172,12 +172,12 @@ def test_fine_tuned_nets_group_apart_from_frozen_ones():
 def test_a_group_reusing_the_previous_groups_model_trains_as_a_new_one(source):
     nets = [plan.copied("A", n, "B", True) for n in (1, 3)]
     other_seeds = {n: seed + 100 for n, seed in SEEDS.items()}
-    fused._LAST.clear()
-    fresh = train_fused(nets, source, other_seeds)  # a new fused model
-    first = fused._LAST and next(iter(fused._LAST.values()))[0]
-    train_fused(nets, source)  # the same shape: reuses it, and trains it further
-    reused = train_fused(nets, source, other_seeds)  # back to the first seeds, reused again
-    assert next(iter(fused._LAST.values()))[0] is first  # one model, traced once
+    cache = {}
+    fresh = train_fused(nets, source, other_seeds, cache)  # a new fused model
+    first = next(iter(cache.values()))[0]
+    train_fused(nets, source, cache=cache)  # the same shape: reuses it, and trains it further
+    reused = train_fused(nets, source, other_seeds, cache)  # back to the first seeds, reused
+    assert len(cache) == 1 and next(iter(cache.values()))[0] is first  # one model, one trace
     for a, b in zip(fresh, reused):
         for x, y in zip(a.get_weights(), b.get_weights(), strict=True):
             np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
@@ -191,10 +191,11 @@ def test_a_reused_group_model_starts_from_the_fresh_models_dropout_state(source)
                                 dropout=0.5)
     nets = [plan.copied("A", n, "B", True) for n in (2, 3)]
     first = fused.build_heads(nets, source, arch, [21, 21])
-    model, inner = fused.compiled_group(nets, first, arch, RECIPE)
+    cache = {}
+    model, inner = fused.compiled_group(nets, first, arch, RECIPE, cache)
     model.fit(batches().map(lambda x, y: (x, (y,) * len(nets))), epochs=1, verbose=0)
     fresh = fused.build_heads(nets, source, arch, [22, 22])
-    again, again_inner = fused.compiled_group(nets, fresh, arch, RECIPE)
+    again, again_inner = fused.compiled_group(nets, fresh, arch, RECIPE, cache)
     assert again is model  # the same shape: reused, not traced again
     from keras_transfer import checkpoints
     for reused, new in zip(again_inner, fresh):
