@@ -11,9 +11,10 @@ import dataclasses
 import keras
 from keras import layers, ops
 
+from keras_transfer.catalog import MODEL_NAMES, NUM_LAYERS
+
 LAYER_NAMES = {1: "conv1", 2: "conv2", 3: "conv3", 4: "conv4",
                5: "conv5", 6: "fc6", 7: "fc7", 8: "fc8"}
-from keras_transfer.catalog import MODEL_NAMES, NUM_LAYERS  # noqa: E402
 
 # Caffe's weight decay is 0.5 * decay * ||w||^2 (gradient decay * w); Keras' L2(l) adds l * ||w||^2.
 CAFFE_WEIGHT_DECAY = 5e-4
