@@ -180,10 +180,9 @@ class Checkpointer(IntervalCallback):
 def newest_owner(directory):
     """The owner recorded for the newest checkpoint in `directory` (None if there is none or
     its record is unreadable); the state itself is checked when it is restored."""
-    for path in checkpoint_paths(directory):
-        record = _read_record(path)
-        return record.get("owner") if record else None
-    return None
+    paths = checkpoint_paths(directory)
+    record = _read_record(paths[0]) if paths else None
+    return record.get("owner") if record else None
 
 
 def _record_path(path):

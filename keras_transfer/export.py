@@ -64,8 +64,8 @@ def export_run(run_dir, out=None):
         raise ExportError(f"{run_dir} has not finished (no readable result.json); rerun its "
                           "sweep to finish it, then export")
     if result.get("status", "ok") != "ok":
-        raise ExportError(f"{run_dir} finished as {result['status']!r} (its loss was not "
-                          "finite); there is no trained net to export")
+        raise ExportError(f"{run_dir} finished as {result['status']!r} (its loss blew up); "
+                          "there is no trained net to export")
     mean = manifest.get("data", {}).get("mean")
     if mean is None:
         raise ExportError(f"{run_dir}/manifest.json has no data mean; it was not written by "

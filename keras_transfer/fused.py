@@ -268,12 +268,12 @@ def recorded_group(ctx, net, nets):
         return None
     by_key = {m.key: m for m in nets if group_key(m) == group_key(net)}
     try:
-        members = [by_key[m["net"]] for m in owner["members"]]
-        same = all(runner.net_identity(ctx, by_key[m["net"]])["hash"] == m["config_hash"]
-                   for m in owner["members"])
+        recorded = [(by_key[m["net"]], m["config_hash"]) for m in owner["members"]]
     except (KeyError, TypeError):
         return None
-    if not same or net not in members:
+    members = [m for m, _ in recorded]
+    if net not in members or any(runner.net_identity(ctx, m)["hash"] != config_hash
+                                 for m, config_hash in recorded):
         return None
     return sorted(members, key=lambda m: m.n)
 

@@ -389,19 +389,19 @@ def run_net(ctx, net, trained=None):
     if config.export and (net.kind in ("base", "reduced") or net.fine_tune):
         export.export_saved_model(model, os.path.join(run_dir, export.SAVED_MODEL),
                                   ctx.source.info.mean, manifest_classes(ctx, classes))
+    recipe = recipe_settings(config)
     row = {
         **net.hparams(), "split": config.split, "split_seed": split_seed(config),
         "split_fingerprint": ctx.split.fingerprint, "dataset": config.dataset,
         "model": config.model, "seed": config.recipe.seed, "num_classes": arch.num_classes,
         **result, "run_dir": os.path.relpath(run_dir, config.workdir),
         "config_hash": identity["hash"], "weights_sha256": transfer.weights_checksum(model),
-        "recipe": recipe_settings(config),
-        "recipe_hash": rundir.config_hash(recipe_settings(config)),
+        "recipe": recipe, "recipe_hash": rundir.config_hash(recipe),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     row["source"] = net.source
     summaries.write_hparams(run_dir, {**net.hparams(), "split": config.split,
-                                      "split_seed": split_seed(config),
+                                      "split_seed": row["split_seed"],
                                       "seed": config.recipe.seed}, row)
     rundir.write_json(os.path.join(run_dir, "result.json"), row)  # last: marks the net done
     rundir.append_result(config.workdir, row)
