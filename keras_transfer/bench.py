@@ -62,7 +62,9 @@ def measure(model_name="caffenet", batch=64, frozen_layers=0, num_classes=500,
     import numpy as np
     import tensorflow as tf
 
-    from keras_transfer import alexnet, data, train, transfer
+    from keras_transfer import data
+    from keras_transfer.nets import alexnet, transfer
+    from keras_transfer.training import train
 
     arch_kw = alexnet.MODELS[model_name]
     if pipeline == "none":
@@ -80,7 +82,7 @@ def measure(model_name="caffenet", batch=64, frozen_layers=0, num_classes=500,
     recipe = train.TrainConfig(steps=1000, eval_every=1000, batch_size=batch,
                                jit_compile=jit_compile)
     if fused_heads:
-        from keras_transfer import fused, plan
+        from keras_transfer.experiment import fused, plan
         if fine_tune:
             nets = [plan.copied("A", n, "B", True) for n in sorted(fused_heads)]
             source = alexnet.build(arch)
@@ -118,7 +120,7 @@ def main(argv):
     import keras
     import tensorflow as tf
 
-    from keras_transfer import runner
+    from keras_transfer.experiment import runner
     runner.set_threads(FLAGS.intra_op_threads, FLAGS.inter_op_threads)  # before any op runs
     runner.set_precision(FLAGS.mixed_precision)  # the sweep's choice: bfloat16 on CPU
     try:

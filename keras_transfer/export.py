@@ -7,48 +7,17 @@ mean exactly as evaluation does, and return class probabilities [N, num_classes]
     python -m keras_transfer.export --run_dir=runs/natural_manmade/runs/r0/A3B+
 """
 
-import json
 import os
 import sys
 
-import keras
-import tensorflow as tf
 from absl import app, flags
 
-from keras_transfer import alexnet, data, rundir, transfer  # alexnet: registers custom layers
-
-SAVED_MODEL = "saved_model"
+from keras_transfer import files
+from keras_transfer.nets import alexnet, saved_model, transfer  # noqa: F401 (alexnet: registers custom layers)
 
 
 class ExportError(RuntimeError):
     """A run directory cannot be exported (missing, unfinished or damaged) or --out is unwritable."""
-
-
-def export_saved_model(model, path, mean, class_names=None):
-    """Writes `model` with image-in, probabilities-out serving signatures to `path`.
-
-    A plain `tf.Module` holding the backing `tf.Variable`s once: Keras' ExportArchive tracks
-    both its own variables and the ones the endpoints capture, which stored every weight twice.
-    """
-    image_size = int(model.input_shape[1])
-    mean = [float(m) for m in mean]
-
-    def serve(images):
-        return model(data.serving_preprocess(images, image_size, mean), training=False)
-
-    module = tf.Module()
-    module.weights = [v.value for v in model.weights]
-    module.serving_default = tf.function(
-        serve, input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)], autograph=False)
-    module.serve_float = tf.function(
-        serve, input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
-        autograph=False)
-    tf.saved_model.save(module, path, signatures={"serving_default": module.serving_default,
-                                                  "serve_float": module.serve_float})
-    if class_names is not None:  # label index -> class name, for whoever serves it
-        with open(os.path.join(path, "class_names.json"), "w") as f:
-            json.dump(list(class_names), f)
-    return path
 
 
 def export_run(run_dir, out=None):
@@ -56,8 +25,8 @@ def export_run(run_dir, out=None):
     what = "--run_dir must be a finished net's run directory (WORKDIR/runs/r<i>/<net>)"
     if not os.path.isdir(run_dir):
         raise ExportError(f"{run_dir} not found: {what}")
-    result = rundir.read_json(os.path.join(run_dir, "result.json"))
-    manifest = rundir.read_json(os.path.join(run_dir, "manifest.json"))
+    result = files.read_json(os.path.join(run_dir, "result.json"))
+    manifest = files.read_json(os.path.join(run_dir, "manifest.json"))
     if manifest is None:
         raise ExportError(f"{run_dir}/manifest.json is missing or unreadable: {what}")
     if result is None:
@@ -75,10 +44,10 @@ def export_run(run_dir, out=None):
         model = transfer.load_source(model_path)
     except transfer.TransferError as e:
         raise ExportError(str(e)) from e
-    path = out or os.path.join(run_dir, SAVED_MODEL)
+    path = out or os.path.join(run_dir, saved_model.SAVED_MODEL)
     try:
         os.makedirs(path, exist_ok=True)
-        return export_saved_model(model, path, mean, manifest.get("class_names"))
+        return saved_model.export_saved_model(model, path, mean, manifest.get("class_names"))
     except OSError as e:
         raise ExportError(f"cannot write the SavedModel to {path}: {e}; pick another --out")
 

@@ -74,7 +74,7 @@ def _shard_name(name, split, i, n):
 def _convert(size, quality):
     """path -> JPEG bytes of the image resized as data.Source.train resizes it."""
     def convert(path):
-        image = tf.image.resize(tf.cast(data._decode(tf.io.read_file(path)), tf.float32),
+        image = tf.image.resize(tf.cast(data.decode_image(tf.io.read_file(path)), tf.float32),
                                 (size, size))  # bilinear, no antialias: the pipeline's resize
         image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
         return tf.io.encode_jpeg(image, quality=quality)
@@ -108,7 +108,7 @@ def _plan(source, root, shards):
     training rows in a fixed random order, validation rows in the folder source's order."""
     plan = {}
     for split, folder in _SPLITS:
-        listed = data._list_split(root, folder, source.info.class_names)  # data.py's listing
+        listed = data.list_split(root, folder, source.info.class_names)
         records = source._records("train" if split == "train" else "eval")  # less its bad files
         kept = {p.decode() for b in records.batch(65536).as_numpy_iterator() for p in b[0]}
         rows = [(rel, label, os.path.join(root, rel)) for rel, _, label in listed]

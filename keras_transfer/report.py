@@ -23,9 +23,9 @@ import sys
 
 from absl import app, flags
 
-from keras_transfer import datasize, datasize_figures, figures, paper, trust
-from keras_transfer import decomposition as D
-from keras_transfer import findings as F
+from keras_transfer.reporting import datasize, datasize_figures, figures, paper, trust
+from keras_transfer.reporting import decomposition as D
+from keras_transfer.reporting import findings as F
 
 
 class ReportError(ValueError):

@@ -14,7 +14,8 @@ import sys
 
 from absl import app, flags, logging
 
-from keras_transfer import catalog, plan
+from keras_transfer import catalog
+from keras_transfer.experiment import plan
 
 FLAGS = flags.FLAGS
 DEFAULT_FLAGFILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -106,7 +107,8 @@ def configs_from_flags():
 
 
 def config_from_flags(split, workdir):
-    from keras_transfer import runner, train  # heavy imports after flag parsing
+    from keras_transfer.experiment import runner  # heavy imports after flag parsing
+    from keras_transfer.training import train
     return runner.SweepConfig(
         workdir=workdir, dataset=FLAGS.dataset, data_dir=FLAGS.data_dir, split=split,
         split_seed=FLAGS.split_seed, model=FLAGS.model,
@@ -134,14 +136,17 @@ def split_name(split):
 
 def user_errors():
     """Errors a user can cause: printed as one line, no traceback."""
-    from keras_transfer import data, rundir, splits, transfer
+    from keras_transfer import data
+    from keras_transfer.data import splits
+    from keras_transfer.experiment import rundir
+    from keras_transfer.nets import transfer
     return (ValueError, FileNotFoundError, data.DataError, splits.SplitError,
             rundir.RunDirError, transfer.TransferError)
 
 
 def interrupted():
     """train.Interrupted, imported late like user_errors() to keep --help fast."""
-    from keras_transfer import train
+    from keras_transfer.training import train
     return train.Interrupted
 
 
@@ -151,7 +156,7 @@ def configure_runtime():
         return  # TensorFlow not imported yet: --help and flag errors stay fast
     import tensorflow as tf
 
-    from keras_transfer import runner
+    from keras_transfer.experiment import runner
     if FLAGS.deterministic:
         tf.config.experimental.enable_op_determinism()
     runner.set_threads(FLAGS.intra_op_threads, FLAGS.inter_op_threads)
@@ -164,11 +169,11 @@ def main(argv):
     configure_runtime()
     try:
         configs = configs_from_flags()
-        from keras_transfer import runner
+        from keras_transfer.experiment import runner
         worker = False  # a kerastuner worker; the chief writes the report
         for config in configs:
             if FLAGS.engine == "kerastuner":  # chief, worker, or both in this process
-                from keras_transfer import distributed
+                from keras_transfer.experiment import distributed
                 worker = distributed.run_sweep(config, FLAGS.kerastuner_lease_seconds) is None
             else:
                 runner.run_sweep(config)

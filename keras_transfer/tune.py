@@ -85,7 +85,8 @@ def hypermodel(config, source, classes):
     """A KerasTuner HyperModel: a fresh CaffeNet for half A with the trial's values."""
     import keras_tuner
 
-    from keras_transfer import alexnet, train
+    from keras_transfer.nets import alexnet
+    from keras_transfer.training import train
 
     class BaseNet(keras_tuner.HyperModel):
         def build(self, hp):
@@ -117,7 +118,9 @@ def search(config):
     import keras
     import keras_tuner
 
-    from keras_transfer import data, rundir, runner, splits
+    from keras_transfer import data
+    from keras_transfer.data import splits
+    from keras_transfer.experiment import rundir, runner
 
     rundir.check_writable(config.workdir)
     runner.set_precision(config.mixed_precision)
@@ -170,7 +173,7 @@ def write_flagfile(path, values, score, config):
 
 
 def config_from_flags():
-    from keras_transfer import train
+    from keras_transfer.training import train
     try:
         return TuneConfig(
             workdir=FLAGS.workdir, dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
@@ -193,7 +196,9 @@ def main(argv):
     if len(argv) > 1:
         sys.exit(f"error: unexpected arguments {argv[1:]}")
     logging.set_verbosity(logging.WARNING)
-    from keras_transfer import data, rundir, splits  # user errors: one line, no traceback
+    from keras_transfer import data  # user errors: one line, no traceback
+    from keras_transfer.data import splits
+    from keras_transfer.experiment import rundir
     try:
         best = search(config_from_flags())
     except (ValueError, FileNotFoundError, data.DataError, splits.SplitError,

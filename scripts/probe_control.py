@@ -17,7 +17,10 @@ import keras
 import numpy as np
 from scipy import stats as st
 
-from keras_transfer import alexnet, convergence, data, splits, train, transfer
+from keras_transfer import data
+from keras_transfer.data import splits
+from keras_transfer.nets import alexnet, transfer
+from keras_transfer.training import convergence, train
 
 
 def run(source, classes, config, arch, init_seed, data_seed, n=0, parent=None):

@@ -17,7 +17,10 @@ import time
 
 import keras
 
-from keras_transfer import alexnet, data, splits, train, transfer
+from keras_transfer import data
+from keras_transfer.data import splits
+from keras_transfer.nets import alexnet, transfer
+from keras_transfer.training import train
 
 EVAL_EVERY = 25
 

@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_transfer import alexnet
+from keras_transfer.nets import alexnet
 
 
 def small(num_classes=10):
@@ -81,7 +81,8 @@ def test_architecture_lookup():
 
 
 def test_the_keras_free_catalog_names_what_alexnet_builds():
-    from keras_transfer import catalog, transfer
+    from keras_transfer import catalog
+    from keras_transfer.nets import transfer
     assert catalog.MODEL_NAMES == tuple(sorted(alexnet.MODELS))
     assert catalog.NUM_LAYERS == len(alexnet.LAYER_NAMES) == 8
     assert catalog.NS == tuple(range(1, transfer.MAX_N + 1)) == (1, 2, 3, 4, 5, 6, 7)

@@ -4,7 +4,8 @@ import os
 
 import numpy as np
 
-from keras_transfer import alexnet, checkpoints, train
+from keras_transfer.nets import alexnet
+from keras_transfer.training import checkpoints, train
 
 
 def small_model():

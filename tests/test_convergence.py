@@ -2,7 +2,7 @@
 
 import pytest
 
-from keras_transfer import convergence
+from keras_transfer.training import convergence
 
 
 def test_a_curve_flat_in_its_tail_is_converged():
@@ -52,7 +52,7 @@ def test_the_tolerance_is_the_boundary():
     ([2.9, 40.0, 3e4, 1e11], "diverged"),
 ])
 def test_a_blown_up_loss_marks_the_result_diverged(tmp_path, losses, status):
-    from keras_transfer import train
+    from keras_transfer.training import train
     config = train.TrainConfig(steps=4 * 25, eval_every=25, learning_rate=0.01, lr_step=1000)
     for epoch, loss in enumerate(losses):
         train.write_history_row(str(tmp_path / "history.jsonl"), epoch, 25, 1.0,

@@ -9,7 +9,8 @@ import tensorflow_datasets as tfds
 from etils import epath
 from PIL import Image
 
-from keras_transfer import data, synthetic
+from keras_transfer import data
+from keras_transfer.data import synthetic
 
 COLOURS = {"a_red": (255, 0, 0), "b_green": (0, 255, 0), "c_blue": (0, 0, 255),
            "d_yellow": (255, 255, 0)}

@@ -7,11 +7,19 @@ import re
 
 import matplotlib.image
 import pytest
+from test_report import (
+    REP_JITTER,
+    REP_SHIFT,
+    random_split_rows,
+    row,
+    tensorboard_images,
+    write_jsonl,
+)
 
-from keras_transfer import datasize, plan, report
-from keras_transfer import findings as F
-from test_report import (REP_JITTER, REP_SHIFT, random_split_rows, row, tensorboard_images,
-                         write_jsonl)
+from keras_transfer import report
+from keras_transfer.experiment import plan
+from keras_transfer.reporting import datasize
+from keras_transfer.reporting import findings as F
 
 ALL = datasize.ALL
 LAYERS = (1, 2, 3)

@@ -10,7 +10,9 @@ import time
 
 import pytest
 
-from keras_transfer import data, distributed, plan, rundir, runner, train
+from keras_transfer import data, files
+from keras_transfer.experiment import distributed, plan, rundir, runner
+from keras_transfer.training import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NETS = plan.make_plan((1,), ("base", "transfer"))   # baseA baseB B1A B1A+ A1B A1B+
@@ -31,7 +33,7 @@ def finish_net(oracle, workdir, trial, top1=0.5):
     key = trial.hyperparameters.values["net"]  # the net's key, "r0/baseA"
     name = key.split("/")[-1]
     os.makedirs(workdir / "runs" / key, exist_ok=True)
-    rundir.write_json(str(workdir / "runs" / key / "result.json"),
+    files.write_json(str(workdir / "runs" / key / "result.json"),
                       {"net": name, "config_hash": f"h-{name}", "top1": top1})
     oracle.update_trial(trial.trial_id, {"top1": top1})
     trial.status = "COMPLETED"
@@ -80,7 +82,7 @@ def test_oracle_skips_finished_nets_and_rejects_changed_ones(tmp_path):
     restarted.end_trial(late)  # the old chief's trial 0001 (baseB) reported late: ignored
     assert restarted.ongoing_trials["w2"] is mine and mine.status == "RUNNING"
     assert not restarted.failed
-    rundir.write_json(str(tmp_path / "runs" / "r0" / "baseA" / "result.json"),
+    files.write_json(str(tmp_path / "runs" / "r0" / "baseA" / "result.json"),
                       {"net": "baseA", "config_hash": "other"})
     with pytest.raises(rundir.RunDirError, match="different config"):
         make_oracle(tmp_path).is_done("r0/baseA")
@@ -108,18 +110,18 @@ def test_worker_whose_lease_is_taken_over_stops_itself(tmp_path):
     try:
         lease = distributed.Lease(str(tmp_path), "baseA", "w0", "0000", interval=0.1)
         with lease:
-            rundir.write_json(distributed.lease_path(str(tmp_path), "baseA"),
+            files.write_json(distributed.lease_path(str(tmp_path), "baseA"),
                               {"tuner": "w1", "trial": "0003"})
             time.sleep(0.5)
         assert lease.lost and signals == [signal.SIGTERM]
-        assert rundir.read_json(distributed.lease_path(str(tmp_path), "baseA"))["tuner"] == "w1"
+        assert files.read_json(distributed.lease_path(str(tmp_path), "baseA"))["tuner"] == "w1"
     finally:
         signal.signal(signal.SIGTERM, previous)
 
 
 APPENDER = """
 import sys
-from keras_transfer import rundir
+from keras_transfer.experiment import rundir
 for i in range(50):  # ~20 KB rows: larger than Python's I/O buffer and a pipe's atomic size
     rundir.append_result(sys.argv[1], {"net": f"{sys.argv[2]}-{i}", "per_class": [0.5] * 4000})
 """
@@ -244,7 +246,7 @@ def check_sweep(workdir):
         assert (row["kind"], row["target"], row["n"], row["fine_tune"]) == \
             (net.kind, net.target, net.n, net.fine_tune)
         assert row["source"] == net.source and row["steps"] == 4
-        result = rundir.read_json(str(workdir / "runs" / "r0" / row["net"] / "result.json"))
+        result = files.read_json(str(workdir / "runs" / "r0" / row["net"] / "result.json"))
         assert result["config_hash"] == row["config_hash"]
         assert not (workdir / "runs" / "r0" / row["net"] / "checkpoints").exists()
     assert os.listdir(workdir / "runs") == ["r0"]
@@ -283,7 +285,7 @@ def test_sweep_completes_when_a_worker_is_killed_mid_trial(cluster):
         victim, deadline = None, time.time() + 300
         while victim is None and time.time() < deadline:
             for name in PLANNED_KEYS:
-                lease = rundir.read_json(distributed.lease_path(str(c.workdir), name))
+                lease = files.read_json(distributed.lease_path(str(c.workdir), name))
                 if lease and lease.get("tuner") == "worker1":
                     victim = name
             time.sleep(0.05)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_transfer import alexnet, data, export
+from keras_transfer import data, export
+from keras_transfer.nets import alexnet
 
 
 def make_run(path, status="ok", finished=True):

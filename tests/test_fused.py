@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_transfer import alexnet, fused, plan, train, transfer
+from keras_transfer.experiment import fused, plan
+from keras_transfer.nets import alexnet, transfer
+from keras_transfer.training import train
 
 ARCH = alexnet.Architecture(num_classes=5, input_size=32, width=0.25, fc_units=32, dropout=0.0)
 RECIPE = train.TrainConfig(steps=4, eval_every=4, batch_size=8, learning_rate=0.05)
@@ -123,7 +125,7 @@ def test_fused_sweep_writes_standalone_run_directories(tmp_path):
 
     import keras
 
-    from keras_transfer import runner
+    from keras_transfer.experiment import runner
 
     recipe = train.TrainConfig(steps=4, eval_every=2, batch_size=16, lr_step=1000)
     config = runner.SweepConfig(workdir=str(tmp_path), layers=(1, 2),
@@ -197,7 +199,7 @@ def test_a_reused_group_model_starts_from_the_fresh_models_dropout_state(source)
     fresh = fused.build_heads(nets, source, arch, [22, 22])
     again, again_inner = fused.compiled_group(nets, fresh, arch, RECIPE, cache)
     assert again is model  # the same shape: reused, not traced again
-    from keras_transfer import checkpoints
+    from keras_transfer.training import checkpoints
     for reused, new in zip(again_inner, fresh):
         states = checkpoints.rng_states(reused)
         assert states, "dropout layers carry seed-generator state"

@@ -20,7 +20,8 @@ SCRIPT = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras
-    from keras_transfer import runner, train
+    from keras_transfer.experiment import runner
+    from keras_transfer.training import train
 
     workdir = sys.argv[1]
     config = runner.SweepConfig(

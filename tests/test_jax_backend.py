@@ -18,7 +18,8 @@ SCRIPT = textwrap.dedent("""
     import json
     import keras
     import numpy as np
-    from keras_transfer import alexnet, train, transfer
+    from keras_transfer.nets import alexnet, transfer
+    from keras_transfer.training import train
 
     out = {"backend": keras.backend.backend()}
     arch = alexnet.Architecture(num_classes=5, input_size=32, width=0.25, fc_units=64)

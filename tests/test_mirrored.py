@@ -16,7 +16,9 @@ SCRIPT = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras
-    from keras_transfer import alexnet, runner, train
+    from keras_transfer.experiment import runner
+    from keras_transfer.nets import alexnet
+    from keras_transfer.training import train
 
     arch = alexnet.Architecture(num_classes=5, input_size=32, width=0.25, fc_units=32,
                                 dropout=0.0, init="he", input_scale=1 / 64)

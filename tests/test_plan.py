@@ -1,6 +1,6 @@
 import pytest
 
-from keras_transfer import plan
+from keras_transfer.experiment import plan
 
 
 def names(nets):
@@ -94,7 +94,7 @@ def test_replicates_must_be_a_positive_integer(bad):
 
 
 def test_seeds_pair_dependants_across_n_and_kind_not_across_replicates():
-    from keras_transfer import runner
+    from keras_transfer.experiment import runner
     config = runner.SweepConfig(workdir="unused")
     nets = {n.key: n for n in plan.make_plan([1, 2, 3], plan.PAPER_EXPERIMENTS, replicates=2)}
     init = lambda key: runner.init_seed(config, nets[key])  # noqa: E731

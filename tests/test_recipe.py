@@ -7,7 +7,9 @@ import keras
 import numpy as np
 import pytest
 
-from keras_transfer import alexnet, runner, train, transfer
+from keras_transfer.experiment import runner
+from keras_transfer.nets import alexnet, transfer
+from keras_transfer.training import train
 
 
 def test_schedule_warms_up_linearly_then_steps():

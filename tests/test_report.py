@@ -9,8 +9,9 @@ import sys
 import matplotlib.image
 import pytest
 
-from keras_transfer import findings as F
-from keras_transfer import paper, report
+from keras_transfer import report
+from keras_transfer.reporting import findings as F
+from keras_transfer.reporting import paper
 
 BASE = {"A": 0.60, "B": 0.62}                                      # base mean 0.61
 BNB = {1: 0.61, 2: 0.605, 3: 0.59, 4: 0.58, 5: 0.59, 6: 0.60, 7: 0.61}   # dip at 4

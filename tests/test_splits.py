@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from keras_transfer import splits
+from keras_transfer.data import splits
 
 IMAGENET_WNIDS = [w for w, _ in splits.imagenet_synsets()]
 

@@ -3,11 +3,11 @@
 import math
 
 import pytest
-
-from keras_transfer import decomposition as D
-from keras_transfer import findings as F
-from keras_transfer import stats
 from test_report import row
+
+from keras_transfer.reporting import decomposition as D
+from keras_transfer.reporting import findings as F
+from keras_transfer.reporting import stats
 
 T_975_DF2 = 4.302652729911275  # Student's t, 97.5 % quantile, 2 degrees of freedom
 

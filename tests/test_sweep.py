@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_transfer import data, plan, runner, train
+from keras_transfer import data
+from keras_transfer.experiment import plan, runner
+from keras_transfer.training import train
 
 TINY = train.TrainConfig(steps=4, eval_every=2, batch_size=16, lr_step=1000)
 EXPECTED = {"baseA", "baseB", "baseAll", "random1",
@@ -161,7 +163,7 @@ def test_second_run_trains_nothing_and_changes_nothing(swept):
 
 
 def test_changed_recipe_is_not_silently_reused(swept):
-    from keras_transfer import rundir
+    from keras_transfer.experiment import rundir
     workdir, _ = swept
     changed = tiny_config(workdir, recipe=train.TrainConfig(
         steps=4, eval_every=2, batch_size=16, lr_step=1000, learning_rate=0.02))

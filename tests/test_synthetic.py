@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 
-from keras_transfer import synthetic
+from keras_transfer.data import synthetic
 
 SMALL = dict(image_size=32, train_per_class=6, val_per_class=3)
 

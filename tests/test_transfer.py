@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from keras_transfer import alexnet, train, transfer
+from keras_transfer.nets import alexnet, transfer
+from keras_transfer.training import train
 
 ARCH = alexnet.Architecture(num_classes=5, input_size=32, width=0.25, fc_units=64)
 

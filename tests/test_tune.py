@@ -6,7 +6,10 @@ import sys
 
 import pytest
 
-from keras_transfer import alexnet, runner, train, tune
+from keras_transfer import tune
+from keras_transfer.experiment import runner
+from keras_transfer.nets import alexnet
+from keras_transfer.training import train
 
 
 def test_search_writes_best_flags_and_tensorboard_trials(tmp_path):

@@ -8,7 +8,8 @@ import sys
 import keras
 import numpy as np
 
-from keras_transfer import runner, train
+from keras_transfer.experiment import runner
+from keras_transfer.training import train
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = train.TrainConfig(steps=4, eval_every=2, batch_size=16, lr_step=1000)

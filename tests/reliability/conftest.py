@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 
-from keras_transfer import runner
+from keras_transfer.experiment import runner
 
 from .common import tiny_config
 

@@ -7,7 +7,9 @@ import os
 import numpy as np
 import pytest
 
-from keras_transfer import alexnet, checkpoints, rundir, runner, train
+from keras_transfer.experiment import rundir, runner
+from keras_transfer.nets import alexnet
+from keras_transfer.training import checkpoints, train
 
 from .common import TINY, tiny_config, tree_digest
 

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from keras_transfer import plan, runner, train
+from keras_transfer.experiment import plan, runner
+from keras_transfer.training import train
 
 from .common import assert_same_weights, run_cli, tiny_config
 

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from keras_transfer import plan, rundir, runner, train
+from keras_transfer.experiment import plan, rundir, runner
+from keras_transfer.training import train
 
 from .common import tiny_config
 

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from keras_transfer import fused, runner
+from keras_transfer.experiment import fused, runner
 
 from .common import tiny_config
 

@@ -8,7 +8,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_transfer import alexnet, plan, rundir, runner, transfer
+from keras_transfer.experiment import plan, rundir, runner
+from keras_transfer.nets import alexnet, transfer
 
 from .common import tiny_config
 

@@ -9,7 +9,9 @@ import keras
 import numpy as np
 import pytest
 
-from keras_transfer import data, plan, runner, train
+from keras_transfer import data
+from keras_transfer.experiment import plan, runner
+from keras_transfer.training import train
 
 from .common import assert_same_weights, tiny_config
 
@@ -147,7 +149,8 @@ def test_resumed_stream_is_the_uninterrupted_stream_from_that_batch():
 def test_checkpoint_keeps_dropout_rng_state(tmp_path):
     """Keras weight files leave out seed-generator states; without them a resumed run draws the
     first steps' dropout masks again and diverges."""
-    from keras_transfer import alexnet, checkpoints
+    from keras_transfer.nets import alexnet
+    from keras_transfer.training import checkpoints
     model = alexnet.build(alexnet.architecture("caffenet_small", 4))
     train.compile_model(model, RECIPE, 4)
     states = checkpoints.rng_states(model)

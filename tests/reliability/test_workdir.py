@@ -7,7 +7,7 @@ import os
 import pytest
 from absl.testing import flagsaver
 
-from keras_transfer import rundir
+from keras_transfer.experiment import rundir
 
 from .common import REPO, error_lines, run_cli
 
@@ -35,7 +35,8 @@ def test_read_only_workdir_fails_before_training(tmp_path):
 
 
 def test_disk_full_mid_sweep_is_one_clear_error(tmp_path, monkeypatch):
-    from keras_transfer import runner, sweep
+    from keras_transfer import sweep
+    from keras_transfer.experiment import runner
 
     def full(config):
         raise OSError(errno.ENOSPC, "No space left on device",

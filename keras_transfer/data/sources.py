@@ -20,7 +20,7 @@ import tempfile
 import numpy as np
 import tensorflow as tf
 
-from keras_transfer import synthetic
+from keras_transfer.data import synthetic
 
 AUTOTUNE = tf.data.AUTOTUNE
 IMAGENET_MEAN = (123.68, 116.78, 103.94)  # Caffe's ILSVRC-2012 mean pixel, RGB
@@ -79,7 +79,7 @@ def _cached_json(path, compute):
     return value
 
 
-def _decode(encoded):
+def decode_image(encoded):
     """Any image TF decodes (JPEG incl. CMYK and grayscale, PNG, GIF, BMP, WebP) -> uint8 RGB."""
     image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
     image.set_shape([None, None, 3])
@@ -253,7 +253,7 @@ def _check_file(path, size):
     return "not an image (JPEG, PNG, GIF, BMP, WebP or JPEG XL)"
 
 
-def _list_split(root, split, class_names):
+def list_split(root, split, class_names):
     """[(relative path, size, label)] in sorted file-name order within each class."""
     files = []
     for label, name in enumerate(class_names):
@@ -285,7 +285,7 @@ def _folder_source(spec, root, cache_dir, max_bad_fraction):
     if extra:
         raise DataError(f"{root}/val has classes {extra[:5]} that {root}/train lacks; "
                         "add their training images or remove them from val/")
-    files = {split: _list_split(root, split, class_names) for split in ("train", "val")}
+    files = {split: list_split(root, split, class_names) for split in ("train", "val")}
     listing = "\n".join(f"{rel}\t{size}" for rel, size, _ in sorted(files["train"] + files["val"]))
     fingerprint = hashlib.sha256(listing.encode()).hexdigest()[:16]
 
@@ -320,7 +320,7 @@ def _folder_source(spec, root, cache_dir, max_bad_fraction):
             ([os.path.join(root, rel) for rel, _, _ in rows], [label for _, _, label in rows]))
 
     def decode(path):
-        return _decode(tf.io.read_file(path))
+        return decode_image(tf.io.read_file(path))
 
     def sample_mean():
         rows = files["train"]
@@ -383,14 +383,14 @@ def _tfds_source(spec, name, data_dir, cache_dir):
             mean = list(IMAGENET_MEAN)
         else:
             sample = records("train").take(_MEAN_SAMPLE)
-            mean = _sample_mean(sample.map(lambda x, y: _decode(x)))
+            mean = _sample_mean(sample.map(lambda x, y: decode_image(x)))
         return {"counts": counts, "mean": mean}
 
     cached = _cached_json(os.path.join(_cache_root(cache_dir), "tfds", f"{fingerprint}.json"),
                           stats)
     info = DatasetInfo(spec, class_names, None, tuple(cached["mean"]), fingerprint,
                        tuple(cached["counts"]["train"]))
-    return Source(info, records, _decode, cached["counts"]["eval"], cache_selection=False)
+    return Source(info, records, decode_image, cached["counts"]["eval"], cache_selection=False)
 
 
 def open_source(spec="synthetic", data_dir=None, cache_dir=None, max_bad_fraction=0.001):

@@ -17,9 +17,9 @@ adds its section after this one.
 import dataclasses
 import statistics
 
-from keras_transfer import decomposition as D
-from keras_transfer import findings as F
-from keras_transfer import reduced, stats
+from keras_transfer.reporting import decomposition as D
+from keras_transfer.reporting import findings as F
+from keras_transfer.reporting import reduced, stats
 
 ALL = "all"  # the K of full-data nets
 MODES = {"AnB": "frozen", "AnB+": "fine-tuned", "BnB": "frozen", "BnB+": "fine-tuned"}

@@ -7,7 +7,6 @@ the net is done. `results.jsonl` is append-only and can be rebuilt from the run 
 import contextlib
 import fcntl
 import glob
-import hashlib
 import importlib.metadata
 import json
 import os
@@ -19,6 +18,8 @@ import time
 
 from absl import logging
 
+from keras_transfer import files
+
 RESULTS = "results.jsonl"
 SUPERSEDED = "results_superseded.jsonl"  # rows sync_results dropped
 PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "tensorflow-datasets", "keras-tuner",
@@ -27,40 +28,6 @@ PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "tensorflow-datasets", "ker
 
 class RunDirError(RuntimeError):
     """A run directory conflicts with what the sweep was asked to do."""
-
-
-def write_json(path, obj):
-    """Writes JSON atomically: temp file, fsync, rename."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1, sort_keys=True, default=str)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def read_json(path):
-    """The JSON object at `path`, or None (with a warning) when it is missing, truncated, garbage
-    or not an object (every file the sweep writes holds one)."""
-    try:
-        with open(path) as f:
-            obj = json.load(f)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as e:
-        logging.warning("ignoring unreadable %s (%s)", path, e)
-        return None
-    if not isinstance(obj, dict):
-        logging.warning("ignoring %s: it holds a JSON %s, not an object", path,
-                        type(obj).__name__)
-        return None
-    return obj
-
-
-def config_hash(config):
-    """sha256 (16 hex) of a JSON-able config: the identity of a net's run."""
-    text = json.dumps(config, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def versions():
@@ -143,14 +110,14 @@ def check_sweep(workdir, settings):
     replicate count would mix incomparable rows into one results.jsonl: that is refused, with
     the flags that differ, before anything trains. `settings`: {flag name: value}."""
     path = os.path.join(workdir, SWEEP)
-    recorded = read_json(path)
+    recorded = files.read_json(path)
     if recorded is None:
         if read_results(workdir):
             raise RunDirError(
                 f"{workdir} holds results but no {SWEEP}: it was written by an earlier "
                 "keras_transfer with another run layout. Use a new --workdir (or move that one "
                 "aside); its results stay readable by python -m keras_transfer.report.")
-        write_json(path, settings)
+        files.write_json(path, settings)
         return
     differ = sorted(k for k in set(settings) | set(recorded) if settings.get(k) != recorded.get(k))
     if differ:
@@ -166,7 +133,7 @@ def finished_result(run_dir, expected_hash):
 
     A finished run trained with a different config is an error, never silently reused.
     """
-    result = read_json(os.path.join(run_dir, "result.json"))
+    result = files.read_json(os.path.join(run_dir, "result.json"))
     if result is None:
         return None
     if result.get("config_hash") != expected_hash:
@@ -235,7 +202,7 @@ def sync_results(workdir):
     for result_path in sorted(
             glob.glob(os.path.join(glob.escape(runs), "*", "result.json"))
             + glob.glob(os.path.join(glob.escape(runs), "*", "*", "result.json"))):
-        result = read_json(result_path)
+        result = files.read_json(result_path)
         if result is not None:
             finished[result.get("run_dir")] = result
     kept, superseded, have = [], [], set()

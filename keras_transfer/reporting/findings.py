@@ -17,11 +17,22 @@ Figure 2/3 or Table 1.
 import dataclasses
 import statistics
 
-from keras_transfer import decomposition as D
-from keras_transfer import plan, stats
+from keras_transfer.experiment import plan
+from keras_transfer.reporting import decomposition as D
+from keras_transfer.reporting import stats
+
 # The row vocabulary lives in decomposition; re-exported because every report module reads it here.
-from keras_transfer.decomposition import (  # noqa: F401
-    GROUPS, KINDS, METRIC, NS, REQUIRED_KEYS, group_of, is_full, select, split_kind)
+from keras_transfer.reporting.decomposition import (  # noqa: F401
+    GROUPS,
+    KINDS,
+    METRIC,
+    NS,
+    REQUIRED_KEYS,
+    group_of,
+    is_full,
+    select,
+    split_kind,
+)
 
 MARGIN = 0.02  # an "about equal" claim (BnB+ vs base) holds when the interval is within +-this
 RANGES = {"1-7": NS, "1-3": (1, 2, 3), "3-7": (3, 4, 5, 6, 7), "5-7": (5, 6, 7)}

@@ -11,7 +11,8 @@ import os
 import keras
 import numpy as np
 
-from keras_transfer import alexnet, catalog
+from keras_transfer import catalog
+from keras_transfer.nets import alexnet
 
 MODES = ("frozen", "fine_tune", "random_frozen")
 MAX_N = catalog.MAX_N  # fc8 is the classifier of the target task and is never copied

@@ -41,7 +41,8 @@ import warnings
 import keras
 import tensorflow as tf
 
-from keras_transfer import alexnet, checkpoints, train, transfer
+from keras_transfer.nets import alexnet, transfer
+from keras_transfer.training import checkpoints, train
 
 FUSED_DIR = "fused"
 
@@ -220,7 +221,7 @@ def train_pending(ctx, net, nets):
     """If `net` is an unfinished frozen net with unfinished trunk-mates in `nets`, trains the
     whole group fused and finishes every member's run directory through `runner.run_net`
     (afterwards they are done, and the sweep skips them). Returns the keys it trained."""
-    from keras_transfer import rundir, runner  # runner calls this module
+    from keras_transfer.experiment import rundir, runner  # runner calls this module
 
     def is_done(m):
         return rundir.finished_result(runner.run_dir_of(ctx.config.workdir, m.key),
@@ -260,7 +261,7 @@ def recorded_group(ctx, net, nets):
     """The members (plan entries, sorted by n) recorded in the group checkpoint that `net`
     belongs to, when every one of them is still planned with the same identity; else None
     (the checkpoint is then stale and set aside when the new group restores)."""
-    from keras_transfer import runner
+    from keras_transfer.experiment import runner
 
     owner = checkpoints.newest_owner(os.path.join(group_dir(ctx.config.workdir, group_key(net)),
                                                   "checkpoints"))
@@ -281,7 +282,7 @@ def recorded_group(ctx, net, nets):
 def train_group(ctx, nets, trunk_source, todo=None):
     """Trains `nets` (one group, sorted by n) fused; returns {net name: Trained} for the nets
     in `todo` (default: all), the only ones whose run directories it writes."""
-    from keras_transfer import runner
+    from keras_transfer.experiment import runner
 
     config, recipe = ctx.config, ctx.config.recipe
     classes = ctx.split.half(nets[0].target)

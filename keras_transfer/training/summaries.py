@@ -4,7 +4,8 @@ import numpy as np
 import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
-from keras_transfer import alexnet, catalog
+from keras_transfer import catalog
+from keras_transfer.nets import alexnet
 
 # Every net's hparams; the experiment config at the workdir root gives the dashboard its columns.
 HPARAMS = {

@@ -18,7 +18,8 @@ Diverged rows (`status: "diverged"`) never enter a mean: `select` drops them. Ro
 import dataclasses
 import statistics
 
-from keras_transfer import catalog, stats
+from keras_transfer import catalog
+from keras_transfer.reporting import stats
 
 METRIC = "top1_best10"
 NS = catalog.NS

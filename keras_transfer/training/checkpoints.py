@@ -21,7 +21,7 @@ import keras
 import numpy as np
 from absl import logging
 
-from keras_transfer import rundir
+from keras_transfer import files
 
 PATTERN = re.compile(r"ckpt-(\d+)\.weights\.h5$")
 RNG_KEY = "keras_transfer_rng_states"
@@ -169,7 +169,7 @@ class Checkpointer(IntervalCallback):
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())  # the rename must never publish a file whose data is not on disk
         # The record goes first: a checkpoint is never published without its owner and checksum.
-        rundir.write_json(_record_path(path), {"owner": self.owner, "sha256": _sha256(tmp)})
+        files.write_json(_record_path(path), {"owner": self.owner, "sha256": _sha256(tmp)})
         os.replace(tmp, path)
         for old in checkpoint_paths(self.directory)[self.keep:]:
             os.remove(old)

@@ -29,10 +29,11 @@ from concurrent import futures
 
 import keras_tuner
 from keras_tuner.src.distribute import utils as kt_distribute
-
 from keras_tuner.src.engine import trial as kt_trial
 
-from keras_transfer import rundir, runner, summaries, train
+from keras_transfer import files
+from keras_transfer.experiment import rundir, runner
+from keras_transfer.training import summaries, train
 
 IDLE_POLL_SECONDS = 1.0     # a worker waiting for a base asks the chief again after this
 SERVE_POLL_SECONDS = 0.5
@@ -205,10 +206,10 @@ class Lease:
         self._thread = threading.Thread(target=self._beat, daemon=True)
 
     def _write(self, beat):
-        rundir.write_json(self.path, {**self.owner, "beat": beat})
+        files.write_json(self.path, {**self.owner, "beat": beat})
 
     def _ours(self):
-        held = rundir.read_json(self.path) or {}
+        held = files.read_json(self.path) or {}
         return (held.get("tuner"), held.get("trial")) == (self.owner["tuner"], self.owner["trial"])
 
     def _beat(self):
@@ -366,7 +367,7 @@ def finish(oracle, workdir, nets):
             f"{len(missing)} nets did not finish: {', '.join(missing)} (failed: "
             f"{', '.join(sorted(oracle.failed)) or 'none'}; see the workers' logs). Rerun the same "
             "commands to retry them; finished nets are kept.")
-    rows = [rundir.read_json(os.path.join(runner.run_dir_of(workdir, n.key), "result.json"))
+    rows = [files.read_json(os.path.join(runner.run_dir_of(workdir, n.key), "result.json"))
             for n in nets]
     print(f"sweep: all {len(nets)} nets done in {workdir}", flush=True)
     return rows

@@ -6,8 +6,8 @@ Seeds and replicates are blocks (`decomposition.block_estimate`): each k's value
 figures only.
 """
 
-from keras_transfer import decomposition as D
-from keras_transfer import findings as F
+from keras_transfer.reporting import decomposition as D
+from keras_transfer.reporting import findings as F
 
 ALL = "all"  # k of the full-data base
 

@@ -6,10 +6,11 @@ own base (BnB+) should end where the base did. If it does not, the training budg
 moves accuracy on its own, and every other difference in the report is confounded with that.
 """
 
-from keras_transfer import decomposition as D
-from keras_transfer import findings as F
-from keras_transfer import stats
-from keras_transfer.convergence import TOLERANCE as CONVERGENCE_TOLERANCE
+from keras_transfer.reporting import decomposition as D
+from keras_transfer.reporting import findings as F
+from keras_transfer.reporting import stats
+from keras_transfer.training.convergence import TOLERANCE as CONVERGENCE_TOLERANCE
+
 
 def method_note(margin):
     return [

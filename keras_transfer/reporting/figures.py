@@ -15,8 +15,8 @@ import matplotlib
 matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402  (after choosing the backend)
 
-from keras_transfer import decomposition as D  # noqa: E402
-from keras_transfer import findings as F  # noqa: E402
+from keras_transfer.reporting import decomposition as D  # noqa: E402
+from keras_transfer.reporting import findings as F  # noqa: E402
 
 DPI = 100
 SIZES = {"transfer": (8, 7), "natural_manmade": (7, 7), "random_filters": (7, 7),

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_transfer import checkpoints, convergence
+from keras_transfer.training import checkpoints, convergence
 
 
 @dataclasses.dataclass(frozen=True)

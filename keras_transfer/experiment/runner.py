@@ -14,8 +14,11 @@ import zlib
 import keras
 import tensorflow as tf
 
-from keras_transfer import (alexnet, catalog, convergence, data, export, fused, plan, rundir,
-                            splits, summaries, train, transfer)
+from keras_transfer import catalog, data, files
+from keras_transfer.data import splits
+from keras_transfer.experiment import fused, plan, rundir
+from keras_transfer.nets import alexnet, saved_model, transfer
+from keras_transfer.training import convergence, summaries, train
 
 
 @dataclasses.dataclass(frozen=True)
@@ -288,7 +291,7 @@ def net_identity(ctx, net):
     }
     if net.parent:
         identity["parent"] = net_identity(ctx, plan.base(net.source, net.replicate))["hash"]
-    identity["hash"] = rundir.config_hash(identity)
+    identity["hash"] = files.config_hash(identity)
     return identity
 
 
@@ -300,7 +303,7 @@ def run_dir_of(workdir, key):
 def load_parent(ctx, net):
     """The finished base a dependant copies from, verified against its recorded checksum."""
     parent_dir = run_dir_of(ctx.config.workdir, net.parent_key)
-    result = rundir.read_json(os.path.join(parent_dir, "result.json"))
+    result = files.read_json(os.path.join(parent_dir, "result.json"))
     if result is None:
         raise rundir.RunDirError(f"{net.name} needs its base {net.parent}, which has not "
                                  f"finished ({parent_dir}/result.json missing); run the sweep "
@@ -354,7 +357,7 @@ def run_net(ctx, net, trained=None):
                                             net.n) if net.n else None)
     with open(os.path.join(run_dir, "flags.txt"), "w") as f:
         f.write(config.flags_text)
-    rundir.write_json(os.path.join(run_dir, "manifest.json"), {
+    files.write_json(os.path.join(run_dir, "manifest.json"), {
         "identity": identity, "config_hash": identity["hash"], **rundir.environment(),
         "data": dataclasses.asdict(ctx.source.info),
         "class_names": manifest_classes(ctx, classes),
@@ -387,7 +390,7 @@ def run_net(ctx, net, trained=None):
     if net.kind in ("base", "reduced"):
         summaries.write_conv1_filters(run_dir, model, config.recipe.steps)
     if config.export and (net.kind in ("base", "reduced") or net.fine_tune):
-        export.export_saved_model(model, os.path.join(run_dir, export.SAVED_MODEL),
+        saved_model.export_saved_model(model, os.path.join(run_dir, saved_model.SAVED_MODEL),
                                   ctx.source.info.mean, manifest_classes(ctx, classes))
     recipe = recipe_settings(config)
     row = {
@@ -396,14 +399,14 @@ def run_net(ctx, net, trained=None):
         "model": config.model, "seed": config.recipe.seed, "num_classes": arch.num_classes,
         **result, "run_dir": os.path.relpath(run_dir, config.workdir),
         "config_hash": identity["hash"], "weights_sha256": transfer.weights_checksum(model),
-        "recipe": recipe, "recipe_hash": rundir.config_hash(recipe),
+        "recipe": recipe, "recipe_hash": files.config_hash(recipe),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     row["source"] = net.source
     summaries.write_hparams(run_dir, {**net.hparams(), "split": config.split,
                                       "split_seed": row["split_seed"],
                                       "seed": config.recipe.seed}, row)
-    rundir.write_json(os.path.join(run_dir, "result.json"), row)  # last: marks the net done
+    files.write_json(os.path.join(run_dir, "result.json"), row)  # last: marks the net done
     rundir.append_result(config.workdir, row)
     # Resume state is no longer needed once model.keras and result.json exist.
     shutil.rmtree(os.path.join(run_dir, "checkpoints"), ignore_errors=True)

@@ -7,10 +7,10 @@ import os
 
 from matplotlib.figure import Figure
 
-from keras_transfer import datasize, reduced
-from keras_transfer import decomposition as D
-from keras_transfer import findings as F
-from keras_transfer.figures import COLORS, DPI, dots, empty, error_bars, save
+from keras_transfer.reporting import datasize, reduced
+from keras_transfer.reporting import decomposition as D
+from keras_transfer.reporting import findings as F
+from keras_transfer.reporting.figures import COLORS, DPI, dots, empty, error_bars, save
 
 SIZES = {"datasize": (10, 4.5), "reduced": (10, 4.5)}
 

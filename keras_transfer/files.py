@@ -1,0 +1,41 @@
+"""Atomic JSON files and config hashes: the on-disk primitives every layer writes with."""
+
+import hashlib
+import json
+import os
+
+from absl import logging
+
+
+def write_json(path, obj):
+    """Writes JSON atomically: temp file, fsync, rename."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=1, sort_keys=True, default=str)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_json(path):
+    """The JSON object at `path`, or None (with a warning) when it is missing, truncated, garbage
+    or not an object (every file the sweep writes holds one)."""
+    try:
+        with open(path) as f:
+            obj = json.load(f)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        logging.warning("ignoring unreadable %s (%s)", path, e)
+        return None
+    if not isinstance(obj, dict):
+        logging.warning("ignoring %s: it holds a JSON %s, not an object", path,
+                        type(obj).__name__)
+        return None
+    return obj
+
+
+def config_hash(config):
+    """sha256 (16 hex) of a JSON-able config: the identity of a net's run."""
+    text = json.dumps(config, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
