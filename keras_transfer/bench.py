@@ -5,7 +5,7 @@
     python -m keras_transfer.bench --model=caffenet_small --batch=128 --json
     python -m keras_transfer.bench --frozen_layers=0,5 --pipeline=synthetic --seconds=10
 
-The net is `transfer.build(arch, n, "random_frozen")` compiled by `train.compile_model` and
+The net is `transfer.build(arch, n, "random_frozen")` compiled by `compile_model` and
 trained by `model.fit`, exactly as a sweep trains it. Timing follows the PyTorch peer
 (../shared/bench/pytorch_caffenet.py): 3 warm-up steps, 3 steps to size a window of --seconds,
 then 3 windows; the median window is reported. `--pipeline=none` feeds one in-memory batch (as
@@ -37,7 +37,7 @@ flags.DEFINE_integer("inter_op_threads", 0, "TF inter-op threads (0: TF's defaul
 flags.DEFINE_float("weight_decay", None, "Override the product's L2 decay (5e-4); 0 matches the "
                    "peer, which trains without decay.")
 flags.DEFINE_bool("fused", False, "One case: the --frozen_layers nets as fused heads of one "
-                  "shared frozen trunk (keras_transfer.fused); img/s counts each image once.")
+                  "shared frozen trunk (keras_transfer.nets.groups); img/s counts each image once.")
 flags.DEFINE_bool("fine_tune", False, "With --fused: the --frozen_layers values are the n of "
                   "fine-tuned nets (AnB+: layers 1..n copied, all layers train) side by side in "
                   "one graph, as the sweep fuses them; img/s counts each image once.")
@@ -64,7 +64,7 @@ def measure(model_name="caffenet", batch=64, frozen_layers=0, num_classes=500,
 
     from keras_transfer import data
     from keras_transfer.nets import alexnet, transfer
-    from keras_transfer.training import train
+    from keras_transfer.training.recipe import TrainConfig, compile_model
 
     arch_kw = alexnet.MODELS[model_name]
     if pipeline == "none":
@@ -79,22 +79,23 @@ def measure(model_name="caffenet", batch=64, frozen_layers=0, num_classes=500,
         dataset = source.train(list(range(num_classes)), batch, arch_kw["input_size"], seed=0)
     overrides = {} if weight_decay is None else {"weight_decay": weight_decay}
     arch = alexnet.architecture(model_name, num_classes, **overrides)
-    recipe = train.TrainConfig(steps=1000, eval_every=1000, batch_size=batch,
-                               jit_compile=jit_compile)
+    recipe = TrainConfig(steps=1000, eval_every=1000, batch_size=batch, jit_compile=jit_compile)
     if fused_heads:
-        from keras_transfer.experiment import fused, plan
+        from keras_transfer.experiment import plan
+        from keras_transfer.nets import groups as net_groups
         if fine_tune:
             nets = [plan.copied("A", n, "B", True) for n in sorted(fused_heads)]
             source = alexnet.build(arch)
         else:
             nets, source = [plan.random_filters(n) for n in sorted(fused_heads)], None
-        model = fused.fused_model(nets, fused.build_heads(nets, source, arch, range(len(nets))))
-        fused.compile_fused(model, nets, recipe, num_classes)
+        heads = net_groups.build_heads(nets, source, arch, range(len(nets)))
+        model = net_groups.fused_model(nets, heads)
+        compile_model(model, recipe, num_classes)
         dataset = dataset.map(lambda x, y: (x, (y,) * len(nets)))
     else:
         keras.utils.set_random_seed(0)
         model = transfer.build(arch, frozen_layers, "random_frozen")
-        train.compile_model(model, recipe, num_classes)
+        compile_model(model, recipe, num_classes)
     # Each fit call starts a new iterator; a real pipeline's start-up is part of each window
     # (small against --seconds: the synthetic selection is cached in memory after one pass).
     data_in = dataset
@@ -120,9 +121,9 @@ def main(argv):
     import keras
     import tensorflow as tf
 
-    from keras_transfer.experiment import runner
-    runner.set_threads(FLAGS.intra_op_threads, FLAGS.inter_op_threads)  # before any op runs
-    runner.set_precision(FLAGS.mixed_precision)  # the sweep's choice: bfloat16 on CPU
+    from keras_transfer.experiment.config import set_precision, set_threads
+    set_threads(FLAGS.intra_op_threads, FLAGS.inter_op_threads)  # before any op runs
+    set_precision(FLAGS.mixed_precision)  # the sweep's choice: bfloat16 on CPU
     try:
         cases = [int(n) for n in FLAGS.frozen_layers]
     except ValueError:

@@ -77,7 +77,7 @@ flags.DEFINE_bool("report", True, "Write WORKDIR/report/ when the sweep ends.")
 flags.DEFINE_bool("fused", True, "Train the nets that share a source and target together: "
                   "frozen ones (AnB, BnB, random<n> for all n) as heads of one frozen trunk, "
                   "fine-tuned ones (AnB+, BnB+) side by side in one graph; --nofused: one at a "
-                  "time (keras_transfer/fused.py).")
+                  "time (keras_transfer/experiment/groups.py).")
 flags.DEFINE_bool("deterministic", False,
                   "tf.config.experimental.enable_op_determinism(): bitwise-reproducible runs and "
                   "resumes (slower on GPU; see BUILD_NOTES.md, Reliability).")
@@ -107,15 +107,16 @@ def configs_from_flags():
 
 
 def config_from_flags(split, workdir):
-    from keras_transfer.experiment import runner  # heavy imports after flag parsing
-    from keras_transfer.training import train
-    return runner.SweepConfig(
+    # heavy imports after flag parsing
+    from keras_transfer.experiment.config import SweepConfig
+    from keras_transfer.training.recipe import TrainConfig
+    return SweepConfig(
         workdir=workdir, dataset=FLAGS.dataset, data_dir=FLAGS.data_dir, split=split,
         split_seed=FLAGS.split_seed, model=FLAGS.model,
         layers=tuple(plan.parse_layers(FLAGS.layers)), experiments=tuple(FLAGS.experiments),
         per_class=tuple(plan.parse_sizes(FLAGS.per_class, "per_class")),
         target_per_class=tuple(plan.parse_sizes(FLAGS.target_per_class, "target_per_class")),
-        recipe=train.TrainConfig(
+        recipe=TrainConfig(
             steps=FLAGS.steps, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
             lr_step=FLAGS.lr_step, lr_gamma=FLAGS.lr_gamma, momentum=FLAGS.momentum,
             bias_lr_multiplier=FLAGS.bias_lr_multiplier, eval_every=FLAGS.eval_every,
@@ -145,9 +146,9 @@ def user_errors():
 
 
 def interrupted():
-    """train.Interrupted, imported late like user_errors() to keep --help fast."""
-    from keras_transfer.training import train
-    return train.Interrupted
+    """fit.Interrupted, imported late like user_errors() to keep --help fast."""
+    from keras_transfer.training import fit
+    return fit.Interrupted
 
 
 def configure_runtime():
@@ -156,10 +157,10 @@ def configure_runtime():
         return  # TensorFlow not imported yet: --help and flag errors stay fast
     import tensorflow as tf
 
-    from keras_transfer.experiment import runner
+    from keras_transfer.experiment.config import set_threads
     if FLAGS.deterministic:
         tf.config.experimental.enable_op_determinism()
-    runner.set_threads(FLAGS.intra_op_threads, FLAGS.inter_op_threads)
+    set_threads(FLAGS.intra_op_threads, FLAGS.inter_op_threads)
 
 
 def main(argv):

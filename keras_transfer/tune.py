@@ -71,7 +71,7 @@ class TuneConfig:
     model: str = "caffenet_small"
     algorithm: str = "hyperband"
     max_trials: int = 10
-    recipe: object = None          # train.TrainConfig; learning_rate/batch_size come from trials
+    recipe: object = None  # training.recipe.TrainConfig; learning_rate/batch_size from trials
     dropout: float | None = None   # None: the model's (the paper's 0.5)
     mixed_precision: bool = False
     learning_rate_range: tuple = (1e-4, 0.1)
@@ -86,7 +86,7 @@ def hypermodel(config, source, classes):
     import keras_tuner
 
     from keras_transfer.nets import alexnet
-    from keras_transfer.training import train
+    from keras_transfer.training.recipe import compile_model
 
     class BaseNet(keras_tuner.HyperModel):
         def build(self, hp):
@@ -97,8 +97,8 @@ def hypermodel(config, source, classes):
             arch = alexnet.architecture(config.model, len(classes), weight_decay=decay,
                                         **overrides)
             model = alexnet.build(arch, name="baseA")
-            train.compile_model(model, dataclasses.replace(config.recipe, learning_rate=lr),
-                                arch.num_classes)
+            compile_model(model, dataclasses.replace(config.recipe, learning_rate=lr),
+                          arch.num_classes)
             return model
 
         def fit(self, hp, model, *args, **kwargs):
@@ -120,16 +120,17 @@ def search(config):
 
     from keras_transfer import data
     from keras_transfer.data import splits
-    from keras_transfer.experiment import rundir, runner
+    from keras_transfer.experiment import rundir
+    from keras_transfer.experiment.config import set_precision
 
     rundir.check_writable(config.workdir)
-    runner.set_precision(config.mixed_precision)
+    set_precision(config.mixed_precision)
     source = data.open_source(config.dataset, config.data_dir)
     split = splits.resolve(config.split, source.info.class_names, seed=config.split_seed,
                            families=source.info.families)
     classes = split.half("A" if split.b else "all")
     # Never a global seed of 0: TF then compares the data pipeline's tensor op seed to 0
-    # (random_seed.get_seed) and fails; runner.init_seed derives seeds the same way.
+    # (random_seed.get_seed) and fails; experiment.config.init_seed derives seeds the same way.
     keras.utils.set_random_seed((config.seed * 1_000_003 + zlib.crc32(b"tune")) % 2 ** 31)
     common = dict(objective=keras_tuner.Objective("val_top1", "max"), seed=config.seed,
                   directory=config.workdir, project_name="search", overwrite=config.overwrite)
@@ -173,13 +174,13 @@ def write_flagfile(path, values, score, config):
 
 
 def config_from_flags():
-    from keras_transfer.training import train
+    from keras_transfer.training.recipe import TrainConfig
     try:
         return TuneConfig(
             workdir=FLAGS.workdir, dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
             split=FLAGS.split, split_seed=FLAGS.split_seed, model=FLAGS.model,
             algorithm=FLAGS.algorithm, max_trials=FLAGS.max_trials,
-            recipe=train.TrainConfig(steps=FLAGS.steps, eval_every=FLAGS.eval_every,
+            recipe=TrainConfig(steps=FLAGS.steps, eval_every=FLAGS.eval_every,
                                      lr_step=FLAGS.lr_step, seed=FLAGS.seed,
                                      lr_policy=FLAGS.lr_policy, warmup_steps=FLAGS.warmup_steps,
                                      momentum=FLAGS.momentum),

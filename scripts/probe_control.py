@@ -20,19 +20,21 @@ from scipy import stats as st
 from keras_transfer import data
 from keras_transfer.data import splits
 from keras_transfer.nets import alexnet, transfer
-from keras_transfer.training import convergence, train
+from keras_transfer.training import convergence
+from keras_transfer.training.history import best_k_mean
+from keras_transfer.training.recipe import TrainConfig, compile_model
 
 
 def run(source, classes, config, arch, init_seed, data_seed, n=0, parent=None):
     keras.utils.set_random_seed(init_seed)
     net = transfer.build(arch, n, "fine_tune", source=parent)
-    train.compile_model(net, config, len(classes))
+    compile_model(net, config, len(classes))
     start = time.time()
     history = net.fit(source.train(classes, config.batch_size, arch.input_size, seed=data_seed),
                       validation_data=source.eval(classes, 256, arch.input_size),
                       epochs=config.epochs, steps_per_epoch=config.eval_every, verbose=0)
     curve = history.history["val_top1"]
-    return net, {"best10": round(train.best_k_mean(curve), 4), "final": round(curve[-1], 4),
+    return net, {"best10": round(best_k_mean(curve), 4), "final": round(curve[-1], 4),
                  "tail_gain": round(convergence.diagnose(curve)["tail_gain"], 4),
                  "seconds": round(time.time() - start)}
 
@@ -50,7 +52,7 @@ def main():
     source = data.open_source("synthetic")
     split = splits.resolve("natural_manmade", source.info.class_names,
                            families=source.info.families)
-    config = train.TrainConfig(steps=args.steps, eval_every=args.steps // args.evaluations,
+    config = TrainConfig(steps=args.steps, eval_every=args.steps // args.evaluations,
                                batch_size=args.batch, learning_rate=args.lr,
                                lr_step=args.steps // 3, warmup_steps=50)
     diffs = []

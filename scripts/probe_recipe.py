@@ -20,7 +20,7 @@ import keras
 from keras_transfer import data
 from keras_transfer.data import splits
 from keras_transfer.nets import alexnet, transfer
-from keras_transfer.training import train
+from keras_transfer.training.recipe import TrainConfig, compile_model
 
 EVAL_EVERY = 25
 
@@ -30,13 +30,13 @@ def probe(source, classes, variant, steps, model):
     arch = alexnet.architecture(model, len(classes), **variant.get("arch", {}))
     keras.utils.set_random_seed(variant.get("seed", 1))
     net = transfer.build(arch, 0, "fine_tune")
-    config = train.TrainConfig(steps=steps, eval_every=EVAL_EVERY,
+    config = TrainConfig(steps=steps, eval_every=EVAL_EVERY,
                                batch_size=variant.get("batch", 64),
                                learning_rate=variant["lr"],
                                lr_step=variant.get("lr_step", 10 ** 9),
                                warmup_steps=variant.get("warmup", 0),
                                lr_policy=variant.get("policy", "step"))
-    train.compile_model(net, config, len(classes))
+    compile_model(net, config, len(classes))
     start = time.time()
     history = net.fit(source.train(classes, config.batch_size, arch.input_size, seed=1),
                       validation_data=source.eval(classes, 256, arch.input_size),

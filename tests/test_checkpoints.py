@@ -5,13 +5,14 @@ import os
 import numpy as np
 
 from keras_transfer.nets import alexnet
-from keras_transfer.training import checkpoints, train
+from keras_transfer.training import checkpoints
+from keras_transfer.training.recipe import TrainConfig, compile_model
 
 
 def small_model():
     model = alexnet.build(alexnet.Architecture(num_classes=3, input_size=32, width=0.25,
                                                fc_units=16))
-    train.compile_model(model, train.TrainConfig(steps=2, eval_every=1, batch_size=2), 3)
+    compile_model(model, TrainConfig(steps=2, eval_every=1, batch_size=2), 3)
     model.optimizer.build(model.trainable_variables)
     return model
 

@@ -3,6 +3,8 @@
 import pytest
 
 from keras_transfer.training import convergence
+from keras_transfer.training.history import result_from_history, write_history_row
+from keras_transfer.training.recipe import TrainConfig
 
 
 def test_a_curve_flat_in_its_tail_is_converged():
@@ -52,11 +54,10 @@ def test_the_tolerance_is_the_boundary():
     ([2.9, 40.0, 3e4, 1e11], "diverged"),
 ])
 def test_a_blown_up_loss_marks_the_result_diverged(tmp_path, losses, status):
-    from keras_transfer.training import train
-    config = train.TrainConfig(steps=4 * 25, eval_every=25, learning_rate=0.01, lr_step=1000)
+    config = TrainConfig(steps=4 * 25, eval_every=25, learning_rate=0.01, lr_step=1000)
     for epoch, loss in enumerate(losses):
-        train.write_history_row(str(tmp_path / "history.jsonl"), epoch, 25, 1.0,
+        write_history_row(str(tmp_path / "history.jsonl"), epoch, 25, 1.0,
                                 {"loss": loss, "val_loss": 1.0, "val_top1": 0.05 * epoch})
-    result = train.result_from_history(str(tmp_path), config)
+    result = result_from_history(str(tmp_path), config)
     assert result["status"] == status
     assert result["top1"] == pytest.approx(0.15) and result["steps"] == 100

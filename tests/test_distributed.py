@@ -11,12 +11,13 @@ import time
 import pytest
 
 from keras_transfer import data, files
-from keras_transfer.experiment import distributed, plan, rundir, runner
-from keras_transfer.training import train
+from keras_transfer.experiment import distributed, leases, plan, rundir, runner
+from keras_transfer.experiment.config import SweepConfig
+from keras_transfer.training.recipe import TrainConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NETS = plan.make_plan((1,), ("base", "transfer"))   # baseA baseB B1A B1A+ A1B A1B+
-TINY = train.TrainConfig(steps=4, eval_every=2, batch_size=16, lr_step=1000)
+TINY = TrainConfig(steps=4, eval_every=2, batch_size=16, lr_step=1000)
 
 
 # --- the oracle, in-process (no gRPC, no training) ---
@@ -92,13 +93,13 @@ def test_silent_worker_loses_its_net_and_a_heartbeating_one_keeps_it(tmp_path):
     oracle = make_oracle(tmp_path, lease_seconds=0.5)
     dead = oracle.create_trial("dead")                      # baseA, never heartbeats
     live = oracle.create_trial("live")                      # baseB
-    with distributed.Lease(str(tmp_path), "r0/baseB", "live", live.trial_id, interval=0.1):
+    with leases.Lease(str(tmp_path), "r0/baseB", "live", live.trial_id, interval=0.1):
         time.sleep(0.8)
         again = oracle.create_trial("other")
         assert again.hyperparameters.values["net"] == "r0/baseA" and \
             again.trial_id != dead.trial_id
         assert "dead" not in oracle.tuner_ids and "live" in oracle.ongoing_trials
-    assert not os.path.exists(distributed.lease_path(str(tmp_path), "r0/baseB"))
+    assert not os.path.exists(leases.lease_path(str(tmp_path), "r0/baseB"))
     dead.status = "COMPLETED"
     oracle.end_trial(dead)   # the presumed-dead worker reports late: ignored
     assert oracle.ongoing_trials["other"].trial_id == again.trial_id
@@ -108,13 +109,13 @@ def test_worker_whose_lease_is_taken_over_stops_itself(tmp_path):
     signals = []
     previous = signal.signal(signal.SIGTERM, lambda *args: signals.append(args[0]))
     try:
-        lease = distributed.Lease(str(tmp_path), "baseA", "w0", "0000", interval=0.1)
+        lease = leases.Lease(str(tmp_path), "baseA", "w0", "0000", interval=0.1)
         with lease:
-            files.write_json(distributed.lease_path(str(tmp_path), "baseA"),
+            files.write_json(leases.lease_path(str(tmp_path), "baseA"),
                               {"tuner": "w1", "trial": "0003"})
             time.sleep(0.5)
         assert lease.lost and signals == [signal.SIGTERM]
-        assert files.read_json(distributed.lease_path(str(tmp_path), "baseA"))["tuner"] == "w1"
+        assert files.read_json(leases.lease_path(str(tmp_path), "baseA"))["tuner"] == "w1"
     finally:
         signal.signal(signal.SIGTERM, previous)
 
@@ -147,8 +148,8 @@ def test_concurrent_appends_never_interleave(tmp_path):
 def listing(workdir):
     """Relative paths under runs/, with TensorBoard event file names reduced to their folder."""
     found = []
-    for root, _, files in os.walk(os.path.join(workdir, "runs")):
-        for name in files:
+    for root, _, names in os.walk(os.path.join(workdir, "runs")):
+        for name in names:
             rel = os.path.relpath(os.path.join(root, name), workdir)
             found.append(os.path.dirname(rel) + "/<events>" if "tfevents" in name else rel)
     return sorted(found)
@@ -159,7 +160,7 @@ VOLATILE = {"train_seconds", "finished_at"}
 
 def test_one_process_engine_matches_the_local_engine(tmp_path):
     # --split=none: one net (baseAll) per engine keeps this in the fast suite
-    config = runner.SweepConfig(workdir=str(tmp_path / "local"), split="none", layers=(1,),
+    config = SweepConfig(workdir=str(tmp_path / "local"), split="none", layers=(1,),
                                 experiments=("base",), recipe=TINY, export=False,
                                 flags_text="--engine=local\n")
     local = runner.run_sweep(config)
@@ -285,7 +286,7 @@ def test_sweep_completes_when_a_worker_is_killed_mid_trial(cluster):
         victim, deadline = None, time.time() + 300
         while victim is None and time.time() < deadline:
             for name in PLANNED_KEYS:
-                lease = files.read_json(distributed.lease_path(str(c.workdir), name))
+                lease = files.read_json(leases.lease_path(str(c.workdir), name))
                 if lease and lease.get("tuner") == "worker1":
                     victim = name
             time.sleep(0.05)

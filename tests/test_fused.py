@@ -5,12 +5,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_transfer.experiment import fused, plan
+from keras_transfer.experiment import groups, plan
+from keras_transfer.experiment.config import SweepConfig
 from keras_transfer.nets import alexnet, transfer
-from keras_transfer.training import train
+from keras_transfer.nets import groups as net_groups
+from keras_transfer.training import fit
+from keras_transfer.training.recipe import TrainConfig, compile_model
 
 ARCH = alexnet.Architecture(num_classes=5, input_size=32, width=0.25, fc_units=32, dropout=0.0)
-RECIPE = train.TrainConfig(steps=4, eval_every=4, batch_size=8, learning_rate=0.05)
+RECIPE = TrainConfig(steps=4, eval_every=4, batch_size=8, learning_rate=0.05)
 SEEDS = {1: 11, 2: 12, 3: 13, 5: 15, 7: 17}
 
 
@@ -29,8 +32,8 @@ def layer_weights(model, i):
 def train_fused(nets, source, seeds=SEEDS, cache=None):
     """Trains the group as train_group does (the previous group's model when it has the same
     shape and `cache` holds it); returns the nets' own models holding the trained weights."""
-    models = fused.build_heads(nets, source, ARCH, [seeds[n.n] for n in nets])
-    model, inner = fused.compiled_group(nets, models, ARCH, RECIPE, {} if cache is None else cache)
+    models = net_groups.build_heads(nets, source, ARCH, [seeds[n.n] for n in nets])
+    model, inner = groups.compiled_group(nets, models, ARCH, RECIPE, {} if cache is None else cache)
     model.fit(batches().map(lambda x, y: (x, (y,) * len(nets))), epochs=1, verbose=0)
     for target, trained in zip(models, inner):
         target.set_weights(trained.get_weights())
@@ -41,7 +44,7 @@ def train_alone(net, source):
     import keras
     keras.utils.set_random_seed(SEEDS[net.n])
     model = transfer.build(ARCH, net.n, net.mode, source=source)
-    train.compile_model(model, RECIPE, ARCH.num_classes)
+    compile_model(model, RECIPE, ARCH.num_classes)
     model.fit(batches(), epochs=1, verbose=0)
     return model
 
@@ -97,11 +100,13 @@ def test_random_filter_heads_share_one_random_trunk():
     assert not np.array_equal(layer_weights(heads[0], 2)[0], layer_weights(heads[1], 2)[0])
 
 
-def test_head_logs_rename_fused_metrics():
+def test_a_members_metrics_are_named_as_a_single_nets():
     logs = {"loss": 3.0, "out3_loss": 1.5, "out3_top1": 0.25, "val_out3_top1": 0.5,
             "out1_top1": 0.1, "val_out1_loss": 2.0}
-    assert fused.head_logs(logs, 3) == {"loss": 1.5, "top1": 0.25, "val_top1": 0.5}
-    assert fused.head_logs(logs, 1) == {"top1": 0.1, "val_loss": 2.0}
+    assert fit.Member("d", "out3_").metrics(logs) == {"loss": 1.5, "top1": 0.25, "val_top1": 0.5}
+    assert fit.Member("d", "out1_").metrics(logs) == {"top1": 0.1, "val_loss": 2.0}
+    alone = {"loss": 3.0, "top1": 0.5, "val_top1": 0.25}
+    assert fit.Member("d").metrics(alone) == alone
 
 
 def test_groups_only_frozen_nets_with_same_source_and_target():
@@ -109,13 +114,13 @@ def test_groups_only_frozen_nets_with_same_source_and_target():
     done = {"A2B"}
     is_done = lambda net: net.name in done
     a3b = next(n for n in nets if n.name == "A3B")
-    assert [n.name for n in fused.pending_group(a3b, nets, is_done)] == ["A1B", "A3B"]
+    assert [n.name for n in groups.pending_group(a3b, nets, is_done)] == ["A1B", "A3B"]
     rand = next(n for n in nets if n.name == "random2")
-    assert [n.name for n in fused.pending_group(rand, nets, is_done)] == \
+    assert [n.name for n in groups.pending_group(rand, nets, is_done)] == \
         ["random1", "random2", "random3"]
     for name in ("baseA", "A2B"):  # base, finished: trained alone
         net = next(n for n in nets if n.name == name)
-        assert fused.pending_group(net, nets, is_done) == []
+        assert groups.pending_group(net, nets, is_done) == []
 
 
 @pytest.mark.slow  # ~40 s on 2 cores: a real sweep (baseAll, then random1 + random2 fused)
@@ -127,8 +132,8 @@ def test_fused_sweep_writes_standalone_run_directories(tmp_path):
 
     from keras_transfer.experiment import runner
 
-    recipe = train.TrainConfig(steps=4, eval_every=2, batch_size=16, lr_step=1000)
-    config = runner.SweepConfig(workdir=str(tmp_path), layers=(1, 2),
+    recipe = TrainConfig(steps=4, eval_every=2, batch_size=16, lr_step=1000)
+    config = SweepConfig(workdir=str(tmp_path), layers=(1, 2),
                                 experiments=("random_filters",), recipe=recipe, export=False)
     rows = {r["net"]: r for r in runner.run_sweep(config)}
     assert sorted(rows) == ["baseAll", "random1", "random2"]
@@ -164,11 +169,11 @@ def test_fine_tuned_nets_group_apart_from_frozen_ones():
     nets = plan.make_plan([1, 2, 3], ("base", "selffer", "transfer"))
     never = lambda net: False
     a2b_plus = next(n for n in nets if n.name == "A2B+")
-    assert [n.name for n in fused.pending_group(a2b_plus, nets, never)] == \
+    assert [n.name for n in groups.pending_group(a2b_plus, nets, never)] == \
         ["A1B+", "A2B+", "A3B+"]
-    assert fused.group_name(fused.group_key(a2b_plus)) == "r0-A-B+"
+    assert groups.group_name(groups.group_key(a2b_plus)) == "r0-A-B+"
     a2b = next(n for n in nets if n.name == "A2B")
-    assert [n.name for n in fused.pending_group(a2b, nets, never)] == ["A1B", "A2B", "A3B"]
+    assert [n.name for n in groups.pending_group(a2b, nets, never)] == ["A1B", "A2B", "A3B"]
 
 
 def test_a_group_reusing_the_previous_groups_model_trains_as_a_new_one(source):
@@ -192,12 +197,12 @@ def test_a_reused_group_model_starts_from_the_fresh_models_dropout_state(source)
     arch = alexnet.Architecture(num_classes=5, input_size=32, width=0.25, fc_units=32,
                                 dropout=0.5)
     nets = [plan.copied("A", n, "B", True) for n in (2, 3)]
-    first = fused.build_heads(nets, source, arch, [21, 21])
+    first = net_groups.build_heads(nets, source, arch, [21, 21])
     cache = {}
-    model, inner = fused.compiled_group(nets, first, arch, RECIPE, cache)
+    model, inner = groups.compiled_group(nets, first, arch, RECIPE, cache)
     model.fit(batches().map(lambda x, y: (x, (y,) * len(nets))), epochs=1, verbose=0)
-    fresh = fused.build_heads(nets, source, arch, [22, 22])
-    again, again_inner = fused.compiled_group(nets, fresh, arch, RECIPE, cache)
+    fresh = net_groups.build_heads(nets, source, arch, [22, 22])
+    again, again_inner = groups.compiled_group(nets, fresh, arch, RECIPE, cache)
     assert again is model  # the same shape: reused, not traced again
     from keras_transfer.training import checkpoints
     for reused, new in zip(again_inner, fresh):

@@ -21,12 +21,13 @@ SCRIPT = textwrap.dedent("""
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras
     from keras_transfer.experiment import runner
-    from keras_transfer.training import train
+    from keras_transfer.experiment.config import SweepConfig
+    from keras_transfer.training.recipe import TrainConfig
 
     workdir = sys.argv[1]
-    config = runner.SweepConfig(
+    config = SweepConfig(
         workdir=workdir, layers=(1, 2), experiments=("base", "transfer"),
-        recipe=train.TrainConfig(steps=4, eval_every=2, batch_size=8, learning_rate=0.01,
+        recipe=TrainConfig(steps=4, eval_every=2, batch_size=8, learning_rate=0.01,
                                  lr_step=1000),
         strategy="mirrored", mixed_precision=True, fused=True, dropout=0.0, weight_decay=1e-3)
     rows = runner.run_sweep(config)

@@ -19,18 +19,18 @@ SCRIPT = textwrap.dedent("""
     import keras
     import numpy as np
     from keras_transfer.nets import alexnet, transfer
-    from keras_transfer.training import train
+    from keras_transfer.training.recipe import TrainConfig, compile_model
 
     out = {"backend": keras.backend.backend()}
     arch = alexnet.Architecture(num_classes=5, input_size=32, width=0.25, fc_units=64)
     rng = np.random.RandomState(0)
     x = rng.randn(16, 32, 32, 3).astype("float32") * 50
     y = np.arange(16) % 5
-    config = train.TrainConfig(steps=2, eval_every=2, learning_rate=0.05, momentum=0.0)
+    config = TrainConfig(steps=2, eval_every=2, learning_rate=0.05, momentum=0.0)
 
     keras.utils.set_random_seed(0)
     source = transfer.build(arch, 0, "fine_tune")
-    train.compile_model(source, config, 5)
+    compile_model(source, config, 5)
     source.fit(x, y, batch_size=8, epochs=1, verbose=0)
 
     def layer_weights(model, n):
@@ -43,7 +43,7 @@ SCRIPT = textwrap.dedent("""
         net = transfer.build(arch, 3, mode, source=None if mode == "random_frozen" else source)
         copied = equal(layer_weights(net, 2), layer_weights(source, 2))
         before = [layer_weights(net, n) for n in (2, 5)]
-        train.compile_model(net, config, 5)
+        compile_model(net, config, 5)
         net.fit(x, y, batch_size=8, epochs=1, verbose=0)
         out[mode] = {"copied": copied,
                      "conv2_unchanged": equal(before[0], layer_weights(net, 2)),
@@ -56,7 +56,7 @@ SCRIPT = textwrap.dedent("""
         keras.utils.set_random_seed(1)
         net = transfer.build(arch, 0, "fine_tune")
         start = layer_weights(net, 8)
-        train.compile_model(net, train.TrainConfig(steps=1, eval_every=1, learning_rate=0.05,
+        compile_model(net, TrainConfig(steps=1, eval_every=1, learning_rate=0.05,
                                                    momentum=0.0,
                                                    bias_lr_multiplier=multiplier), 5)
         net.train_on_batch(x[:8], y[:8])

@@ -16,13 +16,13 @@ SCRIPT = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras
-    from keras_transfer.experiment import runner
+    from keras_transfer.experiment.config import make_strategy
     from keras_transfer.nets import alexnet
-    from keras_transfer.training import train
+    from keras_transfer.training.recipe import TrainConfig, compile_model
 
     arch = alexnet.Architecture(num_classes=5, input_size=32, width=0.25, fc_units=32,
                                 dropout=0.0, init="he", input_scale=1 / 64)
-    config = train.TrainConfig(steps=3, eval_every=3, batch_size=8, learning_rate=0.01)
+    config = TrainConfig(steps=3, eval_every=3, batch_size=8, learning_rate=0.01)
     rng = np.random.RandomState(0)
     x = rng.randn(48, 32, 32, 3).astype("float32") * 60
     y = rng.randint(0, 5, 48).astype("int32")
@@ -30,12 +30,12 @@ SCRIPT = textwrap.dedent("""
     initial = alexnet.build(arch).get_weights()
     out = {}
     for name in ("default", "mirrored"):
-        strategy = runner.make_strategy(name)
+        strategy = make_strategy(name)
         global_batch = config.batch_size * strategy.num_replicas_in_sync
         with strategy.scope():
             model = alexnet.build(arch)
             model.set_weights(initial)
-            train.compile_model(model, config, arch.num_classes)
+            compile_model(model, config, arch.num_classes)
         data = tf.data.Dataset.from_tensor_slices((x, y)).batch(16 if name == "default" else global_batch)
         history = model.fit(data, epochs=1, steps_per_epoch=3, verbose=0)
         out[name] = {"replicas": strategy.num_replicas_in_sync,

@@ -1,6 +1,7 @@
 import pytest
 
 from keras_transfer.experiment import plan
+from keras_transfer.experiment.config import SweepConfig, data_seed, init_seed
 
 
 def names(nets):
@@ -94,11 +95,10 @@ def test_replicates_must_be_a_positive_integer(bad):
 
 
 def test_seeds_pair_dependants_across_n_and_kind_not_across_replicates():
-    from keras_transfer.experiment import runner
-    config = runner.SweepConfig(workdir="unused")
+    config = SweepConfig(workdir="unused")
     nets = {n.key: n for n in plan.make_plan([1, 2, 3], plan.PAPER_EXPERIMENTS, replicates=2)}
-    init = lambda key: runner.init_seed(config, nets[key])  # noqa: E731
-    data = lambda key: runner.data_seed(config, nets[key])  # noqa: E731
+    init = lambda key: init_seed(config, nets[key])  # noqa: E731
+    data = lambda key: data_seed(config, nets[key])  # noqa: E731
     # common random numbers: one fresh-layer init and one data order per (replicate, target)
     assert init("r0/A1B") == init("r0/A3B") == init("r0/B2B+") == init("r0/A3B+")
     assert data("r0/A1B") == data("r0/B3B") == data("r0/A2B+")

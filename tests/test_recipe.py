@@ -7,20 +7,22 @@ import keras
 import numpy as np
 import pytest
 
-from keras_transfer.experiment import runner
+from keras_transfer.experiment.config import SweepConfig, fresh_session
 from keras_transfer.nets import alexnet, transfer
-from keras_transfer.training import train
+from keras_transfer.training import fit
+from keras_transfer.training.history import read_history
+from keras_transfer.training.recipe import CaffeSchedule, TrainConfig, compile_model
 
 
 def test_schedule_warms_up_linearly_then_steps():
-    schedule = train.CaffeSchedule(0.1, lr_step=10, lr_gamma=0.1, warmup_steps=4)
+    schedule = CaffeSchedule(0.1, lr_step=10, lr_gamma=0.1, warmup_steps=4)
     lrs = [float(schedule(step)) for step in (0, 1, 2, 3, 4, 9, 10, 19, 20)]
     np.testing.assert_allclose(lrs, [0.025, 0.05, 0.075, 0.1, 0.1, 0.1, 0.01, 0.01, 0.001],
                                rtol=1e-6)
 
 
 def test_schedule_without_warmup_is_caffes_step_policy():
-    schedule = train.CaffeSchedule(0.02, lr_step=5, lr_gamma=0.5)
+    schedule = CaffeSchedule(0.02, lr_step=5, lr_gamma=0.5)
     np.testing.assert_allclose([float(schedule(s)) for s in (0, 4, 5, 11)],
                                [0.02, 0.02, 0.01, 0.005], rtol=1e-6)
 
@@ -28,7 +30,7 @@ def test_schedule_without_warmup_is_caffes_step_policy():
 def test_schedule_round_trips_through_a_keras_file(tmp_path):
     model = alexnet.build(alexnet.Architecture(num_classes=5, input_size=32, width=0.25,
                                                fc_units=16))
-    train.compile_model(model, train.TrainConfig(steps=10, eval_every=5, warmup_steps=3,
+    compile_model(model, TrainConfig(steps=10, eval_every=5, warmup_steps=3,
                                                  learning_rate=0.3, lr_step=7), 5)
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras")
@@ -38,18 +40,18 @@ def test_schedule_round_trips_through_a_keras_file(tmp_path):
 
 
 def test_poly_policy_decays_linearly_to_zero():
-    schedule = train.CaffeSchedule(0.2, lr_step=1, lr_gamma=0.1, warmup_steps=2,
+    schedule = CaffeSchedule(0.2, lr_step=1, lr_gamma=0.1, warmup_steps=2,
                                    policy="poly", max_steps=10)
     np.testing.assert_allclose([float(schedule(s)) for s in (0, 1, 5, 9, 10)],
                                [0.1 * 1.0, 0.2 * 0.9, 0.2 * 0.5, 0.2 * 0.1, 0.0], atol=1e-7)
     with pytest.raises(ValueError, match="lr_policy"):
-        train.TrainConfig(steps=10, eval_every=5, lr_policy="cosine")
+        TrainConfig(steps=10, eval_every=5, lr_policy="cosine")
 
 
 @pytest.mark.parametrize("warmup", [-1, 10, 11])
 def test_warmup_must_be_shorter_than_training(warmup):
     with pytest.raises(ValueError, match="warmup_steps"):
-        train.TrainConfig(steps=10, eval_every=5, warmup_steps=warmup)
+        TrainConfig(steps=10, eval_every=5, warmup_steps=warmup)
 
 
 def tiny_fit(run_dir, checkpoint_seconds):
@@ -59,9 +61,9 @@ def tiny_fit(run_dir, checkpoint_seconds):
     x, y = rng.randn(8, 32, 32, 3).astype("float32"), rng.randint(0, 3, 8)
     import tensorflow as tf
     data = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
-    config = train.TrainConfig(steps=6, eval_every=2, batch_size=4, lr_step=100)
-    train.compile_model(model, config, 3)
-    result = train.fit(model, data.repeat(), data, config, str(run_dir), 3, verbose=0,
+    config = TrainConfig(steps=6, eval_every=2, batch_size=4, lr_step=100)
+    compile_model(model, config, 3)
+    result = fit.fit(model, data.repeat(), data, config, str(run_dir), 3, verbose=0,
                        checkpoint_seconds=checkpoint_seconds)
     return result, sorted(os.listdir(run_dir / "checkpoints")) if (
         run_dir / "checkpoints").exists() else []
@@ -79,7 +81,7 @@ def test_checkpoint_seconds_skips_checkpoints_of_short_intervals(tmp_path):
     # Three evaluations, none an hour after the start: only the last interval, which is
     # always kept (a fused group that finished then needs no retraining on resume).
     assert files == ["ckpt-000003.json", "ckpt-000003.weights.h5"]
-    assert len(train.read_history(str(tmp_path / "history.jsonl"))) == 3
+    assert len(read_history(str(tmp_path / "history.jsonl"))) == 3
 
 
 def test_caffenet_mini_keeps_the_eight_layers_at_a_quarter_of_the_maps():
@@ -98,14 +100,14 @@ def test_caffenet_mini_keeps_the_eight_layers_at_a_quarter_of_the_maps():
 
 
 def test_fresh_session_keeps_the_mixed_precision_policy(tmp_path):
-    config = runner.SweepConfig(workdir=str(tmp_path), mixed_precision=True)
+    config = SweepConfig(workdir=str(tmp_path), mixed_precision=True)
     try:
-        runner.fresh_session(config)
+        fresh_session(config)
         assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
         model = transfer.build(alexnet.architecture("caffenet_mini", 4), 0, "fine_tune")
         assert model.get_layer("conv1").compute_dtype == "bfloat16"
         assert model.output.dtype == "float32"
-        runner.fresh_session(runner.SweepConfig(workdir=str(tmp_path)))
+        fresh_session(SweepConfig(workdir=str(tmp_path)))
         assert keras.mixed_precision.global_policy().name == "float32"
     finally:
         keras.mixed_precision.set_global_policy("float32")

@@ -12,16 +12,18 @@ import pytest
 import tensorflow as tf
 
 from keras_transfer import data
-from keras_transfer.experiment import plan, runner
-from keras_transfer.training import train
+from keras_transfer.experiment import plan, runner, setup
+from keras_transfer.experiment.config import Context, SweepConfig, net_identity
+from keras_transfer.training import fit
+from keras_transfer.training.recipe import TrainConfig
 
-TINY = train.TrainConfig(steps=4, eval_every=2, batch_size=16, lr_step=1000)
+TINY = TrainConfig(steps=4, eval_every=2, batch_size=16, lr_step=1000)
 EXPECTED = {"baseA", "baseB", "baseAll", "random1",
             "A1A", "A1A+", "B1A", "B1A+", "A1B", "A1B+", "B1B", "B1B+"}
 
 
 def tiny_config(workdir, **overrides):
-    return runner.SweepConfig(workdir=str(workdir), **{"layers": (1,), "recipe": TINY, **overrides})
+    return SweepConfig(workdir=str(workdir), **{"layers": (1,), "recipe": TINY, **overrides})
 
 
 def tree_digest(workdir):
@@ -165,7 +167,7 @@ def test_second_run_trains_nothing_and_changes_nothing(swept):
 def test_changed_recipe_is_not_silently_reused(swept):
     from keras_transfer.experiment import rundir
     workdir, _ = swept
-    changed = tiny_config(workdir, recipe=train.TrainConfig(
+    changed = tiny_config(workdir, recipe=TrainConfig(
         steps=4, eval_every=2, batch_size=16, lr_step=1000, learning_rate=0.02))
     before = tree_digest(workdir)
     with pytest.raises(rundir.RunDirError, match="--learning_rate: this run 0.02"):
@@ -185,29 +187,29 @@ def test_interrupted_net_resumes_from_checkpoint(tmp_path):
                 raise Crash()
 
     config = tiny_config(tmp_path, experiments=("base",))
-    ctx = runner.prepare(config)
+    ctx = setup.prepare(config)
     net = plan.base("A")
-    recipe = train.TrainConfig(steps=6, eval_every=2, batch_size=16, lr_step=1000)
-    ctx = runner.Context(runner.SweepConfig(workdir=str(tmp_path), layers=(1,), recipe=recipe),
+    recipe = TrainConfig(steps=6, eval_every=2, batch_size=16, lr_step=1000)
+    ctx = Context(SweepConfig(workdir=str(tmp_path), layers=(1,), recipe=recipe),
                          ctx.source, ctx.split, ctx.strategy)
-    original_fit = train.fit
+    original_fit = fit.fit
 
     def crashing_fit(*args, **kwargs):
         return original_fit(*args, extra_callbacks=[CrashAt()], **kwargs)
 
-    train.fit = crashing_fit
+    fit.fit = crashing_fit
     try:
         with pytest.raises(Crash):
             runner.run_net(ctx, net)
     finally:
-        train.fit = original_fit
+        fit.fit = original_fit
     run = tmp_path / "runs" / "r0" / "baseA"
     assert not (run / "result.json").exists()
     assert sorted(os.listdir(run / "checkpoints")) == [
         "ckpt-000001.json", "ckpt-000001.weights.h5", "ckpt-000002.json", "ckpt-000002.weights.h5"]
     record = json.loads((run / "checkpoints" / "ckpt-000002.json").read_text())
     assert record["owner"] == {"net": "r0/baseA",
-                               "config_hash": runner.net_identity(ctx, net)["hash"]}
+                               "config_hash": net_identity(ctx, net)["hash"]}
     row, trained = runner.run_net(ctx, net)
     assert trained and row["steps"] == 6
     assert [h["epoch"] for h in history(tmp_path, "baseA")] == [0, 1, 2]

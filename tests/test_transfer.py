@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from keras_transfer.nets import alexnet, transfer
-from keras_transfer.training import train
+from keras_transfer.training.recipe import CaffeSGD, TrainConfig, compile_model
 
 ARCH = alexnet.Architecture(num_classes=5, input_size=32, width=0.25, fc_units=64)
 
@@ -22,7 +22,7 @@ def source():
 
 
 def fit_a_few_steps(model, steps=3):
-    train.compile_model(model, train.TrainConfig(steps=steps, eval_every=steps,
+    compile_model(model, TrainConfig(steps=steps, eval_every=steps,
                                                  learning_rate=0.05), 5)
     rng = np.random.RandomState(0)
     x = rng.randn(16, 32, 32, 3).astype("float32") * 50
@@ -106,7 +106,7 @@ def test_source_from_keras_file(tmp_path, source):
 def test_bias_learning_rate_is_doubled():
     # One SGD step without momentum: the bias moves twice as far per unit gradient.
     import keras
-    opt = train.CaffeSGD(learning_rate=0.1, momentum=0.0, bias_lr_multiplier=2.0)
+    opt = CaffeSGD(learning_rate=0.1, momentum=0.0, bias_lr_multiplier=2.0)
     kernel = keras.Variable(np.ones((2,), "float32"), name="kernel")
     bias = keras.Variable(np.ones((2,), "float32"), name="bias")
     opt.apply([np.ones(2, "float32"), np.ones(2, "float32")], [kernel, bias])

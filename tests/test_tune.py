@@ -7,16 +7,16 @@ import sys
 import pytest
 
 from keras_transfer import tune
-from keras_transfer.experiment import runner
+from keras_transfer.experiment.config import SweepConfig, architecture, set_precision
 from keras_transfer.nets import alexnet
-from keras_transfer.training import train
+from keras_transfer.training.recipe import TrainConfig
 
 
 def test_search_writes_best_flags_and_tensorboard_trials(tmp_path):
     from tensorboard.backend.event_processing import event_multiplexer
     config = tune.TuneConfig(
         workdir=str(tmp_path), algorithm="random", max_trials=2, batch_sizes=(8, 16),
-        recipe=train.TrainConfig(steps=4, eval_every=2, batch_size=16, lr_step=1000))
+        recipe=TrainConfig(steps=4, eval_every=2, batch_size=16, lr_step=1000))
     best = tune.search(config)
     assert 1e-4 <= best["learning_rate"] <= 0.1 and 1e-5 <= best["weight_decay"] <= 1e-2
     assert best["batch_size"] in (8, 16)
@@ -46,10 +46,10 @@ def test_search_writes_best_flags_and_tensorboard_trials(tmp_path):
 
 
 def test_sweep_weight_decay_overrides_the_architecture():
-    default = runner.SweepConfig(workdir="w")
-    tuned = runner.SweepConfig(workdir="w", weight_decay=1e-3)
-    assert runner.architecture(default, 20).weight_decay == alexnet.CAFFE_WEIGHT_DECAY
-    assert runner.architecture(tuned, 20).weight_decay == 1e-3
+    default = SweepConfig(workdir="w")
+    tuned = SweepConfig(workdir="w", weight_decay=1e-3)
+    assert architecture(default, 20).weight_decay == alexnet.CAFFE_WEIGHT_DECAY
+    assert architecture(tuned, 20).weight_decay == 1e-3
 
 
 def test_trials_train_with_the_recipe_flags_give():
@@ -60,9 +60,9 @@ def test_trials_train_with_the_recipe_flags_give():
     from keras_transfer import data
     config = tune.TuneConfig(
         workdir="unused", model="caffenet_mini", dropout=0.0, mixed_precision=True,
-        recipe=train.TrainConfig(steps=300, eval_every=20, lr_policy="poly", warmup_steps=50))
+        recipe=TrainConfig(steps=300, eval_every=20, lr_policy="poly", warmup_steps=50))
     try:
-        runner.set_precision(config.mixed_precision)
+        set_precision(config.mixed_precision)
         source = data.open_source("synthetic")
         model = tune.hypermodel(config, source, [0, 1, 2]).build(keras_tuner.HyperParameters())
         schedule = model.optimizer.get_config()["learning_rate"]["config"]
@@ -73,4 +73,4 @@ def test_trials_train_with_the_recipe_flags_give():
         assert alexnet.layer(model, 1).dtype_policy.name == "mixed_bfloat16"
         assert model.output_shape == (None, 3)
     finally:
-        runner.set_precision(False)
+        set_precision(False)

@@ -4,7 +4,9 @@ import json
 
 import pytest
 
-from keras_transfer.experiment import rundir
+from keras_transfer.experiment import rundir, setup
+from keras_transfer.experiment.config import SweepConfig
+from keras_transfer.training.recipe import TrainConfig
 
 
 def test_same_settings_pass_and_changed_ones_are_named(tmp_path):
@@ -65,10 +67,8 @@ def test_one_sweep_per_workdir_and_a_dead_holder_frees_it(tmp_path):
                                           ({"lr_gamma": 0.0}, "--lr_gamma=0.0")])
 def test_recipes_that_cannot_train_are_refused_before_anything_is_written(tmp_path, change,
                                                                           flag):
-    from keras_transfer.experiment import runner
-    from keras_transfer.training import train
     with pytest.raises(ValueError, match=flag):
-        runner.prepare(runner.SweepConfig(
-            workdir=str(tmp_path / "w"), recipe=train.TrainConfig(steps=4, eval_every=2,
+        setup.prepare(SweepConfig(
+            workdir=str(tmp_path / "w"), recipe=TrainConfig(steps=4, eval_every=2,
                                                                   **change)))
     assert not (tmp_path / "w").exists()

@@ -16,12 +16,10 @@ exists, so the bases run first and the dependants fan out.
 Liveness: while a worker trains a net it rewrites WORKDIR/kerastuner/leases/<net>.json. When the
 chief sees a lease unchanged for `lease_seconds` (timed by the chief's clock, so machine clocks
 need not agree) it gives the net to another worker, which resumes from the net's checkpoint. A
-worker that finds its lease taken over stops training (SIGTERM, handled by train.StopOnSignal).
+worker that finds its lease taken over stops training (SIGTERM, handled by fit.StopOnSignal).
 """
 
 import os
-import signal
-import threading
 import time
 import traceback
 import uuid
@@ -32,30 +30,19 @@ from keras_tuner.src.distribute import utils as kt_distribute
 from keras_tuner.src.engine import trial as kt_trial
 
 from keras_transfer import files
-from keras_transfer.experiment import rundir, runner
-from keras_transfer.training import summaries, train
+from keras_transfer.experiment import rundir, runner, setup
+from keras_transfer.experiment.config import net_identity
+from keras_transfer.experiment.leases import Lease, LeaseLost, lease_path, read_text
+from keras_transfer.training import fit, summaries
 
 IDLE_POLL_SECONDS = 1.0     # a worker waiting for a base asks the chief again after this
 SERVE_POLL_SECONDS = 0.5
 
 
-def lease_path(workdir, net_key):
-    """One flat file per net key ("r0/A3B+" -> leases/r0.A3B+.json): no folders left behind."""
-    return os.path.join(workdir, "kerastuner", "leases", f"{net_key.replace('/', '.')}.json")
-
-
-def _read_text(path):
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return None
-
-
 class PlanOracle(keras_tuner.Oracle):
     """Hands out each planned net once: a net whose base is done, not done itself, not leased.
 
-    `nets`: the plan (parents first); `hashes`: net name -> config hash (runner.net_identity).
+    `nets`: the plan (parents first); `hashes`: net name -> config hash (net_identity).
     Its one tuned hyperparameter is `net` (a Choice of the plan's names); the trial's values also
     carry kind/source/target/n/fine_tune/seed and the config hash, which workers check.
     """
@@ -86,14 +73,14 @@ class PlanOracle(keras_tuner.Oracle):
 
     def is_done(self, name):
         if name not in self.done:
-            run_dir = runner.run_dir_of(self.workdir, name)
+            run_dir = rundir.run_dir_of(self.workdir, name)
             if rundir.finished_result(run_dir, self.hashes[name]) is not None:
                 self.done.add(name)
         return name in self.done
 
     def _fresh(self, name, now):
         """Whether some worker may be training `name`: its lease changed within lease_seconds."""
-        text = _read_text(lease_path(self.workdir, name))
+        text = read_text(lease_path(self.workdir, name))
         seen, since = self._leases.get(name, (None, None))
         if since is None and text is None:
             return False
@@ -145,7 +132,7 @@ class PlanOracle(keras_tuner.Oracle):
         if trial.status == kt_trial.TrialStatus.RUNNING:
             name = trial.hyperparameters.values["net"]
             # The lease clock starts now, before the worker's first heartbeat.
-            self._leases[name] = (_read_text(lease_path(self.workdir, name)), time.time())
+            self._leases[name] = (read_text(lease_path(self.workdir, name)), time.time())
             print(f"chief: {name} -> {tuner_id} (trial {trial.trial_id})", flush=True)
         return trial
 
@@ -190,53 +177,6 @@ class PlanOracle(keras_tuner.Oracle):
         return self._stopped and not self.ongoing_trials and not self.tuner_ids
 
 
-class LeaseLost(RuntimeError):
-    """Another worker took over this net while we trained it."""
-
-
-class Lease:
-    """This worker's heartbeat on a net: a small file rewritten every `interval` seconds."""
-
-    def __init__(self, workdir, net_name, tuner_id, trial_id, interval):
-        self.path = lease_path(workdir, net_name)
-        self.owner = {"net": net_name, "tuner": tuner_id, "trial": trial_id,
-                      "host": os.uname().nodename, "pid": os.getpid()}
-        self.interval, self.lost = interval, False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, daemon=True)
-
-    def _write(self, beat):
-        files.write_json(self.path, {**self.owner, "beat": beat})
-
-    def _ours(self):
-        held = files.read_json(self.path) or {}
-        return (held.get("tuner"), held.get("trial")) == (self.owner["tuner"], self.owner["trial"])
-
-    def _beat(self):
-        beat = 0
-        while not self._stop.wait(self.interval):
-            if not self._ours():
-                self.lost = True
-                print(f"{self.owner['tuner']}: lost the lease on {self.owner['net']}; stopping",
-                      flush=True)
-                os.kill(os.getpid(), signal.SIGTERM)  # train.StopOnSignal ends the fit
-                return
-            beat += 1
-            self._write(beat)
-
-    def __enter__(self):
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        self._write(0)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        if not self.lost and self._ours():
-            os.remove(self.path)
-
-
 class SweepTuner(keras_tuner.Tuner):
     """A KerasTuner worker whose trial is one planned net, trained by `runner.run_net`."""
 
@@ -270,7 +210,7 @@ class SweepTuner(keras_tuner.Tuner):
         try:
             with lease:
                 row, trained = runner.run_net(self.ctx, net)
-        except train.Interrupted as e:
+        except fit.Interrupted as e:
             if lease.lost:
                 raise LeaseLost(f"{net.key}: another worker took over") from e
             # Ctrl-C / SIGTERM by a user: leave the search; the chief re-queues the net when
@@ -325,9 +265,9 @@ def run_sweep(config, lease_seconds=600.0):
     """
     import dataclasses
     config = dataclasses.replace(config, flags_text=as_local_flags(config.flags_text))
-    ctx = runner.prepare(config)
-    nets = runner.the_plan(ctx)
-    hashes = {n.key: runner.net_identity(ctx, n)["hash"] for n in nets}
+    ctx = setup.prepare(config)
+    nets = setup.the_plan(ctx)
+    hashes = {n.key: net_identity(ctx, n)["hash"] for n in nets}
     distributed = kt_distribute.has_chief_oracle()
     chief = kt_distribute.is_chief_oracle()
     tuner_id = os.environ.get("KERASTUNER_TUNER_ID", "tuner0")
@@ -367,7 +307,7 @@ def finish(oracle, workdir, nets):
             f"{len(missing)} nets did not finish: {', '.join(missing)} (failed: "
             f"{', '.join(sorted(oracle.failed)) or 'none'}; see the workers' logs). Rerun the same "
             "commands to retry them; finished nets are kept.")
-    rows = [files.read_json(os.path.join(runner.run_dir_of(workdir, n.key), "result.json"))
+    rows = [files.read_json(os.path.join(rundir.run_dir_of(workdir, n.key), "result.json"))
             for n in nets]
     print(f"sweep: all {len(nets)} nets done in {workdir}", flush=True)
     return rows

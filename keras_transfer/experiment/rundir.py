@@ -11,6 +11,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import sys
@@ -19,9 +20,18 @@ import time
 from absl import logging
 
 from keras_transfer import files
+from keras_transfer.nets import saved_model
+from keras_transfer.training import fit
 
+# The layout (DEVELOPERS.md "Run-directory contract"); training writes history.jsonl,
+# checkpoints/ and the TensorBoard folders into a net's run directory itself.
 RESULTS = "results.jsonl"
 SUPERSEDED = "results_superseded.jsonl"  # rows sync_results dropped
+RUNS = "runs"                 # WORKDIR/runs/r<replicate>/<net>
+RESULT = "result.json"        # written last: its presence means the net is done
+MANIFEST = "manifest.json"
+FLAGS = "flags.txt"
+MODEL = "model.keras"
 PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "tensorflow-datasets", "keras-tuner",
             "tensorboard", "numpy", "absl-py", "keras_transfer")
 
@@ -128,12 +138,36 @@ def check_sweep(workdir, settings):
             "values, or use a new --workdir for the new ones; nothing was trained or changed.")
 
 
+def run_dir_of(workdir, key):
+    """A net's run directory, from its key ("r0/A3B+")."""
+    return os.path.join(workdir, RUNS, key)
+
+
+def finish(workdir, run_dir, model, flags_text, manifest, row, saved_model_args=None):
+    """Writes a trained net's run directory in the order that makes a crash harmless: flags,
+    manifest, model.keras, the SavedModel (`saved_model_args`: (mean, class names), or None for
+    none), then result.json last (the net is done), its results row, and drops the resume
+    state, which is no longer needed."""
+    with open(os.path.join(run_dir, FLAGS), "w") as f:
+        f.write(flags_text)
+    files.write_json(os.path.join(run_dir, MANIFEST), manifest)
+    tmp = os.path.join(run_dir, "model.tmp.keras")
+    model.save(tmp)
+    os.replace(tmp, os.path.join(run_dir, MODEL))
+    if saved_model_args is not None:
+        saved_model.export_saved_model(model, os.path.join(run_dir, saved_model.SAVED_MODEL),
+                                       *saved_model_args)
+    files.write_json(os.path.join(run_dir, RESULT), row)
+    append_result(workdir, row)
+    shutil.rmtree(os.path.join(run_dir, fit.CHECKPOINTS), ignore_errors=True)
+
+
 def finished_result(run_dir, expected_hash):
     """The run's result if it finished with the same config; None if it must (re)run.
 
     A finished run trained with a different config is an error, never silently reused.
     """
-    result = files.read_json(os.path.join(run_dir, "result.json"))
+    result = files.read_json(os.path.join(run_dir, RESULT))
     if result is None:
         return None
     if result.get("config_hash") != expected_hash:
@@ -196,12 +230,12 @@ def sync_results(workdir):
     """
     path = os.path.join(workdir, RESULTS)
     rows = read_results(workdir)
-    runs = os.path.join(workdir, "runs")
+    runs = os.path.join(workdir, RUNS)
     finished = {}  # run_dir -> its result.json
     # runs/r<replicate>/<net>/ (and runs/<net>/ of workdirs written before replicates)
     for result_path in sorted(
-            glob.glob(os.path.join(glob.escape(runs), "*", "result.json"))
-            + glob.glob(os.path.join(glob.escape(runs), "*", "*", "result.json"))):
+            glob.glob(os.path.join(glob.escape(runs), "*", RESULT))
+            + glob.glob(os.path.join(glob.escape(runs), "*", "*", RESULT))):
         result = files.read_json(result_path)
         if result is not None:
             finished[result.get("run_dir")] = result

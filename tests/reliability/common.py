@@ -8,16 +8,16 @@ import sys
 import keras
 import numpy as np
 
-from keras_transfer.experiment import runner
-from keras_transfer.training import train
+from keras_transfer.experiment.config import SweepConfig
+from keras_transfer.training.recipe import TrainConfig
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TINY = train.TrainConfig(steps=4, eval_every=2, batch_size=16, lr_step=1000)
+TINY = TrainConfig(steps=4, eval_every=2, batch_size=16, lr_step=1000)
 
 
 def tiny_config(workdir, **overrides):
     """A sweep of caffenet_small nets with 4 steps; only base nets unless overridden."""
-    return runner.SweepConfig(workdir=str(workdir), **{
+    return SweepConfig(workdir=str(workdir), **{
         "layers": (1,), "recipe": TINY, "experiments": ("base",), "export": False, **overrides})
 
 

@@ -9,7 +9,9 @@ import pytest
 
 from keras_transfer.experiment import rundir, runner
 from keras_transfer.nets import alexnet
-from keras_transfer.training import checkpoints, train
+from keras_transfer.training import checkpoints
+from keras_transfer.training.history import DamagedHistory, result_from_history
+from keras_transfer.training.recipe import compile_model
 
 from .common import TINY, tiny_config, tree_digest
 
@@ -29,7 +31,7 @@ def damage(path, how):
 
 def tiny_model():
     model = alexnet.build(alexnet.architecture("caffenet_small", 4))
-    train.compile_model(model, TINY, 4)
+    compile_model(model, TINY, 4)
     model.optimizer.build(model.trainable_variables)
     return model
 
@@ -180,6 +182,6 @@ def test_damaged_base_model_is_named_as_damaged_not_missing(finished_copy):
 ])
 def test_damaged_history_is_one_clear_error_naming_it(tmp_path, content, message):
     (tmp_path / "history.jsonl").write_text(content)
-    with pytest.raises(train.DamagedHistory, match=message) as info:
-        train.result_from_history(str(tmp_path), TINY)
+    with pytest.raises(DamagedHistory, match=message) as info:
+        result_from_history(str(tmp_path), TINY)
     assert str(tmp_path) in str(info.value) and "rerun the sweep" in str(info.value)

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from keras_transfer.experiment import plan, runner
-from keras_transfer.training import train
+from keras_transfer.experiment import plan, runner, setup
+from keras_transfer.training.recipe import TrainConfig
 
 from .common import assert_same_weights, run_cli, tiny_config
 
@@ -21,8 +21,8 @@ def test_same_seed_same_net_different_seed_different_net(finished_sweep, tmp_pat
         first = json.load(f)  # trained with tiny_config's seed 0
     rows = {}
     for seed in (0, 1):
-        recipe = train.TrainConfig(steps=4, eval_every=2, batch_size=16, lr_step=1000, seed=seed)
-        ctx = runner.prepare(tiny_config(tmp_path / str(seed), recipe=recipe))
+        recipe = TrainConfig(steps=4, eval_every=2, batch_size=16, lr_step=1000, seed=seed)
+        ctx = setup.prepare(tiny_config(tmp_path / str(seed), recipe=recipe))
         rows[seed], _ = runner.run_net(ctx, plan.base("B"))
     assert stable(rows[0]) == stable(first)
     assert_same_weights(tmp_path / "0/runs/r0/baseB/model.keras",

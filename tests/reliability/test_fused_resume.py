@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from keras_transfer.experiment import fused, runner
+from keras_transfer.experiment import runner
+from keras_transfer.training import fit
 
 from .common import tiny_config
 
@@ -76,7 +77,7 @@ def test_stopped_between_members_of_a_group_resumes_as_that_group(tmp_path, monk
 def test_stopped_inside_a_group_resumes_to_the_same_results(tmp_path, monkeypatch,
                                                             uninterrupted):
     expected, rows = uninterrupted
-    original = fused.HeadLogs.on_epoch_end
+    original = fit.NetLogs.on_epoch_end
     seen = []
 
     def dies_in_second_interval(self, epoch, logs=None):
@@ -85,10 +86,10 @@ def test_stopped_inside_a_group_resumes_to_the_same_results(tmp_path, monkeypatc
             raise Crash()
         return original(self, epoch, logs)
 
-    monkeypatch.setattr(fused.HeadLogs, "on_epoch_end", dies_in_second_interval)
+    monkeypatch.setattr(fit.NetLogs, "on_epoch_end", dies_in_second_interval)
     with pytest.raises(Crash):
         runner.run_sweep(config(tmp_path))
-    monkeypatch.setattr(fused.HeadLogs, "on_epoch_end", original)
+    monkeypatch.setattr(fit.NetLogs, "on_epoch_end", original)
     runner.run_sweep(config(tmp_path))
     assert outcome(tmp_path) == expected
     assert result_rows(tmp_path) == rows

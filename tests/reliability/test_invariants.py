@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_transfer.experiment import plan, rundir, runner
+from keras_transfer.experiment import plan, rundir, runner, setup
 from keras_transfer.nets import alexnet, transfer
 
 from .common import tiny_config
@@ -20,7 +20,7 @@ A1B, A1B_PLUS = plan.copied("A", 1, "B", False), plan.copied("A", 1, "B", True)
 def transferred(tmp_path_factory):
     """baseA, A1B (conv1 frozen) and A1B+ (fine-tuned) trained in one workdir."""
     workdir = tmp_path_factory.mktemp("transfer")
-    ctx = runner.prepare(tiny_config(workdir, experiments=("transfer",)))
+    ctx = setup.prepare(tiny_config(workdir, experiments=("transfer",)))
     for net in (plan.base("A"), A1B, A1B_PLUS):
         runner.run_net(ctx, net)
     return workdir
@@ -60,7 +60,7 @@ def test_copied_weights_match_the_checksums_in_the_manifest(transferred):
 
 def fresh_workdir_with_base(transferred, tmp_path):
     shutil.copytree(transferred / "runs" / "r0" / "baseA", tmp_path / "runs" / "r0" / "baseA")
-    return runner.prepare(tiny_config(tmp_path, experiments=("transfer",)))
+    return setup.prepare(tiny_config(tmp_path, experiments=("transfer",)))
 
 
 def test_runner_catches_a_frozen_layer_that_trained(transferred, tmp_path, monkeypatch):

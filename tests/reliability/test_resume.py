@@ -10,12 +10,14 @@ import numpy as np
 import pytest
 
 from keras_transfer import data
-from keras_transfer.experiment import plan, runner
-from keras_transfer.training import train
+from keras_transfer.experiment import plan, runner, setup
+from keras_transfer.experiment.config import Context
+from keras_transfer.training import fit, train
+from keras_transfer.training.recipe import TrainConfig, compile_model
 
 from .common import assert_same_weights, tiny_config
 
-RECIPE = train.TrainConfig(steps=4, eval_every=2, batch_size=16, lr_step=1000)
+RECIPE = TrainConfig(steps=4, eval_every=2, batch_size=16, lr_step=1000)
 
 
 class Crash(Exception):
@@ -51,13 +53,13 @@ class CrashMidEpoch(keras.callbacks.Callback):
 
 
 def context(workdir):
-    ctx = runner.prepare(tiny_config(workdir))
-    return runner.Context(tiny_config(workdir, recipe=RECIPE), ctx.source, ctx.split,
+    ctx = setup.prepare(tiny_config(workdir))
+    return Context(tiny_config(workdir, recipe=RECIPE), ctx.source, ctx.split,
                           ctx.strategy)
 
 
 def run_with(ctx, net, callbacks, monkeypatch):
-    original = train.fit
+    original = fit.fit
     monkeypatch.setattr(train, "fit", lambda *a, **k: original(*a, extra_callbacks=callbacks, **k))
     try:
         with pytest.raises(Crash):
@@ -117,10 +119,10 @@ def test_sigterm_stops_cleanly_and_resumes_to_the_same_weights(tmp_path, monkeyp
     clean_row, clean_run = clean
     net = plan.base("A")
     ctx = context(tmp_path)
-    original = train.fit
+    original = fit.fit
     monkeypatch.setattr(train, "fit", lambda *a, **k: original(
         *a, extra_callbacks=[SigtermMidEpoch(1)], **k))
-    with pytest.raises(train.Interrupted, match="stopped by SIGTERM after the checkpoint of "
+    with pytest.raises(fit.Interrupted, match="stopped by SIGTERM after the checkpoint of "
                                                 "step 2; rerun the same command") as stopped:
         runner.run_net(ctx, net)
     monkeypatch.setattr(train, "fit", original)
@@ -152,7 +154,7 @@ def test_checkpoint_keeps_dropout_rng_state(tmp_path):
     from keras_transfer.nets import alexnet
     from keras_transfer.training import checkpoints
     model = alexnet.build(alexnet.architecture("caffenet_small", 4))
-    train.compile_model(model, RECIPE, 4)
+    compile_model(model, RECIPE, 4)
     states = checkpoints.rng_states(model)
     assert len(states) == 2  # drop6, drop7
     for v, value in zip(states, ([11, 5], [12, 7])):
@@ -161,7 +163,7 @@ def test_checkpoint_keeps_dropout_rng_state(tmp_path):
     saver.set_model(model)
     saver.on_epoch_end(0)
     fresh = alexnet.build(alexnet.architecture("caffenet_small", 4))
-    train.compile_model(fresh, RECIPE, 4)
+    compile_model(fresh, RECIPE, 4)
     assert checkpoints.Checkpointer(str(tmp_path)).restore(fresh) == 1
     assert [list(np.asarray(v)) for v in checkpoints.rng_states(fresh)] == [[11, 5], [12, 7]]
 
@@ -174,7 +176,7 @@ def test_sparse_checkpoints_resume_from_the_last_one_to_the_same_weights(
     net = plan.base("A")
     base = context(tmp_path)
     config = tiny_config(tmp_path, recipe=RECIPE, checkpoint_seconds=3600.0)
-    ctx = runner.Context(config, base.source, base.split, base.strategy)
+    ctx = Context(config, base.source, base.split, base.strategy)
     run_with(ctx, net, [CrashAfterEpoch(0)], monkeypatch)
     run = tmp_path / "runs" / "r0" / "baseA"
     assert not (run / "checkpoints").exists() or os.listdir(run / "checkpoints") == []

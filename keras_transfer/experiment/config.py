@@ -1,0 +1,178 @@
+"""A sweep's settings (`SweepConfig`), what its nets share while it runs (`Context`), and what
+decides each net: its architecture, seeds and identity (config hash).
+
+Plain values, no absl flags: `python -m keras_transfer.sweep` builds a SweepConfig from its
+flags; tests and the KerasTuner engine build one directly.
+"""
+
+import dataclasses
+import re
+import zlib
+
+import keras
+import tensorflow as tf
+
+from keras_transfer import catalog, data, files
+from keras_transfer.data import splits
+from keras_transfer.experiment import plan
+from keras_transfer.nets import alexnet
+from keras_transfer.training import recipe as training_recipe
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepConfig:
+    workdir: str
+    dataset: str = "synthetic"
+    data_dir: str | None = None
+    split: str = "natural_manmade"
+    split_seed: int = 0
+    model: str = "caffenet_small"
+    layers: tuple = catalog.NS
+    experiments: tuple = plan.PAPER_EXPERIMENTS
+    recipe: training_recipe.TrainConfig = training_recipe.TrainConfig()
+    strategy: str = "default"
+    mixed_precision: bool = False
+    export: bool = True
+    max_bad_fraction: float = 0.001
+    per_class: tuple = ()          # k values of the reduced-volume experiment
+    target_per_class: tuple = ()   # K values: target-side nets on K images per class
+    flags_text: str = ""       # resolved flags, written to each run's flags.txt
+    weight_decay: float | None = None  # overrides the model's Caffe default (tune.py sets it)
+    dropout: float | None = None       # overrides the model's dropout (the paper's 0.5)
+    fused: bool = True         # frozen nets sharing a trunk train together (experiment.groups)
+    checkpoint_seconds: float = 0.0  # checkpoint at most this often (0: every evaluation)
+    replicates: int = 1        # every net trained this many times (independent inits, data)
+
+
+@dataclasses.dataclass
+class Context:
+    """What every net of one sweep shares: data source, split, strategy, and two measured
+    speed-ups that live as long as the sweep: the last parent loaded (read only: dependants
+    copy its weights; keyed by its file's path, checksum, mtime and size, so a base changed on
+    disk is loaded and checked again) and the compiled fused models (groups.compiled_group)."""
+    config: SweepConfig
+    source: data.Source
+    split: splits.Split
+    strategy: tf.distribute.Strategy
+    parent: dict = dataclasses.field(default_factory=dict)
+    fused_models: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def global_batch(self):
+        return self.config.recipe.batch_size * self.strategy.num_replicas_in_sync
+
+    @property
+    def eval_batch(self):
+        """Evaluation batches: forward passes only, so larger batches (fewer steps) are cheaper;
+        the metrics are the same whatever the batch size."""
+        return max(self.global_batch, EVAL_BATCH)
+
+
+EVAL_BATCH = 256
+
+
+def make_strategy(name):
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    raise ValueError(f"--strategy must be 'default' or 'mirrored', got {name!r}")
+
+
+def set_precision(mixed_precision):
+    """The global dtype policy: float32, or mixed float16 (GPU) / bfloat16 (CPU)."""
+    if not mixed_precision:
+        keras.mixed_precision.set_global_policy("float32")
+    elif tf.config.list_physical_devices("GPU"):
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    else:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+
+
+def set_threads(intra_op=0, inter_op=0):
+    """TensorFlow's thread counts (0: its own choice); only before the first op runs."""
+    if intra_op:
+        tf.config.threading.set_intra_op_parallelism_threads(intra_op)
+    if inter_op:
+        tf.config.threading.set_inter_op_parallelism_threads(inter_op)
+
+
+def fresh_session(config):
+    """Drops what Keras keeps from earlier nets (traced functions, layer-name counters; the
+    process would otherwise grow with every net) and sets the dtype policy again, which
+    clear_session resets."""
+    keras.backend.clear_session()
+    set_precision(config.mixed_precision)
+
+
+def sweep_settings(config):
+    """What a workdir's nets must share to be compared (rundir.check_sweep), by flag name."""
+    return {**dataclasses.asdict(config.recipe), "replicates": config.replicates,
+            "model": config.model, "dropout": config.dropout,
+            "weight_decay": config.weight_decay, "mixed_precision": config.mixed_precision,
+            "dataset": config.dataset, "strategy": config.strategy}
+
+
+def recipe_settings(config):
+    """What makes two sweeps' rows poolable in one report: the sweep settings without the
+    replicate count and seed (more replicates or another seed add samples of the same recipe)."""
+    settings = sweep_settings(config)
+    del settings["replicates"], settings["seed"]
+    return settings
+
+
+def architecture(config, num_classes):
+    """The sweep's CaffeNet for `num_classes`; --weight_decay and --dropout override
+    the paper's values. Every builder of a sweep's nets (fused heads too) goes through here."""
+    overrides = {name: getattr(config, name) for name in ("weight_decay", "dropout")
+                 if getattr(config, name) is not None}
+    return alexnet.architecture(config.model, num_classes, **overrides)
+
+
+def init_seed(config, net):
+    """The seed of a net's initialisation (its fresh layers n+1..8, or all of a base).
+
+    Common random numbers: within one replicate and target half (and images per class) every
+    dependant - BnB and AnB, frozen and +, any n - draws the same fresh layers, so differences
+    across n or across kinds are paired and free of init noise. Bases draw their own init
+    (a dependant's fresh layers are not its base's starting point); replicates differ in all."""
+    return _seed(config, net, "init")
+
+
+def data_seed(config, net):
+    """The seed of a net's data order and augmentation: shared like `init_seed`'s."""
+    return _seed(config, net, "data")
+
+
+def _seed(config, net, what):
+    role = "base" if net.kind in ("base", "reduced") else "copy"
+    size = net.per_class if net.kind != "reduced" else f"reduced{net.per_class}"
+    text = f"{what}/{role}/{net.target}/{size}/r{net.replicate}"
+    return (config.recipe.seed * 1_000_003 + zlib.crc32(text.encode())) % (2 ** 31)
+
+
+def net_identity(ctx, net):
+    """Everything that decides a net's result; its hash is the run's identity."""
+    arch = architecture(ctx.config, len(ctx.split.half(net.target)))
+    identity = {
+        "net": dataclasses.asdict(net), "arch": arch.to_dict(),
+        "train": dataclasses.asdict(ctx.config.recipe), "global_batch": ctx.global_batch,
+        "dataset": ctx.config.dataset, "data_fingerprint": ctx.source.info.fingerprint,
+        "split": ctx.split.to_dict(), "split_fingerprint": ctx.split.fingerprint,
+        "mixed_precision": ctx.config.mixed_precision,
+    }
+    if net.parent:
+        identity["parent"] = net_identity(ctx, plan.base(net.source, net.replicate))["hash"]
+    identity["hash"] = files.config_hash(identity)
+    return identity
+
+
+def split_seed(config):
+    """--split_seed where the split has one (random); None for fixed splits (natural/man-made,
+    a split file), whose classes no seed decides."""
+    return config.split_seed if config.split == "random" else None
+
+
+def model_name(net_name):
+    """A TF-scope-safe model name for a net ("A3B+@k10" -> "A3B_plus_k10")."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", net_name.replace("+", "_plus").replace("@", "_"))

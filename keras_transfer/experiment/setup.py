@@ -1,0 +1,78 @@
+"""A sweep's set-up, before any net trains: the workdir checked, the data opened, the split
+resolved, the workdir bound to its settings, the plan checked against the data. Shared by the
+local engine (`runner`), the KerasTuner engine (`distributed`) and `tune`."""
+
+import tensorflow as tf
+
+from keras_transfer import data
+from keras_transfer.data import splits
+from keras_transfer.experiment import plan, rundir
+from keras_transfer.experiment.config import (
+    Context,
+    make_strategy,
+    set_precision,
+    sweep_settings,
+)
+
+
+def open_data(workdir, dataset, data_dir, split, split_seed, mixed_precision,
+              max_bad_fraction=0.001):
+    """(source, split) after checking that `workdir` is writable, with the dtype policy set."""
+    rundir.check_writable(workdir)
+    if mixed_precision and not tf.config.list_physical_devices("GPU"):
+        warn_if_no_bfloat16()
+    set_precision(mixed_precision)
+    source = data.open_source(dataset, data_dir, max_bad_fraction=max_bad_fraction)
+    return source, splits.resolve(split, source.info.class_names, seed=split_seed,
+                                  families=source.info.families)
+
+
+def prepare(config):
+    """Opens the data and the split and checks the workdir, before any training starts."""
+    source, split = open_data(config.workdir, config.dataset, config.data_dir, config.split,
+                              config.split_seed, config.mixed_precision, config.max_bad_fraction)
+    # After the data and split: their errors say more than "the workdir holds another dataset".
+    rundir.check_sweep(config.workdir, sweep_settings(config))
+    return Context(config, source, split, make_strategy(config.strategy))
+
+
+def warn_if_no_bfloat16():
+    """bfloat16 is fast only on CPUs with bfloat16 instructions (AVX512-BF16, AMX); elsewhere
+    it is emulated and slower than float32."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu_flags = f.read()
+    except OSError:
+        return
+    if not any(flag in cpu_flags for flag in ("avx512_bf16", "amx_bf16")):
+        print("warning: --mixed_precision on a CPU without AVX512-BF16/AMX: bfloat16 is emulated "
+              "and slower than float32 here; pass --nomixed_precision (results then differ "
+              "slightly, so use a new --workdir)", flush=True)
+
+
+def the_plan(ctx):
+    halves = ("A", "B") if ctx.split.b else ()
+    nets = plan.make_plan(ctx.config.layers, ctx.config.experiments, halves,
+                          ctx.config.per_class, ctx.config.target_per_class,
+                          ctx.config.replicates)
+    check_sizes(ctx, nets)
+    return nets
+
+
+def check_sizes(ctx, nets):
+    """Fails before any training when a net would train on fewer than two classes (top-1 of
+    1.0 that means nothing) or asks for more images per class than exist."""
+    for net in nets:
+        counts = {c: ctx.source.info.train_counts[c] for c in ctx.split.half(net.target)}
+        if len(counts) < 2:
+            raise data.DataError(f"{net.name} would train on {len(counts)} class(es) (half "
+                                 f"{net.target} of --split={ctx.config.split}); every half "
+                                 "needs at least 2 classes")
+        if net.per_class is None:
+            continue
+        fewest = min(counts, key=counts.get)
+        if counts[fewest] < net.per_class:
+            raise data.DataError(
+                f"{net.name} needs {net.per_class} training images per class, but class "
+                f"{ctx.source.info.class_names[fewest]!r} has {counts[fewest]}; lower "
+                "--per_class / --target_per_class")
