@@ -26,7 +26,8 @@ from keras_transfer import catalog
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("model", "caffenet", list(catalog.MODEL_NAMES), "Which CaffeNet.")
 flags.DEFINE_integer("batch", 64, "Batch size.")
-flags.DEFINE_list("frozen_layers", ["0"], "n values 0..7: layers 1..n frozen (one case each).")
+flags.DEFINE_list("frozen_layers", ["0"], "n values 0..7 (CaffeNet): layers 1..n frozen, one "
+                  "case each.")
 flags.DEFINE_integer("num_classes", 500, "fc8 width with --pipeline=none (the peer uses 500).")
 flags.DEFINE_bool("mixed_precision", False, "mixed_bfloat16 (CPU) / mixed_float16 (GPU).")
 flags.DEFINE_bool("jit_compile", False, "XLA-compile the train step.")
@@ -127,9 +128,11 @@ def main(argv):
     try:
         cases = [int(n) for n in FLAGS.frozen_layers]
     except ValueError:
-        sys.exit(f"error: --frozen_layers={FLAGS.frozen_layers} must be integers in 0..7")
-    if any(not 0 <= n <= 7 for n in cases):
-        sys.exit(f"error: --frozen_layers={FLAGS.frozen_layers} must be in 0..7")
+        sys.exit(f"error: --frozen_layers={FLAGS.frozen_layers} must be integers in "
+                 f"0..{catalog.max_n(FLAGS.model)}")
+    if any(not 0 <= n <= catalog.max_n(FLAGS.model) for n in cases):
+        sys.exit(f"error: --frozen_layers={FLAGS.frozen_layers} must be in "
+                 f"0..{catalog.max_n(FLAGS.model)} for {FLAGS.model}")
     for n in ([max(cases)] if FLAGS.fused else cases):
         result = measure(FLAGS.model, FLAGS.batch, n, FLAGS.num_classes, FLAGS.pipeline,
                          FLAGS.seconds, FLAGS.jit_compile, weight_decay=FLAGS.weight_decay,

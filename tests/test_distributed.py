@@ -11,7 +11,7 @@ import time
 import pytest
 
 from keras_transfer import data, files
-from keras_transfer.experiment import distributed, leases, plan, rundir, runner
+from keras_transfer.experiment import distributed, leases, plan, results, rundir, runner
 from keras_transfer.experiment.config import SweepConfig
 from keras_transfer.training.recipe import TrainConfig
 
@@ -122,9 +122,9 @@ def test_worker_whose_lease_is_taken_over_stops_itself(tmp_path):
 
 APPENDER = """
 import sys
-from keras_transfer.experiment import rundir
+from keras_transfer.experiment import results
 for i in range(50):  # ~20 KB rows: larger than Python's I/O buffer and a pipe's atomic size
-    rundir.append_result(sys.argv[1], {"net": f"{sys.argv[2]}-{i}", "per_class": [0.5] * 4000})
+    results.append_result(sys.argv[1], {"net": f"{sys.argv[2]}-{i}", "per_class": [0.5] * 4000})
 """
 
 
@@ -136,7 +136,7 @@ def test_concurrent_appends_never_interleave(tmp_path):
     finally:
         for p in procs:
             p.kill()
-    with open(tmp_path / rundir.RESULTS) as f:
+    with open(tmp_path / results.RESULTS) as f:
         lines = f.read().split("\n")
     assert lines[-1] == "" and all(line for line in lines[:-1])
     names = sorted(json.loads(line)["net"] for line in lines[:-1])
@@ -174,11 +174,11 @@ def test_one_process_engine_matches_the_local_engine(tmp_path):
             {k: v for k, v in b.items() if k not in VOLATILE}
     assert listing(tmp_path / "local") == listing(tmp_path / "kt")
     assert (tmp_path / "kt" / "runs" / "r0" / "baseAll" / "flags.txt").read_text() == "--engine=local\n"
-    assert len(rundir.read_results(str(tmp_path / "kt"))) == 1
+    assert len(results.read_results(str(tmp_path / "kt"))) == 1
     assert os.path.isdir(tmp_path / "kt" / "kerastuner" / "tuner0")
     # a second run trains nothing
     assert [r["top1"] for r in distributed.run_sweep(kt_config)] == [r["top1"] for r in kt]
-    assert len(rundir.read_results(str(tmp_path / "kt"))) == 1
+    assert len(results.read_results(str(tmp_path / "kt"))) == 1
 
 
 # --- chief + two workers as processes on 127.0.0.1 ---
@@ -239,7 +239,7 @@ def cluster(tmp_path):
 
 
 def check_sweep(workdir):
-    rows = rundir.read_results(str(workdir))
+    rows = results.read_results(str(workdir))
     assert sorted(r["net"] for r in rows) == sorted(PLANNED)      # one row per planned net
     planned = {n.name: n for n in NETS}
     for row in rows:

@@ -63,8 +63,8 @@ def tiny_fit(run_dir, checkpoint_seconds):
     data = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
     config = TrainConfig(steps=6, eval_every=2, batch_size=4, lr_step=100)
     compile_model(model, config, 3)
-    result = fit.fit(model, data.repeat(), data, config, str(run_dir), 3, verbose=0,
-                       checkpoint_seconds=checkpoint_seconds)
+    (result,) = fit.fit(model, [fit.Member(str(run_dir))], data.repeat(), data, config,
+                        str(run_dir), 3, verbose=0, checkpoint_seconds=checkpoint_seconds)
     return result, sorted(os.listdir(run_dir / "checkpoints")) if (
         run_dir / "checkpoints").exists() else []
 

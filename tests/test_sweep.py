@@ -1,6 +1,5 @@
 """The tiny sweep end to end on the embedded dataset: rows, run dirs, TensorBoard, SavedModels."""
 
-import hashlib
 import json
 import os
 import re
@@ -10,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from reliability.common import tree_digest
 
 from keras_transfer import data
 from keras_transfer.experiment import plan, runner, setup
@@ -24,18 +24,6 @@ EXPECTED = {"baseA", "baseB", "baseAll", "random1",
 
 def tiny_config(workdir, **overrides):
     return SweepConfig(workdir=str(workdir), **{"layers": (1,), "recipe": TINY, **overrides})
-
-
-def tree_digest(workdir):
-    """sha256 of every file except TensorBoard event logs."""
-    digest = {}
-    for root, _, files in os.walk(workdir):
-        for name in files:
-            if "tfevents" not in name:
-                path = os.path.join(root, name)
-                with open(path, "rb") as f:
-                    digest[os.path.relpath(path, workdir)] = hashlib.sha256(f.read()).hexdigest()
-    return digest
 
 
 @pytest.fixture(scope="module")

@@ -45,7 +45,7 @@ def test_one_sweep_per_workdir_and_a_dead_holder_frees_it(tmp_path):
     with rundir.workdir_lock(workdir):  # released on exit
         pass
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from keras_transfer import rundir\n"
+        "import sys, time; from keras_transfer.experiment import rundir\n"
         f"with rundir.workdir_lock({workdir!r}):\n"
         "    print('locked', flush=True); time.sleep(60)")], stdout=subprocess.PIPE, text=True)
     try:

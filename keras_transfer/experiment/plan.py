@@ -152,9 +152,10 @@ def parse_sizes(text, flag):
     return values
 
 
-def parse_layers(text):
-    """`--layers` value ("1,2,3" or "1-7") to a sorted list of n in 1..MAX_N, with a clear
-    error."""
+def parse_layers(text, model="caffenet"):
+    """`--layers` value ("1,2,3" or "1-7") to a sorted list of n in 1..max_n(model), with a
+    clear error."""
+    top = catalog.max_n(model)
     values = set()
     try:
         for part in str(text).split(","):
@@ -166,8 +167,9 @@ def parse_layers(text):
                 values.add(int(part))
     except ValueError:
         raise ValueError(f"--layers={text!r} is not a list of integers like '1,2,3' or '1-7'")
-    bad = sorted(v for v in values if not 1 <= v <= catalog.MAX_N)
+    bad = sorted(v for v in values if not 1 <= v <= top)
     if bad or not values:
-        raise ValueError(f"--layers={text!r}: every n must be in 1..{catalog.MAX_N} (n is the number of "
-                         f"copied layers; fc8 is never copied); bad: {bad or 'empty'}")
+        raise ValueError(f"--layers={text!r}: every n must be in 1..{top} for {model} (n is the "
+                         f"number of copied layers; {catalog.layer_axis(model)[-1]}, the "
+                         f"classifier, is never copied); bad: {bad or 'empty'}")
     return sorted(values)

@@ -20,13 +20,12 @@ import time
 from absl import logging
 
 from keras_transfer import files
+from keras_transfer.experiment import results
 from keras_transfer.nets import saved_model
 from keras_transfer.training import fit
 
 # The layout (DEVELOPERS.md "Run-directory contract"); training writes history.jsonl,
 # checkpoints/ and the TensorBoard folders into a net's run directory itself.
-RESULTS = "results.jsonl"
-SUPERSEDED = "results_superseded.jsonl"  # rows sync_results dropped
 RUNS = "runs"                 # WORKDIR/runs/r<replicate>/<net>
 RESULT = "result.json"        # written last: its presence means the net is done
 MANIFEST = "manifest.json"
@@ -122,7 +121,7 @@ def check_sweep(workdir, settings):
     path = os.path.join(workdir, SWEEP)
     recorded = files.read_json(path)
     if recorded is None:
-        if read_results(workdir):
+        if results.read_results(workdir):
             raise RunDirError(
                 f"{workdir} holds results but no {SWEEP}: it was written by an earlier "
                 "keras_transfer with another run layout. Use a new --workdir (or move that one "
@@ -158,7 +157,7 @@ def finish(workdir, run_dir, model, flags_text, manifest, row, saved_model_args=
         saved_model.export_saved_model(model, os.path.join(run_dir, saved_model.SAVED_MODEL),
                                        *saved_model_args)
     files.write_json(os.path.join(run_dir, RESULT), row)
-    append_result(workdir, row)
+    results.append_result(workdir, row)
     shutil.rmtree(os.path.join(run_dir, fit.CHECKPOINTS), ignore_errors=True)
 
 
@@ -178,47 +177,6 @@ def finished_result(run_dir, expected_hash):
     return result
 
 
-def append_result(workdir, row):
-    """Appends one row to results.jsonl: one write, fsynced, safe with concurrent writers.
-
-    Distributed workers append to one shared file: an exclusive lock (local disks; NFS
-    emulates it with byte-range locks) keeps the torn-line check and the write together, and
-    O_APPEND with a single write keeps rows whole. Where locks are no-ops, the chief's final
-    `sync_results` drops damaged lines and restores rows from the runs' result.json.
-    """
-    path = os.path.join(workdir, RESULTS)
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        size = os.fstat(fd).st_size
-        # A crash mid-append leaves a line without its newline; never glue a row onto it.
-        torn = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
-        line = (("\n" if torn else "") + json.dumps(row, sort_keys=True) + "\n").encode()
-        written = os.write(fd, line)
-        if written != len(line):  # a full disk; never leave half a row behind silently
-            raise OSError(f"short write to {path} ({written} of {len(line)} bytes)")
-        os.fsync(fd)
-    finally:
-        os.close(fd)  # also releases the lock
-
-
-def read_results(workdir):
-    """Rows of results.jsonl; a damaged line is skipped with a warning."""
-    path = os.path.join(workdir, RESULTS)
-    rows = []
-    if not os.path.exists(path):
-        return rows
-    with open(path) as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except ValueError:
-                logging.warning("%s line %d is damaged and ignored", path, number)
-    return rows
-
-
 def sync_results(workdir):
     """Makes results.jsonl hold exactly one valid row per finished run directory.
 
@@ -228,8 +186,8 @@ def sync_results(workdir):
     or damaged, so the net is retrained and gets a new row; or it was retrained): the file is
     rewritten atomically and the superseded rows are kept in results_superseded.jsonl.
     """
-    path = os.path.join(workdir, RESULTS)
-    rows = read_results(workdir)
+    path = os.path.join(workdir, results.RESULTS)
+    rows = results.read_results(workdir)
     runs = os.path.join(workdir, RUNS)
     finished = {}  # run_dir -> its result.json
     # runs/r<replicate>/<net>/ (and runs/<net>/ of workdirs written before replicates)
@@ -251,10 +209,11 @@ def sync_results(workdir):
             superseded.append(row)
     if superseded:
         logging.warning("%s: %d rows whose runs are gone, damaged or retrained moved to %s: %s",
-                        path, len(superseded), SUPERSEDED, [r.get("run_dir") for r in superseded])
-        with open(os.path.join(workdir, SUPERSEDED), "a") as f:
+                        path, len(superseded), results.SUPERSEDED,
+                        [r.get("run_dir") for r in superseded])
+        with open(os.path.join(workdir, results.SUPERSEDED), "a") as f:
             f.writelines(json.dumps(r, sort_keys=True) + "\n" for r in superseded)
-    if os.path.exists(path) and len(kept) != _count_lines(path):
+    if os.path.exists(path) and len(kept) != results.count_lines(path):
         tmp = path + ".tmp"
         with open(tmp, "w") as f:
             f.writelines(json.dumps(r, sort_keys=True) + "\n" for r in kept)
@@ -264,9 +223,4 @@ def sync_results(workdir):
     for run_dir, result in finished.items():
         if run_dir not in have:
             logging.info("restoring the results row of %s", run_dir)
-            append_result(workdir, result)
-
-
-def _count_lines(path):
-    with open(path) as f:
-        return sum(1 for line in f if line.strip())
+            results.append_result(workdir, result)

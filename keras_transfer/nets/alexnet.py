@@ -11,10 +11,9 @@ import dataclasses
 import keras
 from keras import layers, ops
 
-from keras_transfer.catalog import MODEL_NAMES, NUM_LAYERS
+from keras_transfer.catalog import CAFFENET_LAYERS, MODEL_NAMES, NUM_LAYERS
 
-LAYER_NAMES = {1: "conv1", 2: "conv2", 3: "conv3", 4: "conv4",
-               5: "conv5", 6: "fc6", 7: "fc7", 8: "fc8"}
+LAYER_NAMES = dict(enumerate(CAFFENET_LAYERS, 1))  # the paper's index -> the layer's name
 
 # Caffe's weight decay is 0.5 * decay * ||w||^2 (gradient decay * w); Keras' L2(l) adds l * ||w||^2.
 CAFFE_WEIGHT_DECAY = 5e-4

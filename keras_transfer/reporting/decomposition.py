@@ -19,13 +19,13 @@ import dataclasses
 import statistics
 
 from keras_transfer import catalog
+from keras_transfer.experiment.results import REQUIRED_KEYS  # noqa: F401 (the row schema)
 from keras_transfer.reporting import stats
 
 METRIC = "top1_best10"
 NS = catalog.NS
 GROUPS = ("BnB", "BnB+", "AnB", "AnB+")
 KINDS = catalog.KINDS
-REQUIRED_KEYS = ("net", "kind", "n", "fine_tune", "split", "split_seed", "seed", "target", METRIC)
 BASES = ("base", "baseAll")  # groups measured at n = 0: a unit has one, whatever n is asked
 
 

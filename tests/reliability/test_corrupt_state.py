@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from keras_transfer.experiment import rundir, runner
+from keras_transfer.experiment import results, runner
 from keras_transfer.nets import alexnet
 from keras_transfer.training import checkpoints
 from keras_transfer.training.history import DamagedHistory, result_from_history
@@ -135,7 +135,7 @@ def test_damaged_result_json_reruns_that_net_only(finished_copy, how):
     # one row per net, the retrained one's new row; the old row is kept aside, not lost
     assert sorted((r["net"], r["finished_at"]) for r in rows(work)) == sorted(
         [("baseA", new_a["finished_at"]), ("baseB", result(work, "baseB")["finished_at"])])
-    with open(work / rundir.SUPERSEDED) as f:
+    with open(work / results.SUPERSEDED) as f:
         assert [json.loads(line) for line in f] == [old_a]
 
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from keras_transfer.experiment import plan, rundir, runner, setup
+from keras_transfer.experiment import plan, results, rundir, runner, setup
 from keras_transfer.training.history import blown_up
 from keras_transfer.training.recipe import TrainConfig
 
@@ -24,7 +24,7 @@ def test_a_blown_up_net_stops_and_is_recorded_as_diverged(tmp_path):
     assert blown_up(row["diverged_loss"])
     written = json.loads((tmp_path / "runs" / "r0" / "baseA" / "result.json").read_text())
     assert written["status"] == "diverged"
-    assert [r["status"] for r in rundir.read_results(str(tmp_path))] == ["diverged"]
+    assert [r["status"] for r in results.read_results(str(tmp_path))] == ["diverged"]
     # Its dependants cannot copy from it: one clear error, nothing trained for them.
     with pytest.raises(rundir.RunDirError, match="which diverged"):
         runner.run_net(ctx, next(n for n in plan.make_plan((1,), ("transfer",))

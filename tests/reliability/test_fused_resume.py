@@ -52,19 +52,19 @@ def test_stopped_between_members_of_a_group_resumes_as_that_group(tmp_path, monk
     expected, rows = uninterrupted
     assert len(expected) == 10 and all(v[3] and len(v[3]) == 2 for k, v in expected.items()
                                        if "base" not in k)
-    original, calls = runner.run_net, []
+    original, calls = runner.finish, []
 
-    def dies_after_first_member(ctx, net, trained=None):
-        if trained is not None:
+    def dies_after_first_member(ctx, net, model, copied_sha, result, fused_info):
+        if fused_info:  # a member of a group: the group trained
             calls.append(net.key)
             if len(calls) == 2:  # the group trained, its first member is written: die
                 raise Crash()
-        return original(ctx, net, trained)
+        return original(ctx, net, model, copied_sha, result, fused_info)
 
-    monkeypatch.setattr(runner, "run_net", dies_after_first_member)
+    monkeypatch.setattr(runner, "finish", dies_after_first_member)
     with pytest.raises(Crash):
         runner.run_sweep(config(tmp_path))
-    monkeypatch.setattr(runner, "run_net", original)
+    monkeypatch.setattr(runner, "finish", original)
     assert len(outcome(tmp_path)) == 3  # two bases and one member of the first group
     assert os.listdir(tmp_path / "fused")  # the group's state, for the rerun
     runner.run_sweep(config(tmp_path))

@@ -12,7 +12,7 @@ import pytest
 from keras_transfer import data
 from keras_transfer.experiment import plan, runner, setup
 from keras_transfer.experiment.config import Context
-from keras_transfer.training import fit, train
+from keras_transfer.training import fit
 from keras_transfer.training.recipe import TrainConfig, compile_model
 
 from .common import assert_same_weights, tiny_config
@@ -60,12 +60,12 @@ def context(workdir):
 
 def run_with(ctx, net, callbacks, monkeypatch):
     original = fit.fit
-    monkeypatch.setattr(train, "fit", lambda *a, **k: original(*a, extra_callbacks=callbacks, **k))
+    monkeypatch.setattr(fit, "fit", lambda *a, **k: original(*a, extra_callbacks=callbacks, **k))
     try:
         with pytest.raises(Crash):
             runner.run_net(ctx, net)
     finally:
-        monkeypatch.setattr(train, "fit", original)
+        monkeypatch.setattr(fit, "fit", original)
 
 
 def history(run):
@@ -120,12 +120,12 @@ def test_sigterm_stops_cleanly_and_resumes_to_the_same_weights(tmp_path, monkeyp
     net = plan.base("A")
     ctx = context(tmp_path)
     original = fit.fit
-    monkeypatch.setattr(train, "fit", lambda *a, **k: original(
+    monkeypatch.setattr(fit, "fit", lambda *a, **k: original(
         *a, extra_callbacks=[SigtermMidEpoch(1)], **k))
     with pytest.raises(fit.Interrupted, match="stopped by SIGTERM after the checkpoint of "
                                                 "step 2; rerun the same command") as stopped:
         runner.run_net(ctx, net)
-    monkeypatch.setattr(train, "fit", original)
+    monkeypatch.setattr(fit, "fit", original)
     assert stopped.value.signum == signal.SIGTERM
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handler given back
     run = tmp_path / "runs" / "r0" / "baseA"
