@@ -10,7 +10,7 @@ from etils import epath
 from PIL import Image
 
 from keras_transfer import data
-from keras_transfer.data import synthetic
+from keras_transfer.data import pipeline, synthetic
 
 COLOURS = {"a_red": (255, 0, 0), "b_green": (0, 255, 0), "c_blue": (0, 0, 255),
            "d_yellow": (255, 255, 0)}
@@ -256,7 +256,7 @@ def test_small_evaluation_sets_are_cached_without_autotuning(monkeypatch):
     source = data.open_source("synthetic")
     cached = source.eval([0, 1], 64, 32)
     assert cached.options().autotune.enabled is False
-    monkeypatch.setattr(data, "_EVAL_CACHE_BYTES", 0)
+    monkeypatch.setattr(pipeline, "_EVAL_CACHE_BYTES", 0)
     streamed = source.eval([0, 1], 64, 32)
     assert streamed.options().autotune.enabled is not False
 

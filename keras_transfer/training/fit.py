@@ -46,7 +46,7 @@ class Member:
 
 class NetLogs(checkpoints.IntervalCallback):
     """Per net: its history.jsonl row and TensorBoard scalars (epoch_<metric> in train/ and
-    validation/, plus the learning rate) after every whole interval."""
+    validation/, plus the learning rate, at the training step) after every whole interval."""
 
     def __init__(self, members, eval_every, share):
         """share: how many nets the model trains; each is recorded with that share of the time."""
@@ -82,8 +82,9 @@ class NetLogs(checkpoints.IntervalCallback):
             }
             for split, named in scalars.items():
                 with self._writers[(member.run_dir, split)].as_default():
-                    for key, value in named.items():
-                        tf.summary.scalar(f"epoch_{key}", value, step=epoch)
+                    for key, value in named.items():  # x axis: training steps, as HParams'
+                        tf.summary.scalar(f"epoch_{key}", value,
+                                          step=(epoch + 1) * self.eval_every)
                 self._writers[(member.run_dir, split)].flush()
 
 
