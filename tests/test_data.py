@@ -1,4 +1,3 @@
-import io
 import logging
 import shutil
 
@@ -11,6 +10,8 @@ from PIL import Image
 
 from keras_transfer import data
 from keras_transfer.data import pipeline, synthetic
+
+from images import write_broken_images
 
 COLOURS = {"a_red": (255, 0, 0), "b_green": (0, 255, 0), "c_blue": (0, 0, 255),
            "d_yellow": (255, 255, 0)}
@@ -67,26 +68,12 @@ def test_folder_relabels_each_half_and_computes_the_mean(colour_tree):
     assert data.open_source(f"folder:{colour_tree}").info.fingerprint == info.fingerprint
 
 
-def _jpeg(colour, mode="RGB"):
-    buf = io.BytesIO()
-    Image.new("RGB", (40, 30), colour).convert(mode).save(buf, "JPEG", quality=95)
-    return buf.getvalue()
-
-
 @pytest.fixture
 def broken_tree(colour_tree):
     """Adds to the colour tree 3 files the listing scan rejects, 3 odd but decodable ones and
     one whose header is corrupt, which only decoding finds (in val/a_red)."""
-    bad = colour_tree / "train" / "a_red"
-    (bad / "empty.JPEG").write_bytes(b"")
-    (bad / "text.JPEG").write_text("<html>404 not found</html>")
-    (bad / "truncated.JPEG").write_bytes(_jpeg((255, 0, 0))[:300])
-    odd = colour_tree / "val" / "a_red"
-    _save(odd / "png_named.JPEG", (255, 0, 0), fmt="PNG")
-    (odd / "cmyk.JPEG").write_bytes(_jpeg((255, 0, 0), mode="CMYK"))
-    (odd / "gray.JPEG").write_bytes(_jpeg((255, 0, 0), mode="L"))
-    good = _jpeg((255, 0, 0))
-    (odd / "bad_header.JPEG").write_bytes(good[:2] + b"\xff\xc0\x00\x02" + good[6:])
+    write_broken_images(colour_tree / "train" / "a_red", colour_tree / "val" / "a_red",
+                        bad_header="bad_header.JPEG")
     return colour_tree
 
 

@@ -1,20 +1,13 @@
 """Bad input through the CLI: one clear `error:` line, no traceback, exit code != 0, and the
 finished results in the workdir stay byte-identical."""
 
-import io
 import json
 import os
 
 import pytest
-from PIL import Image
 
 from .common import error_lines, run_cli, tree_digest
-
-
-def jpeg(colour, mode="RGB"):
-    out = io.BytesIO()
-    Image.new("RGB", (40, 30), colour).convert(mode).save(out, "JPEG", quality=95)
-    return out.getvalue()
+from images import jpeg, write_broken_images
 
 
 def image_tree(root, classes=("a", "b", "c", "d"), train=5, val=2):
@@ -27,17 +20,8 @@ def image_tree(root, classes=("a", "b", "c", "d"), train=5, val=2):
 
 
 def add_broken_images(root):
-    """The listing scan rejects three (empty, text, truncated); three odd files decode (a PNG
-    named .JPEG, CMYK and grayscale JPEGs); one corrupt header is found only by decoding."""
-    bad = root / "train" / "a"
-    (bad / "empty.JPEG").write_bytes(b"")
-    (bad / "text.JPEG").write_text("<html>404 not found</html>")
-    (bad / "truncated.JPEG").write_bytes(jpeg((255, 0, 0))[:300])
-    Image.new("RGB", (40, 30), (0, 255, 0)).save(bad / "png_named.JPEG", "PNG")
-    (bad / "cmyk.JPEG").write_bytes(jpeg((255, 0, 0), mode="CMYK"))
-    (bad / "gray.JPEG").write_bytes(jpeg((255, 0, 0), mode="L"))
-    good = jpeg((0, 0, 255))
-    (bad / "zz_bad_header.JPEG").write_bytes(good[:2] + b"\xff\xc0\x00\x02" + good[6:])
+    """Broken and odd files in train/a: see images.write_broken_images."""
+    write_broken_images(root / "train" / "a", root / "train" / "a")
     return root
 
 
