@@ -12,8 +12,9 @@ import sys
 
 from absl import app, flags
 
-from keras_transfer import files
-from keras_transfer.nets import alexnet, saved_model, transfer  # noqa: F401 (alexnet: registers custom layers)
+from keras_transfer import cli, files
+from keras_transfer.experiment import rundir
+from keras_transfer.nets import alexnet, saved_model, transfer  # noqa: F401 (alexnet: its layers)
 
 
 class ExportError(RuntimeError):
@@ -35,11 +36,14 @@ def export_run(run_dir, out=None):
     if result.get("status", "ok") != "ok":
         raise ExportError(f"{run_dir} finished as {result['status']!r} (its loss blew up); "
                           "there is no trained net to export")
-    mean = manifest.get("data", {}).get("mean")
+    mean = manifest.get("data", {}).get("mean") if isinstance(manifest.get("data"), dict) else None
     if mean is None:
         raise ExportError(f"{run_dir}/manifest.json has no data mean; it was not written by "
                           "keras_transfer.sweep")
-    model_path = os.path.join(run_dir, "model.keras")
+    model_path = os.path.join(run_dir, rundir.MODEL)
+    if not os.path.exists(model_path):
+        raise ExportError(f"{model_path} is missing although the run finished; the run directory "
+                          "is damaged: delete it and rerun the sweep to retrain that net")
     try:
         model = transfer.load_source(model_path)
     except transfer.TransferError as e:
@@ -62,12 +66,12 @@ def define_flags():
 
 
 def main(argv):
-    del argv
+    cli.no_arguments(argv, "--run_dir=WORKDIR/runs/r0/baseA")
     if not FLAGS.run_dir:
         sys.exit("error: --run_dir is required (a finished net's directory WORKDIR/runs/r<i>/<net>)")
     try:
         path = export_run(FLAGS.run_dir, FLAGS.out)
-    except ExportError as e:
+    except (ExportError, *cli.user_errors()) as e:
         sys.exit(f"error: {e}")
     print(f"exported {path}")
 

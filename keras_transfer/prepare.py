@@ -29,7 +29,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from keras_transfer import data
+from keras_transfer import data, files
 
 VERSION = "1.0.0"
 IMAGES_PER_SHARD = 1024  # ~25 MB shards at 256 px: fine-grained resume, many parallel readers
@@ -137,9 +137,9 @@ def _write_shards(plan, work, name, features, convert, workers, log):
             for i, rows in enumerate(shards):
                 target = os.path.join(work, _shard_name(name, split, i, len(shards)))
                 progress = os.path.join(work, "progress", os.path.basename(target) + ".json")
-                if os.path.exists(target) and os.path.exists(progress):  # an earlier run's
-                    with open(progress) as f:
-                        reports[split, i] = json.load(f)
+                report = files.read_json(progress) if os.path.exists(target) else None
+                if report is not None:  # an earlier run's (a damaged report: written again)
+                    reports[split, i] = report
                 else:
                     futures[pool.submit(_write_shard, rows, target, progress, features, convert,
                                         threads)] = (split, i, len(rows))
@@ -177,8 +177,10 @@ def prepare(root, out, name=None, size=256, quality=90, shards=0, workers=None,
     final = os.path.join(out, name, VERSION)
     settings = {"size": size, "quality": quality}
     if os.path.exists(os.path.join(final, "prepare.json")):
-        with open(os.path.join(final, "prepare.json")) as f:
-            done = json.load(f)
+        done = files.read_json(os.path.join(final, "prepare.json"))
+        if done is None or not {*settings, "counts", "skipped"} <= set(done):
+            raise ValueError(f"{final}/prepare.json is damaged, so the finished dataset there "
+                             f"cannot be checked; delete {final} and rerun to prepare it again")
         if {k: done[k] for k in settings} != settings:
             raise ValueError(f"{final} already holds a finished dataset with "
                              f"{ {k: done[k] for k in settings} }, not {settings}; choose another "
@@ -197,10 +199,10 @@ def prepare(root, out, name=None, size=256, quality=90, shards=0, workers=None,
     stamp = dict(settings, fingerprint=source.info.fingerprint, seed=_SEED,
                  shards={split: len(plan[split][0]) for split in plan})
     if os.path.exists(os.path.join(work, "plan.json")):
-        with open(os.path.join(work, "plan.json")) as f:
-            if json.load(f) != stamp:  # the tree or the settings changed: start afresh
-                log(f"{work}: left by a run with other settings or files; starting afresh")
-                shutil.rmtree(work)
+        # Another tree or other settings (or a damaged plan): start afresh.
+        if files.read_json(os.path.join(work, "plan.json")) != stamp:
+            log(f"{work}: left by a run with other settings or files; starting afresh")
+            shutil.rmtree(work)
     os.makedirs(os.path.join(work, "progress"), exist_ok=True)
     with open(os.path.join(work, "plan.json"), "w") as f:
         json.dump(stamp, f)
@@ -248,8 +250,9 @@ def prepare(root, out, name=None, size=256, quality=90, shards=0, workers=None,
 def main(argv):
     from absl import flags
 
-    if len(argv) > 1:
-        sys.exit(f"error: unexpected arguments {argv[1:]}")
+    from keras_transfer import cli  # like absl: only the command needs it
+
+    cli.no_arguments(argv, "--source=folder:/data/imagenet")
     f = flags.FLAGS
     if not f.source.startswith("folder:"):
         sys.exit(f"error: --source={f.source!r}: only folder:ROOT (ROOT/train/<class>/*, "
@@ -258,8 +261,11 @@ def main(argv):
         done = prepare(f.source[len("folder:"):], f.out, name=f.name, size=f.size,
                        quality=f.quality, shards=f.shards, workers=f.workers,
                        max_bad_fraction=f.max_bad_fraction)
-    except ValueError as e:  # data.DataError included: one line, no traceback
+    except cli.user_errors() as e:
         sys.exit(f"error: {e}")
+    except OSError as e:  # an --out that cannot be written, a disk that fills up
+        sys.exit(f"error: {e.filename}: {e.strerror}; --out must be a writable directory "
+                 "(a rerun keeps the shards already written)")
     print(f"train with: --dataset={done.spec} --data_dir={done.data_dir}")
 
 

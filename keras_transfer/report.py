@@ -23,6 +23,8 @@ import sys
 
 from absl import app, flags
 
+from keras_transfer import cli
+from keras_transfer.experiment import results
 from keras_transfer.reporting import datasize, datasize_figures, figures, paper, trust
 from keras_transfer.reporting import decomposition as D
 from keras_transfer.reporting import findings as F
@@ -52,26 +54,20 @@ def read_results(path):
                  "--workdir at the sweep's workdir")
     if not os.path.isfile(path):
         raise ReportError(f"{path}: no such file; {run_first}")
-    with open(path, encoding="utf-8") as f:
-        lines = [(i, line) for i, line in enumerate(f.read().split("\n"), 1) if line.strip()]
+    numbered, damaged = results.read_rows(path)
     rows, warnings = [], []
-    for k, (lineno, line) in enumerate(lines):
-        try:
-            row = json.loads(line)
-            if not isinstance(row, dict):
-                raise ValueError(line)
-        except ValueError:
-            if k < len(lines) - 1:
-                raise ReportError(f"{path}:{lineno}: not a JSON object, so the file is corrupt "
-                                  "(a sweep stopped mid-write and then resumed leaves a partial "
-                                  "row glued to the next one); delete or fix that line and run "
-                                  "the report again") from None
-            msg = (f"{path}:{lineno}: skipped a half-written last line (the sweep was probably "
-                   "stopped while appending it); that net is left out of the report")
-            logging.warning(msg)
-            warnings.append(msg)
-            continue
-        missing = [key for key in F.REQUIRED_KEYS if key not in row]
+    for lineno, last in damaged:
+        if not last:
+            raise ReportError(f"{path}:{lineno}: not a JSON object, so the file is corrupt "
+                              "(a sweep stopped mid-write and then resumed leaves a partial "
+                              "row glued to the next one); delete or fix that line and run "
+                              "the report again")
+        msg = (f"{path}:{lineno}: skipped a half-written last line (the sweep was probably "
+               "stopped while appending it); that net is left out of the report")
+        logging.warning(msg)
+        warnings.append(msg)
+    for lineno, row in numbered:
+        missing = [key for key in results.REQUIRED_KEYS if key not in row]
         # A diverged net's metric may be NaN or null: it is listed, never averaged.
         bad = (missing or row["kind"] not in F.KINDS or not D.diverged(row) and (
             isinstance(row[F.METRIC], bool) or not isinstance(row[F.METRIC], (int, float))))
@@ -313,13 +309,33 @@ def define_flags():
 
 
 def main(argv):
-    del argv
+    cli.no_arguments(argv, "--workdir=runs/natural_manmade")
+    if not FLAGS.margin > 0:
+        sys.exit(f"error: --margin={FLAGS.margin}: must be a positive top-1 half-width "
+                 f"(default {F.MARGIN})")
+    inputs = FLAGS.workdir + FLAGS.results
     try:
-        print(write_report(FLAGS.workdir + FLAGS.results, FLAGS.out_dir, FLAGS.margin,
-                           FLAGS.pool_recipes))
+        print(write_report(inputs, FLAGS.out_dir, FLAGS.margin, FLAGS.pool_recipes))
     except ReportError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
+        sys.exit(f"error: {e}")
+    except UnicodeDecodeError as e:  # a damaged disk: bytes that are not text
+        sys.exit(f"error: {undecodable(results_files(inputs))} is not text (byte {e.start} "
+                 "is not UTF-8), so it is damaged: restore it, or rerun the sweep into a "
+                 "fresh workdir")
+    except OSError as e:  # an --out_dir that cannot be written, a results file unreadable
+        sys.exit(f"error: {e.filename}: {e.strerror}; the results must be readable and "
+                 "--out_dir (default WORKDIR/report) writable: pass another --out_dir")
+
+
+def undecodable(paths):
+    """The first of `paths` that is not UTF-8 text."""
+    for path in paths:
+        with open(path, "rb") as f:
+            try:
+                f.read().decode("utf-8")
+            except UnicodeDecodeError:
+                return path
+    return ", ".join(paths)
 
 
 if __name__ == "__main__":

@@ -14,52 +14,36 @@ import sys
 
 from absl import app, flags, logging
 
-from keras_transfer import catalog
+from keras_transfer import cli
 from keras_transfer.experiment import plan
 
 FLAGS = flags.FLAGS
 DEFAULT_FLAGFILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "flags", "default.flags")
 
-flags.DEFINE_string("workdir", None, "Where runs go (default runs/<split>).")
-flags.DEFINE_string("dataset", "synthetic",
-                    "synthetic (embedded default), folder:PATH, or tfds:NAME.")
-flags.DEFINE_string("data_dir", None, "TFDS data dir (its downloads/manual holds ImageNet's tars).")
-flags.DEFINE_string("split", "natural_manmade",
-                    "random, natural_manmade, none, or a JSON file {\"A\": [...], \"B\": [...]}. "
-                    "Several, comma-separated, run one after another into WORKDIR/<split>.")
-flags.DEFINE_integer("split_seed", 0, "Seed of --split=random (the paper used 0..3).")
+cli.define_data_flags(
+    None, "Where runs go (default runs/<split>).",
+    "random, natural_manmade, none, or a JSON file {\"A\": [...], \"B\": [...]}. Several, "
+    "comma-separated, run one after another into WORKDIR/<split>.")
+cli.define_recipe_flags(450_000, "Training steps per net.",
+                        "Seed of initialisations and data order.")
 flags.DEFINE_string("layers", "1-7", "The n values: copy layers 1..n (e.g. '1-7' or '1,3,5').")
 flags.DEFINE_list("experiments", list(plan.PAPER_EXPERIMENTS), f"Subset of {plan.EXPERIMENTS}.")
 flags.DEFINE_string("per_class", "", "reduced experiment: k images per class, e.g. '1,5,25,100'.")
 flags.DEFINE_string("target_per_class", "",
                     "Train half B's target-side nets again on K images per class, e.g. '5,20,80'.")
-flags.DEFINE_enum("model", "caffenet_small", list(catalog.MODEL_NAMES),
-                  "caffenet: the paper's 227 px net; caffenet_small: 32 px, widths / 4; "
-                  "caffenet_mini: caffenet_small with conv1 at stride 2 (4.5x fewer FLOPs).")
-flags.DEFINE_integer("steps", 450_000, "Training steps per net.")
-flags.DEFINE_integer("eval_every", 1_000, "Steps between evaluations and checkpoints.")
 flags.DEFINE_float("checkpoint_seconds", 0.0,
                    "Checkpoint after an evaluation only when this many seconds have passed since "
                    "the last checkpoint; 0: after every evaluation. A crash redoes at most this "
                    "much training.")
-flags.DEFINE_enum("lr_policy", "step", ["step", "poly"],
-                  "Caffe's learning-rate policy: step (the paper's: x lr_gamma every lr_step "
-                  "steps) or poly (linear decay to 0 at --steps; flags/default.flags).")
-flags.DEFINE_integer("warmup_steps", 0, "Linear learning-rate warm-up over this many steps "
-                     "(not in the paper: 0; flags/default.flags uses it, BUILD_NOTES.md).")
 flags.DEFINE_integer("batch_size", 256, "Batch size per replica (global = this x replicas).")
 flags.DEFINE_float("learning_rate", 0.01, "Base learning rate.")
-flags.DEFINE_integer("lr_step", 100_000, "Divide the learning rate by 1/lr_gamma every this many steps.")
 flags.DEFINE_float("lr_gamma", 0.1, "Learning-rate factor at each lr_step.")
-flags.DEFINE_float("momentum", 0.9, "SGD momentum.")
 flags.DEFINE_float("bias_lr_multiplier", 2.0, "Biases learn this many times faster (Caffe: 2).")
-flags.DEFINE_integer("seed", 0, "Seed of initialisations and data order.")
 flags.DEFINE_integer("replicates", 1, "Train every net this many times (independent inits and "
                      "data orders, in WORKDIR/runs/r0, r1, ...); the report gives each number "
                      "with a 95 % confidence interval over them. flags/default.flags: 3.",
                      lower_bound=1)
-flags.DEFINE_bool("mixed_precision", False, "bfloat16 on CPU, float16 on GPU.")
 flags.DEFINE_bool("jit_compile", False, "XLA-compile train steps (slower on CPU for CaffeNet).")
 flags.DEFINE_integer("intra_op_threads", 0, "Threads inside one op (0: TensorFlow's choice, all "
                      "cores). 1 with the default inter-op threads runs the fused groups' nets side "
@@ -88,8 +72,6 @@ flags.DEFINE_enum("engine", "local", ["local", "kerastuner"],
                   "process is the chief (TUNER_ID=chief) or a worker (docs/distributed.md).")
 flags.DEFINE_float("kerastuner_lease_seconds", 600.0,
                    "--engine=kerastuner: a worker silent this long on a net loses it to another.")
-flags.DEFINE_float("dropout", None, "Dropout rate after fc6 and fc7; default: the paper's 0.5. "
-                   "flags/default.flags sets 0 for its small net (BUILD_NOTES.md, Default sweep).")
 flags.DEFINE_float("weight_decay", None, "L2 weight decay on kernels; default: Caffe's 5e-4. "
                    "python -m keras_transfer.tune writes a tuned value into best.flags.")
 
@@ -109,19 +91,17 @@ def configs_from_flags():
 def config_from_flags(split, workdir):
     # heavy imports after flag parsing
     from keras_transfer.experiment.config import SweepConfig
-    from keras_transfer.training.recipe import TrainConfig
     return SweepConfig(
         workdir=workdir, dataset=FLAGS.dataset, data_dir=FLAGS.data_dir, split=split,
         split_seed=FLAGS.split_seed, model=FLAGS.model,
-        layers=tuple(plan.parse_layers(FLAGS.layers)), experiments=tuple(FLAGS.experiments),
+        layers=tuple(plan.parse_layers(FLAGS.layers, FLAGS.model)),
+        experiments=tuple(FLAGS.experiments),
         per_class=tuple(plan.parse_sizes(FLAGS.per_class, "per_class")),
         target_per_class=tuple(plan.parse_sizes(FLAGS.target_per_class, "target_per_class")),
-        recipe=TrainConfig(
-            steps=FLAGS.steps, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
-            lr_step=FLAGS.lr_step, lr_gamma=FLAGS.lr_gamma, momentum=FLAGS.momentum,
-            bias_lr_multiplier=FLAGS.bias_lr_multiplier, eval_every=FLAGS.eval_every,
-            seed=FLAGS.seed, jit_compile=FLAGS.jit_compile, warmup_steps=FLAGS.warmup_steps,
-            lr_policy=FLAGS.lr_policy),
+        recipe=cli.recipe(
+            FLAGS, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
+            lr_gamma=FLAGS.lr_gamma, bias_lr_multiplier=FLAGS.bias_lr_multiplier,
+            jit_compile=FLAGS.jit_compile),
         strategy=FLAGS.strategy, mixed_precision=FLAGS.mixed_precision, export=FLAGS.export,
         max_bad_fraction=FLAGS.max_bad_fraction, flags_text=FLAGS.flags_into_string(),
         fused=FLAGS.fused, weight_decay=FLAGS.weight_decay,
@@ -135,18 +115,8 @@ def split_name(split):
     return base[:-5] if base.endswith(".json") else base
 
 
-def user_errors():
-    """Errors a user can cause: printed as one line, no traceback."""
-    from keras_transfer import data
-    from keras_transfer.data import splits
-    from keras_transfer.experiment import rundir
-    from keras_transfer.nets import transfer
-    return (ValueError, FileNotFoundError, data.DataError, splits.SplitError,
-            rundir.RunDirError, transfer.TransferError)
-
-
 def interrupted():
-    """fit.Interrupted, imported late like user_errors() to keep --help fast."""
+    """fit.Interrupted, imported late to keep --help fast."""
     from keras_transfer.training import fit
     return fit.Interrupted
 
@@ -164,8 +134,7 @@ def configure_runtime():
 
 
 def main(argv):
-    if len(argv) > 1:
-        sys.exit(f"error: unexpected arguments {argv[1:]}; flags look like --split=random")
+    cli.no_arguments(argv, "--split=random")
     logging.set_verbosity(logging.WARNING)
     configure_runtime()
     try:
@@ -178,7 +147,7 @@ def main(argv):
                 worker = distributed.run_sweep(config, FLAGS.kerastuner_lease_seconds) is None
             else:
                 runner.run_sweep(config)
-    except user_errors() as e:
+    except cli.user_errors() as e:
         sys.exit(f"error: {e}")
     except KeyboardInterrupt:
         sys.exit("interrupted: rerun the same command to resume")

@@ -15,8 +15,9 @@ from keras_transfer.training.recipe import TrainConfig
 def test_search_writes_best_flags_and_tensorboard_trials(tmp_path):
     from tensorboard.backend.event_processing import event_multiplexer
     config = tune.TuneConfig(
-        workdir=str(tmp_path), algorithm="random", max_trials=2, batch_sizes=(8, 16),
-        recipe=TrainConfig(steps=4, eval_every=2, batch_size=16, lr_step=1000))
+        sweep=SweepConfig(workdir=str(tmp_path), recipe=TrainConfig(
+            steps=4, eval_every=2, batch_size=16, lr_step=1000)),
+        algorithm="random", max_trials=2, batch_sizes=(8, 16))
     best = tune.search(config)
     assert 1e-4 <= best["learning_rate"] <= 0.1 and 1e-5 <= best["weight_decay"] <= 1e-2
     assert best["batch_size"] in (8, 16)
@@ -58,11 +59,11 @@ def test_trials_train_with_the_recipe_flags_give():
     import keras_tuner
 
     from keras_transfer import data
-    config = tune.TuneConfig(
+    config = tune.TuneConfig(sweep=SweepConfig(
         workdir="unused", model="caffenet_mini", dropout=0.0, mixed_precision=True,
-        recipe=TrainConfig(steps=300, eval_every=20, lr_policy="poly", warmup_steps=50))
+        recipe=TrainConfig(steps=300, eval_every=20, lr_policy="poly", warmup_steps=50)))
     try:
-        set_precision(config.mixed_precision)
+        set_precision(config.sweep.mixed_precision)
         source = data.open_source("synthetic")
         model = tune.hypermodel(config, source, [0, 1, 2]).build(keras_tuner.HyperParameters())
         schedule = model.optimizer.get_config()["learning_rate"]["config"]

@@ -41,10 +41,11 @@ def append_result(workdir, row):
 
 def read_rows(path):
     """(rows, damaged) of one results.jsonl: `rows` are (line number, row) of the lines that are
-    JSON objects, `damaged` (line number, whether it is the last line) of the others. The one reader of the file: the sweep
-    skips damaged lines and rebuilds the file from the run directories (`sync_results`); the
-    report, which cannot, refuses a damaged line anywhere but at the end (a torn last row)."""
-    with open(path, encoding="utf-8") as f:
+    JSON objects, `damaged` (line number, whether it is the last line) of the others (bytes
+    that are not UTF-8 make their line damaged). The one reader of the file: the sweep skips
+    damaged lines and rebuilds the file from the run directories (`sync_results`); the report,
+    which cannot, refuses a damaged line anywhere but at the end (a torn last row)."""
+    with open(path, encoding="utf-8", errors="replace") as f:
         lines = [(i, line) for i, line in enumerate(f.read().split("\n"), 1) if line.strip()]
     rows, damaged = [], []
     for k, (number, line) in enumerate(lines):
