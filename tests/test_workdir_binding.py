@@ -64,7 +64,8 @@ def test_one_sweep_per_workdir_and_a_dead_holder_frees_it(tmp_path):
 @pytest.mark.parametrize("change, flag", [({"learning_rate": 0.0}, "--learning_rate=0.0"),
                                           ({"learning_rate": -0.01}, "--learning_rate=-0.01"),
                                           ({"momentum": 1.0}, "--momentum=1.0"),
-                                          ({"lr_gamma": 0.0}, "--lr_gamma=0.0")])
+                                          ({"lr_gamma": 0.0}, "--lr_gamma=0.0"),
+                                          ({"lr_step": 0}, "--lr_step=0")])
 def test_recipes_that_cannot_train_are_refused_before_anything_is_written(tmp_path, change,
                                                                           flag):
     with pytest.raises(ValueError, match=flag):
@@ -72,3 +73,15 @@ def test_recipes_that_cannot_train_are_refused_before_anything_is_written(tmp_pa
             workdir=str(tmp_path / "w"), recipe=TrainConfig(steps=4, eval_every=2,
                                                                   **change)))
     assert not (tmp_path / "w").exists()
+
+
+def test_a_workdir_holds_nets_trained_one_way_fused_or_not(tmp_path):
+    settings = {"replicates": 1, "fused": True}
+    rundir.check_sweep(str(tmp_path), settings)
+    with pytest.raises(rundir.RunDirError, match="--fused: this run False, the workdir's True"):
+        rundir.check_sweep(str(tmp_path), {**settings, "fused": False})
+    # A sweep.json from before `fused` was recorded meant the local engine's default (fused).
+    (tmp_path / "sweep.json").write_text(json.dumps({"replicates": 1}))
+    rundir.check_sweep(str(tmp_path), settings)
+    with pytest.raises(rundir.RunDirError, match="--fused"):
+        rundir.check_sweep(str(tmp_path), {**settings, "fused": False})

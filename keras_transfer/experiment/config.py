@@ -110,14 +110,20 @@ def sweep_settings(config):
     return {**dataclasses.asdict(config.recipe), "replicates": config.replicates,
             "model": config.model, "dropout": config.dropout,
             "weight_decay": config.weight_decay, "mixed_precision": config.mixed_precision,
-            "dataset": config.dataset, "strategy": config.strategy}
+            "dataset": config.dataset, "strategy": config.strategy,
+            # Fused groups share a random trunk among random1..7 and a dropout mask inside a
+            # trunk: a workdir holds nets trained one way only.
+            "fused": config.fused}
 
 
 def recipe_settings(config):
     """What makes two sweeps' rows poolable in one report: the sweep settings without the
-    replicate count and seed (more replicates or another seed add samples of the same recipe)."""
+    replicate count and seed (more replicates or another seed add samples of the same recipe)
+    and without `fused`."""
     settings = sweep_settings(config)
-    del settings["replicates"], settings["seed"]
+    # `fused` is bound per workdir (sweep.json) but kept out of the recipe hash, which rows
+    # written before it was recorded carry.
+    del settings["replicates"], settings["seed"], settings["fused"]
     return settings
 
 

@@ -264,7 +264,11 @@ def run_sweep(config, lease_seconds=600.0):
     Returns the results rows on the chief and in one process, None on a worker.
     """
     import dataclasses
-    config = dataclasses.replace(config, flags_text=as_local_flags(config.flags_text))
+    if config.fused:
+        print("kerastuner: every net is its own trial, trained alone (--fused does not apply; "
+              "the workdir records it, so the local engine resumes it with --nofused)", flush=True)
+    config = dataclasses.replace(config, flags_text=as_local_flags(config.flags_text),
+                                 fused=False)
     ctx = setup.prepare(config)
     nets = setup.the_plan(ctx)
     hashes = {n.key: net_identity(ctx, n)["hash"] for n in nets}

@@ -83,6 +83,9 @@ def check_writable(workdir):
 
 
 SWEEP = "sweep.json"
+# Settings sweep.json did not always hold, with the value every earlier sweep.json meant: local
+# sweeps fused groups by default.
+RECORDED_LATER = {"fused": True}
 LOCK = "sweep.lock"
 
 
@@ -120,6 +123,8 @@ def check_sweep(workdir, settings):
     the flags that differ, before anything trains. `settings`: {flag name: value}."""
     path = os.path.join(workdir, SWEEP)
     recorded = files.read_json(path)
+    if recorded is not None:
+        recorded = {**{k: v for k, v in RECORDED_LATER.items() if k in settings}, **recorded}
     if recorded is None:
         if results.read_results(workdir):
             raise RunDirError(

@@ -47,6 +47,9 @@ class TrainConfig:
             raise ValueError(f"--momentum={self.momentum}: must be in [0, 1)")
         if self.lr_policy == "step" and not 0 < self.lr_gamma <= 1:
             raise ValueError(f"--lr_gamma={self.lr_gamma}: must be in (0, 1]")
+        if self.lr_policy == "step" and self.lr_step <= 0:
+            raise ValueError(f"--lr_step={self.lr_step}: must be > 0 (the learning rate is "
+                             "divided every lr_step steps; 0 gives a rate of NaN)")
 
     @property
     def epochs(self):
