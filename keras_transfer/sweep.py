@@ -18,6 +18,9 @@ from keras_transfer import cli
 from keras_transfer.experiment import plan
 
 FLAGS = flags.FLAGS
+# TensorFlow's C++ info and warning banners (oneDNN, CPU features) before it loads (it loads
+# after flag parsing); a user's own setting wins.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 DEFAULT_FLAGFILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "flags", "default.flags")
 
@@ -58,6 +61,8 @@ flags.DEFINE_bool("export", True, "Export base and fine-tuned nets as SavedModel
 flags.DEFINE_float("max_bad_fraction", 0.001,
                    "Fail when more than this fraction of a folder tree's images cannot be decoded.")
 flags.DEFINE_bool("report", True, "Write WORKDIR/report/ when the sweep ends.")
+flags.DEFINE_integer("verbose", 0, "0: one line per finished net; 1: also Keras' line per "
+                     "evaluation of the net or group in training.")
 flags.DEFINE_bool("fused", True, "Train the nets that share a source and target together: "
                   "frozen ones (AnB, BnB, random<n> for all n) as heads of one frozen trunk, "
                   "fine-tuned ones (AnB+, BnB+) side by side in one graph; --nofused: one at a "
@@ -104,7 +109,7 @@ def config_from_flags(split, workdir):
             jit_compile=FLAGS.jit_compile),
         strategy=FLAGS.strategy, mixed_precision=FLAGS.mixed_precision, export=FLAGS.export,
         max_bad_fraction=FLAGS.max_bad_fraction, flags_text=FLAGS.flags_into_string(),
-        fused=FLAGS.fused, weight_decay=FLAGS.weight_decay,
+        fused=FLAGS.fused, weight_decay=FLAGS.weight_decay, verbose=FLAGS.verbose,
         dropout=FLAGS.dropout, checkpoint_seconds=FLAGS.checkpoint_seconds,
         replicates=FLAGS.replicates)
 

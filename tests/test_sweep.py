@@ -247,3 +247,12 @@ def test_thread_flags_reach_tensorflow_before_any_op():
     bad = subprocess.run([sys.executable, "-m", "keras_transfer.sweep", "--intra_op_threads=-1"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "intra_op_threads" in bad.stderr
+
+
+@pytest.mark.parametrize("verbose", [0, 1])
+def test_keras_per_evaluation_lines_only_with_verbose(tmp_path, capfd, verbose):
+    runner.run_sweep(tiny_config(tmp_path, experiments=("base",), export=False,
+                                 verbose=verbose))
+    out = capfd.readouterr().out
+    assert ("Epoch 1/2" in out) == bool(verbose)
+    assert "r0/baseA: top1" in out and "r0/baseB: top1" in out  # one line per net, always

@@ -42,6 +42,7 @@ class SweepConfig:
     fused: bool = True         # frozen nets sharing a trunk train together (experiment.groups)
     checkpoint_seconds: float = 0.0  # checkpoint at most this often (0: every evaluation)
     replicates: int = 1        # every net trained this many times (independent inits, data)
+    verbose: int = 0           # 1: Keras' line per evaluation (not part of any identity)
 
 
 @dataclasses.dataclass

@@ -186,7 +186,7 @@ def train_unit(ctx, nets, todo):
                  else members[0].run_dir)
     start = time.time()
     results = fit.fit(model, members, train_data, eval_data, recipe, state_dir,
-                      arch.num_classes, verbose=0 if os.environ.get("CI") else 2,
+                      arch.num_classes, verbose=2 if config.verbose else 0,
                       checkpoint_seconds=config.checkpoint_seconds,
                       owner=groups.owner(ctx, nets), share=k)
     for net, target, source, sha in zip(nets, models, inner, copied):
