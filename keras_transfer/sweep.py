@@ -18,9 +18,6 @@ from keras_transfer import cli
 from keras_transfer.experiment import plan
 
 FLAGS = flags.FLAGS
-# TensorFlow's C++ info and warning banners (oneDNN, CPU features) before it loads (it loads
-# after flag parsing); a user's own setting wins.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 DEFAULT_FLAGFILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "flags", "default.flags")
 
