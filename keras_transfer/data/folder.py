@@ -50,12 +50,15 @@ def list_split(root, split, class_names):
         if not os.path.isdir(folder):
             raise DataError(f"{folder} is missing: every class in {root}/train needs a folder of "
                             f"validation images in {root}/{split}")
-        entries = sorted((e for e in os.scandir(folder)
-                          if e.is_file() and not e.name.startswith(".")), key=lambda e: e.name)
+        try:
+            entries = sorted(((e.name, e.stat().st_size) for e in os.scandir(folder)
+                              if e.is_file() and not e.name.startswith(".")))
+        except OSError as e:  # a symlink loop, a file that vanished or is not readable
+            raise DataError(f"{e.filename or folder}: {e.strerror}; fix or remove it") from None
         if not entries:
             raise DataError(f"class folder {folder} holds no images; add some or remove the class "
                             "from both train/ and val/")
-        files += [(f"{split}/{name}/{e.name}", e.stat().st_size, label) for e in entries]
+        files += [(f"{split}/{name}/{entry}", size, label) for entry, size in entries]
     return files
 
 

@@ -93,6 +93,14 @@ def case_broken_images_above_max_bad_fraction(tmp_path):
         "3 of 35 files in"
 
 
+def case_symlink_loop_in_folder_tree(tmp_path):
+    tree = image_tree(tmp_path / "tree")
+    loop = tree / "train" / "b" / "loop.JPEG"
+    loop.symlink_to(loop)
+    return [f"--dataset=folder:{tree}", "--split=none"], \
+        "loop.JPEG: Too many levels of symbolic links; fix or remove it"
+
+
 def case_extra_argument(tmp_path):
     return ["train"], "unexpected arguments ['train']"
 
