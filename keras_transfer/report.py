@@ -56,7 +56,10 @@ def read_results(path):
         raise ReportError(f"{path}: no such file; {run_first}")
     numbered, damaged = results.read_rows(path)
     rows, warnings = [], []
-    for lineno, last in damaged:
+    for lineno, last, why in damaged:
+        if why == results.NOT_TEXT:  # a damaged disk, not a torn write
+            raise ReportError(f"{path} is not text (line {lineno} is not UTF-8), so it is "
+                              "damaged: restore it, or rerun the sweep into a fresh workdir")
         if not last:
             raise ReportError(f"{path}:{lineno}: not a JSON object, so the file is corrupt "
                               "(a sweep stopped mid-write and then resumed leaves a partial "
@@ -318,24 +321,9 @@ def main(argv):
         print(write_report(inputs, FLAGS.out_dir, FLAGS.margin, FLAGS.pool_recipes))
     except ReportError as e:
         sys.exit(f"error: {e}")
-    except UnicodeDecodeError as e:  # a damaged disk: bytes that are not text
-        sys.exit(f"error: {undecodable(results_files(inputs))} is not text (byte {e.start} "
-                 "is not UTF-8), so it is damaged: restore it, or rerun the sweep into a "
-                 "fresh workdir")
     except OSError as e:  # an --out_dir that cannot be written, a results file unreadable
         sys.exit(f"error: {e.filename}: {e.strerror}; the results must be readable and "
                  "--out_dir (default WORKDIR/report) writable: pass another --out_dir")
-
-
-def undecodable(paths):
-    """The first of `paths` that is not UTF-8 text."""
-    for path in paths:
-        with open(path, "rb") as f:
-            try:
-                f.read().decode("utf-8")
-            except UnicodeDecodeError:
-                return path
-    return ", ".join(paths)
 
 
 if __name__ == "__main__":

@@ -41,23 +41,32 @@ def append_result(workdir, row):
 
 def read_rows(path):
     """(rows, damaged) of one results.jsonl: `rows` are (line number, row) of the lines that are
-    JSON objects, `damaged` (line number, whether it is the last line) of the others (bytes
-    that are not UTF-8 make their line damaged). The one reader of the file: the sweep skips
-    damaged lines and rebuilds the file from the run directories (`sync_results`); the report,
-    which cannot, refuses a damaged line anywhere but at the end (a torn last row)."""
-    with open(path, encoding="utf-8", errors="replace") as f:
-        lines = [(i, line) for i, line in enumerate(f.read().split("\n"), 1) if line.strip()]
+    JSON objects, `damaged` (line number, whether it is the last line, why) of the others. The
+    one reader of the file: the sweep skips damaged lines and rebuilds the file from the run
+    directories (`sync_results`); the report, which cannot, refuses a damaged line anywhere but
+    at the end (a torn last row)."""
+    with open(path, "rb") as f:
+        lines = [(i, line) for i, line in enumerate(f.read().split(b"\n"), 1) if line.strip()]
     rows, damaged = [], []
     for k, (number, line) in enumerate(lines):
+        last = k == len(lines) - 1
         try:
-            row = json.loads(line)
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            damaged.append((number, last, NOT_TEXT))
+            continue
+        try:
+            row = json.loads(text)
         except ValueError:
             row = None
         if isinstance(row, dict):
             rows.append((number, row))
         else:
-            damaged.append((number, k == len(lines) - 1))
+            damaged.append((number, last, "not a JSON object"))
     return rows, damaged
+
+
+NOT_TEXT = "not UTF-8 text"
 
 
 def read_results(workdir):
@@ -66,8 +75,8 @@ def read_results(workdir):
     if not os.path.exists(path):
         return []
     rows, damaged = read_rows(path)
-    for number, _ in damaged:
-        logging.warning("%s line %d is damaged and ignored", path, number)
+    for number, _, why in damaged:
+        logging.warning("%s line %d is damaged and ignored (%s)", path, number, why)
     return [row for _, row in rows]
 
 
