@@ -301,3 +301,8 @@ def test_sweep_completes_when_a_worker_is_killed_mid_trial(cluster):
     chief = c.log("chief")
     assert f"worker1 stopped heartbeating on {victim}" in chief
     assert f"{victim} done by worker0" in chief
+
+
+def test_flags_txt_reruns_the_net_as_it_trained():
+    text = "--engine=kerastuner\n--fused\n--steps=4\n"
+    assert distributed.as_local_flags(text) == "--engine=local\n--nofused\n--steps=4\n"

@@ -254,8 +254,10 @@ def serve(oracle):
 
 
 def as_local_flags(flags_text):
-    """flags.txt as the local engine writes it: a run directory does not record the engine."""
-    return flags_text.replace("--engine=kerastuner\n", "--engine=local\n")
+    """flags.txt as the local engine writes it: a run directory does not record the engine, and
+    the net trained alone (--nofused, as the workdir's sweep.json records)."""
+    return flags_text.replace("--engine=kerastuner\n", "--engine=local\n").replace(
+        "--fused\n", "--nofused\n")
 
 
 def run_sweep(config, lease_seconds=600.0):
