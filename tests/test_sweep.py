@@ -142,6 +142,10 @@ def test_tensorboard_shows_curves_and_hparams(swept):
     assert trials["runs/r0/A1B+"]["fine_tune"].bool_value is True
     assert trials["runs/r0/A1B+"]["kind"].string_value == "transfer"
     assert "." in sessions and "conv1_filters" in mux.GetAccumulator("runs/r0/baseA").Tags()["tensors"]
+    filters = mux.GetAccumulator("runs/r0/baseA").Tensors("conv1_filters")
+    assert sorted(e.step for e in filters) == [0, TINY.steps]  # before and after training
+    lr = mux.GetAccumulator("runs/r0/A1B/train").Tensors("epoch_learning_rate")
+    assert [e.step for e in lr] == [2, 4]  # at the training step, like HParams and the filters
 
 
 def test_second_run_trains_nothing_and_changes_nothing(swept):

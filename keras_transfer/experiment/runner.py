@@ -24,7 +24,7 @@ from keras_transfer.experiment.config import (
 )
 from keras_transfer.nets import groups as net_groups
 from keras_transfer.nets import transfer
-from keras_transfer.training import convergence, fit, summaries
+from keras_transfer.training import convergence, fit, history, summaries
 from keras_transfer.training.recipe import compile_model
 
 
@@ -182,6 +182,10 @@ def train_unit(ctx, nets, todo):
                for m in todo]
     for member in members:
         os.makedirs(member.run_dir, exist_ok=True)
+    if nets[0].kind in ("base", "reduced") and not os.path.exists(
+            os.path.join(members[0].run_dir, history.HISTORY)):
+        # The filters before training, beside the trained ones: TensorBoard shows what they learned.
+        summaries.write_conv1_filters(members[0].run_dir, models[0], 0)
     state_dir = (groups.group_dir(workdir, groups.group_key(nets[0])) if grouped
                  else members[0].run_dir)
     start = time.time()
