@@ -126,7 +126,7 @@ def interrupted():
 def configure_runtime():
     """--deterministic and the thread counts; they must be set before any TensorFlow op runs."""
     if not (FLAGS.deterministic or FLAGS.intra_op_threads or FLAGS.inter_op_threads):
-        return  # TensorFlow not imported yet: --help and flag errors stay fast
+        return
     import tensorflow as tf
 
     from keras_transfer.experiment.config import set_threads
@@ -138,6 +138,7 @@ def configure_runtime():
 def main(argv):
     cli.no_arguments(argv, "--split=random")
     logging.set_verbosity(logging.WARNING)
+    cli.import_tensorflow_quietly()
     configure_runtime()
     try:
         configs = configs_from_flags()

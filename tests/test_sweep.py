@@ -216,7 +216,7 @@ def test_cli_runs_the_tiny_sweep(tmp_path):
                          capture_output=True, text=True, env=env, timeout=900,
                          cwd=os.path.dirname(os.path.dirname(__file__)))
     assert out.returncode == 0, out.stderr[-3000:]
-    done = re.findall(r"^\[\d/6\] ([^:]+):", out.stdout, re.MULTILINE)
+    done = re.findall(r"^\[\d/6\] (\S+) ", out.stdout, re.MULTILINE)
     assert sorted(done) == ["r0/A1B", "r0/A1B+", "r0/B1A", "r0/B1A+", "r0/baseA", "r0/baseB"]
 
 
@@ -259,4 +259,6 @@ def test_keras_per_evaluation_lines_only_with_verbose(tmp_path, capfd, verbose):
                                  verbose=verbose))
     out = capfd.readouterr().out
     assert ("Epoch 1/2" in out) == bool(verbose)
-    assert "r0/baseA: top1" in out and "r0/baseB: top1" in out  # one line per net, always
+    # One line per net, always; without a terminal no bars, no carriage returns.
+    assert re.search(r"^\[1/2\] r0/baseA +best-10 0\.\d{4}  top1 0\.\d{4}", out, re.MULTILINE)
+    assert len(re.findall(r"^\[\d/2\] ", out, re.MULTILINE)) == 2 and "\r" not in out

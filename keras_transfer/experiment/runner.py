@@ -11,7 +11,7 @@ import os
 import time
 
 from keras_transfer import files
-from keras_transfer.experiment import groups, rundir, setup
+from keras_transfer.experiment import groups, progress, rundir, setup
 from keras_transfer.experiment.config import (
     architecture,
     data_seed,
@@ -41,36 +41,52 @@ def _run_sweep(config):
     rundir.sync_results(config.workdir)
     if not any(f.startswith("events.out") for f in os.listdir(config.workdir)):
         summaries.write_experiment(config.workdir)
+    done = {net.key: row for net in nets if (row := finished_row(ctx, net)) is not None}
+    units = schedule(ctx, nets, done)
     print(f"sweep: {len(nets)} nets in {config.workdir} (dataset {config.dataset}, split "
-          f"{config.split} {ctx.split.fingerprint}, model {config.model})", flush=True)
-    def is_done(net):
-        return finished_row(ctx, net) is not None
-
-    rows, trained_seconds, trained, just_trained = [], 0.0, 0, {}
-    for i, net in enumerate(nets, 1):
-        if net.key not in just_trained and not is_done(net):
-            start = time.time()
-            unit, todo = groups.unit_of(ctx, net, nets, is_done)
-            new_rows = train_unit(ctx, unit, todo)
-            share = (time.time() - start) / len(todo)
-            just_trained.update({m.key: (row, share, len(unit) if len(unit) > 1 else 0)
-                                 for m, row in zip(todo, new_rows)})
-        if net.key in just_trained:
-            row, share, group_size = just_trained[net.key]
-            trained_seconds += share
-            trained += 1
-            eta = trained_seconds / trained * (len(nets) - i)
-            how = f" (fused, one of {group_size} heads)" if group_size else ""
-            print(f"[{i}/{len(nets)}] {net.key}: top1 {_number(row['top1'])} best-10 "
-                  f"{_number(row['top1_best10'])}, {convergence_text(row)}, in {share:.0f}s"
-                  f"{how}; sweep ETA {eta / 60:.1f} min", flush=True)
-        else:
-            row = finished_row(ctx, net)
-            print(f"[{i}/{len(nets)}] {net.key}: done already (top1 {_number(row['top1'])})",
-                  flush=True)
-        rows.append(row)
+          f"{config.split} {ctx.split.fingerprint}, model {config.model}): "
+          + (f"all {len(nets)} done already, nothing to train" if not units else
+             (f"{len(done)} done already, " if done else "")
+             + f"{len(nets) - len(done)} to train in {len(units)} units"), flush=True)
+    with progress.SweepProgress(len(nets), len(done), units, config.recipe.steps,
+                                bars=None if not config.verbose else False,
+                                describe=unit_name) as console:
+        for unit, todo in units:
+            callback = console.start(unit)
+            new_rows = train_unit(ctx, unit, todo, callbacks=[callback])
+            done.update({net.key: row for net, row in zip(todo, new_rows)})
+            console.finish(unit, todo, [result_line(net, row)
+                                        for net, row in zip(todo, new_rows)])
+    rows = [done[net.key] for net in nets]
     warn_unconverged(rows)
     return rows
+
+
+def schedule(ctx, nets, done):
+    """The (unit, nets of it to record) pairs that train the unfinished nets, in plan order:
+    what the sweep will train, known up front so that the ETA can count all of it."""
+    scheduled = set(done)
+    units = []
+    for net in nets:
+        if net.key not in scheduled:
+            unit, todo = groups.unit_of(ctx, net, nets, lambda m: m.key in scheduled)
+            scheduled.update(m.key for m in todo)
+            units.append((unit, todo))
+    return units
+
+
+def unit_name(unit):
+    """A unit as the console names it: "r0/baseA", "r0-A-B+ (7 fine-tuned nets)"."""
+    if len(unit) == 1:
+        return unit[0].key
+    how = "fine-tuned nets side by side" if unit[0].fine_tune else "heads on one frozen trunk"
+    return f"{groups.group_name(groups.group_key(unit[0]))} ({len(unit)} {how})"
+
+
+def result_line(net, row):
+    """One finished net: the paper's metric, the final top-1 and whether it converged."""
+    return (f"{net.key:<14} best-10 {_number(row['top1_best10'])}  top1 "
+            f"{_number(row['top1'])}  {convergence_text(row)}")
 
 
 def _number(value):
@@ -142,10 +158,10 @@ def run_net(ctx, net):
     return train_unit(ctx, [net], [net])[0], True
 
 
-def train_unit(ctx, nets, todo):
+def train_unit(ctx, nets, todo, callbacks=()):
     """Trains `nets` (one net, or one group sorted by n) as one model and finishes the run
     directories of `todo` (a group resumed after some members were written records only the
-    rest); returns their results rows."""
+    rest); returns their results rows. callbacks: extra Keras callbacks (the console's)."""
     config, recipe, workdir = ctx.config, ctx.config.recipe, ctx.config.workdir
     fresh_session(config)  # nothing an earlier net built is needed from here on
     parent_model = load_parent(ctx, nets[0])[0] if nets[0].parent else None
@@ -174,10 +190,6 @@ def train_unit(ctx, nets, todo):
     eval_data = ctx.source.eval(classes, ctx.eval_batch, arch.input_size)
     if grouped:
         eval_data = eval_data.map(lambda x, y: (x, (y,) * k))
-        print(f"fused: training {', '.join(m.name for m in nets)} together "
-              f"({groups.group_name(groups.group_key(nets[0]))}: "
-              + (f"{k} fine-tuned nets side by side" if nets[0].fine_tune
-                 else f"one trunk of {nets[-1].n} frozen layers, {k} heads") + ")", flush=True)
     members = [fit.Member(rundir.run_dir_of(workdir, m.key), f"out{m.n}_" if grouped else "")
                for m in todo]
     for member in members:
@@ -192,7 +204,7 @@ def train_unit(ctx, nets, todo):
     results = fit.fit(model, members, train_data, eval_data, recipe, state_dir,
                       arch.num_classes, verbose=2 if config.verbose else 0,
                       checkpoint_seconds=config.checkpoint_seconds,
-                      owner=groups.owner(ctx, nets), share=k)
+                      owner=groups.owner(ctx, nets), share=k, extra_callbacks=callbacks)
     for net, target, source, sha in zip(nets, models, inner, copied):
         if target is not source:
             target.set_weights(source.get_weights())

@@ -8,7 +8,7 @@ def test_rerunning_a_finished_sweep_changes_nothing(finished_copy):
     before = tree_digest(finished_copy)
     out = run_cli(finished_copy, "--experiments=base", "--noexport")
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "[1/2] r0/baseA: done already" in out.stdout and "[2/2] r0/baseB: done already" in out.stdout
+    assert "2 nets" in out.stdout and "all 2 done already, nothing to train" in out.stdout
     assert "Epoch" not in out.stdout  # nothing trained
     assert tree_digest(finished_copy) == before
 
