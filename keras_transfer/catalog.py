@@ -25,3 +25,15 @@ def max_n(model):
     """The largest n a transfer net of `model` can copy (all layers but the classifier)."""
     return len(layer_axis(model)) - 1
 KINDS = ("base", "selffer", "transfer", "random", "reduced")
+# How a net treats the layers it has below its cut: none (trained from scratch), copied and
+# frozen, copied and fine-tuned, random and frozen (the control).
+STRATEGIES = ("scratch", "frozen", "fine_tune", "random_frozen")
+
+
+def strategy(kind, fine_tune):
+    """A net's strategy (one of STRATEGIES) from its kind and fine-tune flag."""
+    if kind in ("base", "reduced"):
+        return "scratch"
+    if kind == "random":
+        return "random_frozen"
+    return "fine_tune" if fine_tune else "frozen"

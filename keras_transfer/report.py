@@ -6,16 +6,16 @@ r"""Figures, tables and findings from a sweep's results.jsonl.
 Writes OUT/transfer.{png,svg} (Figure 2), OUT/natural_manmade.{png,svg} and
 OUT/random_filters.{png,svg} (Figure 3), OUT/decomposition.{png,svg}, OUT/datasize.{png,svg} and
 OUT/reduced.{png,svg} when the sweep ran target sizes (--target_per_class) or reduced-volume nets
-(--per_class), OUT/report.md, and the figures as TensorBoard images in OUT (the run "report"
-under WORKDIR). OUT defaults to WORKDIR/report, or to COMMON_PARENT/report_merged when several
-inputs are merged. Takes seconds on a full sweep.
+(--per_class), OUT/report.md, and the figures as TensorBoard images: the run "report" of
+WORKDIR/tensorboard (which it brings up to date), or OUT itself when merging. OUT defaults to
+WORKDIR/report, or to COMMON_PARENT/report_merged when several inputs are merged. Takes
+seconds on a full sweep.
 
 Every number carries a 95 % interval over replicates and every finding a verdict from it (see
 `decomposition` for the pairing, `stats` for the verdicts); report.md leads with the control
 (BnB+ vs base) and whether the nets converged, because everything after depends on both.
 """
 
-import glob
 import json
 import logging
 import os
@@ -24,7 +24,7 @@ import sys
 from absl import app, flags
 
 from keras_transfer import cli
-from keras_transfer.experiment import results
+from keras_transfer.experiment import results, tensorboard_view
 from keras_transfer.reporting import datasize, datasize_figures, figures, paper, trust
 from keras_transfer.reporting import decomposition as D
 from keras_transfer.reporting import findings as F
@@ -236,7 +236,7 @@ def render_markdown(rows, sources, warnings, margin=F.MARGIN):
     out += trust.convergence_section(rows)
     out += trust.decomposition_section(pool, rows)
     out += [f"A/B rows: {pool_label}.", "", "![Figure 2](transfer.png)",
-            "![Figure 3 a, c](natural_manmade.png)", "![Figure 3 b, c](random_filters.png)", "",
+            "![Figure 3 a](natural_manmade.png)", "![Figure 3 b, c](random_filters.png)", "",
             "## Findings (judged from 95 % intervals)", "",
             f"BnB/AnB findings use {pool_label}.", ""]
     out += [f"- **{f.status}**: {f.name}. {f.evidence}." for f in found] + [""]
@@ -260,20 +260,6 @@ def render_markdown(rows, sources, warnings, margin=F.MARGIN):
     return "\n".join(out)
 
 
-def write_tensorboard(out_dir, pngs, step):
-    """One image summary per figure in out_dir; earlier report event files there are replaced."""
-    import tensorflow as tf  # only here: the rest of the report does not need TensorFlow
-
-    for old in glob.glob(os.path.join(out_dir, "events.out.tfevents.*")):
-        os.remove(old)
-    writer = tf.summary.create_file_writer(out_dir)
-    with writer.as_default():
-        for name, path in pngs.items():
-            image = tf.image.decode_png(tf.io.read_file(path), channels=4)
-            tf.summary.image(name, image[None], step=step)
-    writer.close()
-
-
 def default_out_dir(paths):
     dirs = [os.path.dirname(os.path.abspath(p)) for p in paths]
     if len(set(dirs)) == 1:
@@ -292,7 +278,17 @@ def write_report(workdirs, out_dir=None, margin=F.MARGIN, pool_recipes=False):
     with open(md + ".tmp", "w", encoding="utf-8") as f:
         f.write(render_markdown(rows, paths, warnings, margin))
     os.replace(md + ".tmp", md)
-    write_tensorboard(out_dir, pngs, step=len(rows))
+    # The figures as TensorBoard images at the last training step: in the workdir's view
+    # (beside the curves), or for merged workdirs in a logdir of their own, out_dir.
+    step = max((row.get("steps") or 0 for row in rows), default=0)
+    if len(paths) == 1:
+        workdir = os.path.dirname(os.path.abspath(paths[0]))
+        tensorboard_view.update(workdir)
+        tensorboard_view.remove_events(out_dir)  # where earlier versions put the images
+        tensorboard_view.write_images(os.path.join(tensorboard_view.view_dir(workdir),
+                                                   tensorboard_view.REPORT_RUN), pngs, step)
+    else:
+        tensorboard_view.write_images(out_dir, pngs, step)
     return md
 
 
@@ -317,6 +313,7 @@ def main(argv):
         sys.exit(f"error: --margin={FLAGS.margin}: must be a positive top-1 half-width "
                  f"(default {F.MARGIN})")
     inputs = FLAGS.workdir + FLAGS.results
+    cli.import_tensorflow_quietly()  # the TensorBoard view reads event files through it
     try:
         print(write_report(inputs, FLAGS.out_dir, FLAGS.margin, FLAGS.pool_recipes))
     except ReportError as e:

@@ -249,10 +249,13 @@ def test_report_files_figures_and_tensorboard(tmp_path):
     for name, (w, h) in figures_sizes().items():
         assert matplotlib.image.imread(str(wd / "report" / f"{name}.png")).shape[:2] == (h, w)
         assert (wd / "report" / f"{name}.svg").stat().st_size > 1000
-    assert tensorboard_images(str(wd / "report")) == {"transfer", "natural_manmade",
-                                                      "random_filters", "decomposition"}
+    images = wd / "tensorboard" / "report"  # the workdir's TensorBoard view, run "report"
+    assert tensorboard_images(str(images)) == {
+        f"figures/{name}" for name in ("transfer", "natural_manmade", "random_filters",
+                                       "decomposition")}
     report.write_report([str(wd)])  # a second report replaces the event file, not adds one
-    assert len([f for f in os.listdir(wd / "report") if f.startswith("events")]) == 1
+    assert len([f for f in os.listdir(images) if f.startswith("events")]) == 1
+    assert not [f for f in os.listdir(wd / "report") if f.startswith("events")]
 
 
 def figures_sizes():

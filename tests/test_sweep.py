@@ -119,33 +119,83 @@ def test_export_cli_serves_any_finished_net(swept, tmp_path):
     assert bad.returncode != 0 and "not found" in bad.stderr and "Traceback" not in bad.stderr
 
 
-def test_tensorboard_shows_curves_and_hparams(swept):
+def load_logdir(logdir):
     from tensorboard.backend.event_processing import event_multiplexer
+    mux = event_multiplexer.EventMultiplexer()
+    mux.AddRunsFromDirectory(str(logdir))
+    mux.Reload()
+    return mux
+
+
+def scalars(mux, run, tag):
+    return [(e.step, round(float(tf.make_ndarray(e.tensor_proto)), 6))
+            for e in mux.GetAccumulator(run).Tensors(tag)]
+
+
+def test_tensorboard_view_groups_curves_by_target_n_and_kind(swept):
+    from keras_transfer.experiment import tensorboard_view
+    workdir, _ = swept
+    mux = load_logdir(workdir / "tensorboard")
+    # One run per series: few enough (<= 40) for TensorBoard to tick them all by default.
+    assert set(mux.Runs()) == {"base", "selffer", "selffer+", "transfer", "transfer+", "random"}
+    card = "B: top-1 (validation)/n1 r0"
+    for run in ("base", "selffer", "selffer+", "transfer", "transfer+"):
+        assert card in mux.GetAccumulator(run).Tags()["tensors"], run
+    assert "B: train loss/n1 r0" in mux.GetAccumulator("transfer+").Tags()["tensors"]
+    assert "all: top-1 (validation)/n1 r0" in mux.GetAccumulator("random").Tags()["tensors"]
+    # Every base is the reference line of a card, so none needs a card of its own.
+    assert not [t for t in mux.GetAccumulator("base").Tags()["tensors"] if "/base r" in t]
+    # Each line is the net's own history at its training steps; base is its reference.
+    for run, net in (("selffer", "B1B"), ("transfer+", "A1B+"), ("base", "baseB")):
+        expected = [(h["step"], round(h["val_top1"], 6)) for h in history(workdir, net)]
+        assert scalars(mux, run, card) == expected and [s for s, _ in expected] == [2, 4]
+    filters = mux.GetAccumulator("base").Tensors("conv1 filters/baseA r0")
+    assert sorted(e.step for e in filters) == [0, TINY.steps]  # before and after training
+    assert [s for s, _ in scalars(mux, "base", "learning rate/schedule")] == [2, 4]
+    view = workdir / "tensorboard"
+    def state():
+        return {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in view.rglob("*") if p.is_file()}
+
+    before = state()
+    assert tensorboard_view.update(str(workdir)) == 0  # up to date: nothing rewritten
+    assert state() == before
+
+
+def test_hparams_show_what_each_net_is(swept):
     from tensorboard.plugins.hparams import plugin_data_pb2
     workdir, _ = swept
-    mux = event_multiplexer.EventMultiplexer()
-    mux.AddRunsFromDirectory(str(workdir))
-    mux.Reload()
-    runs = mux.Runs()
-    assert "runs/r0/A1B/validation" in runs and "runs/r0/A1B/train" in runs
-    assert "epoch_top1" in mux.GetAccumulator("runs/r0/A1B/validation").Tags()["tensors"]
-    assert "epoch_learning_rate" in mux.GetAccumulator("runs/r0/A1B/train").Tags()["tensors"]
-    sessions = mux.PluginRunToTagToContent("hparams")
-    trials = {}
-    for run, tags in sessions.items():
+    mux = load_logdir(workdir / "runs")
+    experiment, sessions = None, {}
+    for run, tags in mux.PluginRunToTagToContent("hparams").items():
         for content in tags.values():
             parsed = plugin_data_pb2.HParamsPluginData.FromString(content)
+            if parsed.HasField("experiment"):
+                experiment = parsed.experiment
             if parsed.HasField("session_start_info"):
-                trials[run] = {k: v for k, v in parsed.session_start_info.hparams.items()}
-    assert set(trials) == {f"runs/r0/{net}" for net in EXPECTED}
-    assert trials["runs/r0/A1B+"]["n"].number_value == 1
-    assert trials["runs/r0/A1B+"]["fine_tune"].bool_value is True
-    assert trials["runs/r0/A1B+"]["kind"].string_value == "transfer"
-    assert "." in sessions and "conv1_filters" in mux.GetAccumulator("runs/r0/baseA").Tags()["tensors"]
-    filters = mux.GetAccumulator("runs/r0/baseA").Tensors("conv1_filters")
-    assert sorted(e.step for e in filters) == [0, TINY.steps]  # before and after training
-    lr = mux.GetAccumulator("runs/r0/A1B/train").Tensors("epoch_learning_rate")
-    assert [e.step for e in lr] == [2, 4]  # at the training step, like HParams and the filters
+                sessions[run] = parsed.session_start_info
+    names = [h.name for h in experiment.hparam_infos]
+    # The dashboard ticks the first five by name: these answer the paper's question.
+    assert sorted(names)[:5] == ["kind", "n", "source", "strategy", "target"]
+    assert set(names) == {"kind", "n", "source", "strategy", "target", "trial/replicate",
+                          "trial/seed", "trial/split"}  # no per-class column: none is used
+    assert {h.name: h.display_name for h in experiment.hparam_infos}["trial/replicate"] == \
+        "replicate"
+    assert [m.name.tag for m in experiment.metric_infos] == [
+        "hparams/top1_best10", "hparams/converged", "hparams/top1"]
+    assert set(sessions) == {f"r0/{net}" for net in EXPECTED}
+    info = sessions["r0/A1B+"]
+    values = {k: v.string_value for k, v in info.hparams.items()}
+    assert values == {"kind": "transfer", "n": "1", "source": "A", "strategy": "fine_tune",
+                      "target": "B", "trial/replicate": "0", "trial/seed": "0",
+                      "trial/split": "natural_manmade"}
+    assert info.group_name == "r0/A1B+"
+    assert {k: v.string_value for k, v in sessions["r0/random1"].hparams.items()}[
+        "strategy"] == "random_frozen"
+    metrics = mux.GetAccumulator("r0/A1B+").Tags()["tensors"]
+    assert {"hparams/top1_best10", "hparams/converged", "hparams/top1"} <= set(metrics)
+    assert [e.step for e in mux.GetAccumulator("r0/A1B+").Tensors("hparams/top1")] == [4]
+    lr = mux.GetAccumulator("r0/A1B/train").Tensors("epoch_learning_rate")
+    assert [e.step for e in lr] == [2, 4]  # every net's, at the training step
 
 
 def test_second_run_trains_nothing_and_changes_nothing(swept):

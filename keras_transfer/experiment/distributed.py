@@ -286,8 +286,8 @@ def run_sweep(config, lease_seconds=600.0):
         return None  # the chief may be gone already; nothing to pull
     if not distributed or chief:
         rundir.sync_results(config.workdir)
-        if not any(f.startswith("events.out") for f in os.listdir(config.workdir)):
-            summaries.write_experiment(config.workdir)
+        summaries.write_experiment(os.path.join(config.workdir, rundir.RUNS),
+                                   [runner.planned_row(config, net) for net in nets])
     tuner = SweepTuner(oracle, ctx, nets, hashes, lease_seconds,
                        directory=os.path.join(config.workdir, "kerastuner"),
                        project_name=tuner_id, overwrite=True)

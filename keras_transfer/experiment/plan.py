@@ -53,6 +53,7 @@ class Net:
     def hparams(self):
         return {"net": self.name, "kind": self.kind, "source": self.source or "-",
                 "target": self.target, "n": self.n, "fine_tune": self.fine_tune,
+                "strategy": catalog.strategy(self.kind, self.fine_tune),
                 "replicate": self.replicate, **self.sizes()}
 
     def sizes(self):

@@ -11,7 +11,7 @@ import os
 import time
 
 from keras_transfer import files
-from keras_transfer.experiment import groups, progress, rundir, setup
+from keras_transfer.experiment import groups, progress, rundir, setup, tensorboard_view
 from keras_transfer.experiment.config import (
     architecture,
     data_seed,
@@ -39,8 +39,8 @@ def _run_sweep(config):
     ctx = setup.prepare(config)
     nets = setup.the_plan(ctx)
     rundir.sync_results(config.workdir)
-    if not any(f.startswith("events.out") for f in os.listdir(config.workdir)):
-        summaries.write_experiment(config.workdir)
+    summaries.write_experiment(os.path.join(config.workdir, rundir.RUNS),
+                               [planned_row(config, net) for net in nets])
     done = {net.key: row for net in nets if (row := finished_row(ctx, net)) is not None}
     units = schedule(ctx, nets, done)
     print(f"sweep: {len(nets)} nets in {config.workdir} (dataset {config.dataset}, split "
@@ -55,11 +55,18 @@ def _run_sweep(config):
             callback = console.start(unit)
             new_rows = train_unit(ctx, unit, todo, callbacks=[callback])
             done.update({net.key: row for net, row in zip(todo, new_rows)})
+            tensorboard_view.update(config.workdir)
             console.finish(unit, todo, [result_line(net, row)
                                         for net, row in zip(todo, new_rows)])
     rows = [done[net.key] for net in nets]
     warn_unconverged(rows)
     return rows
+
+
+def planned_row(config, net):
+    """What a net's results row will say about what it is (its HParams session's values)."""
+    return {**net.hparams(), "split": config.split, "split_seed": split_seed(config),
+            "seed": config.recipe.seed}
 
 
 def schedule(ctx, nets, done):
@@ -106,12 +113,19 @@ def convergence_text(row):
             + (f", last fifth {gain:+.3f} vs the one before" if gain is not None else "") + ")")
 
 
+MAX_NAMED = 8  # nets named in the end-of-sweep warning
+
+
 def warn_unconverged(rows):
     """One warning at the end of a sweep naming the nets whose curves had not flattened."""
     bad = [r for r in rows if not (r.get("convergence") or {}).get("converged")]
     if bad:
+        shown = MAX_NAMED  # a warning, not a table: report.md lists every net
         names = ", ".join(f"{r['run_dir'].removeprefix('runs/')} "
-                          f"({(r.get('convergence') or {}).get('status', '?')})" for r in bad)
+                          f"({(r.get('convergence') or {}).get('status', '?')})"
+                          for r in bad[:shown])
+        if len(bad) > shown:
+            names += f" and {len(bad) - shown} more (report.md lists them)"
         print(f"warning: {len(bad)} of {len(rows)} nets did not converge by the diagnostic "
               f"(validation top-1 of the last fifth of evaluations within "
               f"{convergence.TOLERANCE} of the fifth before): {names}. Their numbers are "
@@ -256,9 +270,7 @@ def finish(ctx, net, model, copied_sha, result, fused_info):
     row["source"] = net.source
     if net.kind in ("base", "reduced"):
         summaries.write_conv1_filters(run_dir, model, config.recipe.steps)
-    summaries.write_hparams(run_dir, {**net.hparams(), "split": config.split,
-                                      "split_seed": row["split_seed"],
-                                      "seed": config.recipe.seed}, row)
+    summaries.write_hparams(run_dir, row)
     exported = config.export and (net.kind in ("base", "reduced") or net.fine_tune)
     rundir.finish(config.workdir, run_dir, model, config.flags_text, manifest, row,
                   (ctx.source.info.mean, class_names) if exported else None)

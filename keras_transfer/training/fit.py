@@ -74,7 +74,8 @@ class NetLogs(checkpoints.IntervalCallback):
         for member in self.members:
             values = member.metrics(logs)
             history.write_history_row(os.path.join(member.run_dir, history.HISTORY), epoch,
-                                      self.eval_every, seconds, values)
+                                      self.eval_every, seconds,
+                                      {**values, "learning_rate": learning_rate})
             scalars = {
                 "train": {**{k: v for k, v in values.items() if not k.startswith("val_")},
                           "learning_rate": learning_rate},
