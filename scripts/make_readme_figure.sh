@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes the README's figures: runs the default sweep if WORKDIR has no results yet, then the
-# report, and copies Figure 2 (transfer.png), Figure 3 a/c (natural_manmade.png) and b/c
+# report, and copies Figure 2 (transfer.png), Figure 3 a (natural_manmade.png) and b, c
 # (random_filters.png) to docs/figures/. With DATASIZE=1 it then runs the dataset-size study
 # (flags/datasize.flags, which reuses runs/natural_manmade's nets, so pass that WORKDIR or none)
 # and copies its datasize.png and reduced.png.

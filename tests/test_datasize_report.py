@@ -210,10 +210,11 @@ def test_report_writes_the_figures(tmp_path):
     md = open(report.write_report([write_jsonl(str(wd / "results.jsonl"), rows)])).read()
     out = wd / "report"
     for name in ("datasize", "reduced"):
-        assert matplotlib.image.imread(str(out / f"{name}.png")).shape[:2] == (450, 1000)
+        assert matplotlib.image.imread(str(out / f"{name}.png")).shape[:2] == (450, 900)
         assert (out / f"{name}.svg").stat().st_size > 1000
         assert f"]({name}.png)" in md
-    assert {"datasize", "reduced"} <= tensorboard_images(str(out))
+    assert {"figures/datasize", "figures/reduced"} <= tensorboard_images(
+        str(wd / "tensorboard" / "report"))
     assert "| reduced0020 | none | 0 | 1 | 0 | 0 | False | k=20 | 0.0600 |" in md
     assert "| A2B+@k5 | random | 0 | 1 | 0 | 2 | True | K=5 | 0.3000 |" in md
     # Rerun on rows without sized nets: the old dataset-size figures go away.

@@ -259,7 +259,7 @@ def test_report_files_figures_and_tensorboard(tmp_path):
 
 
 def figures_sizes():
-    return {"transfer": (800, 700), "natural_manmade": (700, 700), "random_filters": (700, 700),
+    return {"transfer": (800, 700), "natural_manmade": (700, 450), "random_filters": (700, 700),
             "decomposition": (800, 500)}
 
 

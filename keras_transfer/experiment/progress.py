@@ -4,8 +4,8 @@ line per finished net, and an ETA from the measured cost of what is left.
 A unit is what trains as one model: one net, or a fused group (experiment.groups). The sweep
 bar counts nets, so a group of seven advances it by seven when it ends; the unit bar counts
 the group's training steps meanwhile. The ETA sums, over the units still to train, the measured
-seconds per training step of units of the same shape (the same (n, mode) of each net: the same
-compiled model), else of units of the same mode and size, else of every unit so far per net,
+seconds per training step of the latest unit of the same shape (the same (n, mode) of each net:
+the same compiled model), else of the same mode and size, else of every unit so far per net,
 times their steps; until one unit has finished there is no measurement and no ETA is shown.
 
 The bars are rich's (a Keras dependency), drawn only on a terminal. Elsewhere (a CI log,
@@ -62,7 +62,9 @@ class CostModel:
             size = (len(key), key[0][1])  # the same number of nets and mode
             same = [s for k, s in self.measured if (len(k), k[0][1]) == size]
         if same:
-            return statistics.fmean(same)
+            # The latest: a sweep's first units also pay one-off costs (the data cache, the
+            # first graphs), which its later ones of the same shape do not.
+            return same[-1]
         if not self.measured:
             return None
         per_net = statistics.fmean(s / len(k) for k, s in self.measured)

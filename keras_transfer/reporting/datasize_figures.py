@@ -1,18 +1,28 @@
-"""The dataset-size figures (matplotlib, Agg, no pyplot state), drawn only when the rows have
-such nets: datasize.png (top-1 vs target images per class K) and reduced.png (the reduced-volume
-nets vs k), both 1000x450. Error bars are 95 % t-intervals over replicate blocks.
+"""The dataset-size figures (matplotlib's Agg canvas, no pyplot state), drawn only when the rows
+have such nets: datasize.png (top-1 vs target images per class K) and reduced.png (the
+reduced-volume nets vs k), both 900x450 (9 in, so the README shows 9-point text at its size).
+Legends go where they cover no data (`legend.place`). Error bars are 95 % t-intervals over
+replicate blocks.
 """
 
 import os
 
-from matplotlib.figure import Figure
-
-from keras_transfer.reporting import datasize, reduced
+from keras_transfer.reporting import datasize, legend, reduced
 from keras_transfer.reporting import decomposition as D
 from keras_transfer.reporting import findings as F
-from keras_transfer.reporting.figures import COLORS, DPI, dots, empty, error_bars, save
+from keras_transfer.reporting.figures import (
+    COLORS,
+    LABEL,
+    TEXT,
+    dots,
+    empty,
+    error_bars,
+    finish,
+    new_figure,
+    save,
+)
 
-SIZES = {"datasize": (10, 4.5), "reduced": (10, 4.5)}
+SIZES = {"datasize": (9, 4.5), "reduced": (9, 4.5)}
 
 DATASIZE_STYLE = {  # group: (label, color, line style)
     "AnB": ("best frozen AnB", COLORS["AnB"], "-"), "AnB+": ("best fine-tuned AnB+",
@@ -28,10 +38,10 @@ def _k_axis(ks):
     return {k: all_x if k == datasize.ALL else k for k in ks}
 
 
-def datasize_figure(rows, out_dir):
+def datasize_figure(rows):
     """Top-1 vs target images per class K (log x): from scratch, best frozen and fine-tuned n."""
     by_split = datasize.cells(rows)
-    fig = Figure(figsize=SIZES["datasize"], dpi=DPI)
+    fig = new_figure(SIZES["datasize"])
     axes = fig.subplots(1, max(1, len(by_split)), sharey=True, squeeze=False)[0]
     xs = _k_axis({c.k for cs in by_split.values() for c in cs})
     for ax, (split, cs) in zip(axes, by_split.items()):
@@ -47,27 +57,29 @@ def datasize_figure(rows, out_dir):
             ax.errorbar([x for x, _ in best], [b.stat.mean for _, b in best],
                         error_bars(b.stat for _, b in best), fmt="o", ls=ls, color=color, ms=5,
                         mec="black", capsize=2, label=label)
+            frozen = "+" not in group  # frozen below its point, fine-tuned above: no clash
             for x, b in best:  # the winning n, next to its point
-                ax.annotate(f"n={b.n}", (x, b.stat.mean), fontsize=6, xytext=(3, 3),
-                            textcoords="offset points", color=color)
+                ax.annotate(f"n={b.n}", (x, b.stat.mean), fontsize=TEXT,
+                            xytext=(4, -4 if frozen else 4), textcoords="offset points",
+                            va="top" if frozen else "bottom", color=color)
         ax.set_xscale("log")
         if datasize.ALL in xs and len(xs) > 1:  # "all" is not a K: mark the gap before it
             ax.axvline(xs[datasize.ALL] / 2, color="gray", lw=0.8, ls=":")
         ax.set_xticks(sorted(xs.values()))
+        ax.set_xlim(min(xs.values()) / 1.5, max(xs.values()) * 1.6)  # room for the n= notes
         ax.set_xticklabels([datasize.k_label(k) for k in sorted(xs, key=datasize.k_order)])
         ax.minorticks_off()
-        ax.set_xlabel("target images per class K (log)")
-        ax.set_title(f"split {split}", fontsize=10)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
+        ax.set_xlabel("target images per class K (log)", fontsize=LABEL)
+        finish(ax, f"split {split}")
     if not by_split:
         empty(axes[0], "no K-limited nets (--target_per_class) in the results")
-    axes[0].set_ylabel(f"top-1 on the target half ({F.METRIC})")
-    fig.subplots_adjust(left=0.08, right=0.98, top=0.92, bottom=0.12, wspace=0.08)
-    return save(fig, out_dir, "datasize")
+    axes[0].set_ylabel(f"top-1 on the target half ({F.METRIC})", fontsize=LABEL)
+    fig.subplots_adjust(left=0.09, right=0.98, top=0.92, bottom=0.12, wspace=0.08)
+    legend.place_shared(axes, ncols=(1, 2))
+    return fig
 
 
-def reduced_figure(rows, out_dir):
+def reduced_figure(rows):
     """Reduced volume: top-1 vs images per class k, linear and log x (as in the original)."""
     curve = reduced.curve(rows)
     nets = F.select(rows, "reduced", size="any")
@@ -75,7 +87,7 @@ def reduced_figure(rows, out_dir):
     chance = {1 / r["num_classes"] for r in nets if r.get("num_classes")}
     chance = chance.pop() if len(chance) == 1 else None
     imagenet = nets and all("imagenet" in str(r.get("dataset")).lower() for r in nets)
-    fig = Figure(figsize=SIZES["reduced"], dpi=DPI)
+    fig = new_figure(SIZES["reduced"])
     for ax, log in zip(fig.subplots(1, 2, sharey=True), (False, True)):
         if nets:
             dots(ax, [r["per_class"] for r in nets], [r[F.METRIC] for r in nets],
@@ -97,15 +109,19 @@ def reduced_figure(rows, out_dir):
             ax.set_xticks(list(curve))
             ax.set_xticklabels(map(str, curve))
             ax.minorticks_off()
-        ax.set_xlabel("training images per class k" + (" (log)" if log else ""))
-        ax.set_title(f"all classes, k images per class ({'log' if log else 'linear'} x)",
-                     fontsize=10)
-        ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7, loc="best")
-    fig.axes[0].set_ylabel(f"top-1 ({F.METRIC})")
-    fig.subplots_adjust(left=0.09, right=0.98, top=0.92, bottom=0.12, wspace=0.06)
-    return save(fig, out_dir, "reduced")
+        ax.set_xlabel("training images per class k" + (" (log)" if log else ""), fontsize=LABEL)
+        finish(ax, f"all classes, k images per class ({'log' if log else 'linear'} x)")
+    fig.axes[0].set_ylabel(f"top-1 ({F.METRIC})", fontsize=LABEL)
+    fig.subplots_adjust(left=0.1, right=0.98, top=0.92, bottom=0.12, wspace=0.06)
+    legend.place_shared(fig.axes, ncols=(1, 3))
+    return fig
+
+
+def draw_all(rows):
+    """{name: Figure} of datasize and reduced, each only when the rows have such nets."""
+    present = {"datasize": (datasize_figure, datasize.cells(rows)),
+               "reduced": (reduced_figure, reduced.curve(rows))}
+    return {name: draw(rows) for name, (draw, there) in present.items() if there}
 
 
 def write_all(rows, out_dir):
@@ -113,13 +129,9 @@ def write_all(rows, out_dir):
     {name: png path}. An earlier report's copy is removed otherwise, so out_dir never shows
     numbers these rows lack."""
     os.makedirs(out_dir, exist_ok=True)
-    out = {}
-    for name, draw, present in (("datasize", datasize_figure, datasize.cells(rows)),
-                                ("reduced", reduced_figure, reduced.curve(rows))):
-        if present:
-            out[name] = draw(rows, out_dir)
-        else:
-            for ext in (".png", ".svg"):
-                if os.path.exists(os.path.join(out_dir, name + ext)):
-                    os.remove(os.path.join(out_dir, name + ext))
-    return out
+    figs = draw_all(rows)
+    for name in SIZES.keys() - figs.keys():
+        for ext in (".png", ".svg"):
+            if os.path.exists(os.path.join(out_dir, name + ext)):
+                os.remove(os.path.join(out_dir, name + ext))
+    return {name: save(fig, out_dir, name) for name, fig in figs.items()}

@@ -1,32 +1,53 @@
-"""The paper's Figures 2 and 3 and the decomposition drawn from results.jsonl rows (matplotlib,
-Agg, no pyplot state); the dataset-size figures are in `datasize_figures`.
+"""The paper's Figures 2 and 3 and the decomposition drawn from results.jsonl rows (matplotlib's
+Agg canvas, no pyplot state); the dataset-size figures are in `datasize_figures`.
 
-Sizes are fixed (no tight bounding box) so a figure's pixel size does not depend on the data:
-transfer.png is 800x700, natural_manmade.png and random_filters.png are 700x700,
-decomposition.png 800x500. Error bars are 95 % t-intervals over replicate blocks
-(`decomposition`); a net whose convergence diagnostic says it had not converged is drawn as a
-hollow dashed ring.
+One panel per idea, lettered as the paper's Figure 3: natural_manmade.png is (a), absolute top-1
+per target on the natural/man-made split; random_filters.png is (b), random frozen filters vs the
+all-class base, above (c), each of them and the random-split transfer relative to its own base.
+Sizes are fixed (no tight bounding box) and at most 8 in wide, so the README shows them at their
+own pixels and 9-point text stays readable: transfer.png is 800x700, natural_manmade.png 700x450,
+random_filters.png 700x700, decomposition.png 800x500. A legend goes where it covers no data
+(`legend.place`); only when no spot in or beside its axes is clear does a figure grow to the
+right. Error bars are 95 % t-intervals over replicate blocks (`decomposition`); a net whose
+convergence diagnostic says it had not converged is drawn as a hollow dashed ring.
 """
 
 import os
 
-import matplotlib
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-from matplotlib.figure import Figure  # noqa: E402  (after choosing the backend)
-
-from keras_transfer.reporting import decomposition as D  # noqa: E402
-from keras_transfer.reporting import findings as F  # noqa: E402
+from keras_transfer.reporting import decomposition as D
+from keras_transfer.reporting import findings as F
+from keras_transfer.reporting import legend
 
 DPI = 100
-SIZES = {"transfer": (8, 7), "natural_manmade": (7, 7), "random_filters": (7, 7),
+SIZES = {"transfer": (8, 7), "natural_manmade": (7, 4.5), "random_filters": (7, 7),
          "decomposition": (8, 5)}
+TEXT, TICK, LABEL, TITLE = legend.FONT, 10, 10, 11  # points: legends and notes, tick labels,
+# axis labels, titles: at DPI and at most 9 in wide, 9 points read at the README's size
 OFFSETS = {"BnB": -0.25, "BnB+": -0.09, "AnB": 0.09, "AnB+": 0.27}  # the paper's, not jitter
 COLORS = {"base": "white", "BnB": "#1f4e9c", "BnB+": "#7fb2e5", "AnB": "#b0232a",
           "AnB+": "#f08c8c", "random": "#555555", "baseAll": "white",
           "transfer to man-made": "#d9822b", "transfer to natural": "#2e8b57"}
 REL_COLORS = {"transfer, random splits": "#b0232a", "transfer, natural/man-made": "#d9822b",
               "random filters": "#555555"}
+
+
+def new_figure(size):
+    """A Figure of `size` inches at DPI with its own Agg canvas (no pyplot)."""
+    fig = Figure(figsize=size, dpi=DPI)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def finish(ax, title, ylabel=None):
+    """The shared look: title, y label, text sizes and a light grid."""
+    ax.set_title(title, fontsize=TITLE)
+    if ylabel:
+        ax.set_ylabel(ylabel, fontsize=LABEL)
+    ax.tick_params(labelsize=TICK)
+    ax.grid(alpha=0.3)
 
 
 def dots(ax, xs, ys, color, label, size=30):
@@ -43,7 +64,7 @@ def row_dots(ax, rows, dx, color, label, size=30):
         edge = "black" if color == "white" else color
         ax.scatter([r["n"] + dx for r in late], [r[F.METRIC] for r in late], s=size,
                    facecolors="none", edgecolors=edge, linewidths=1.2, linestyles="--",
-                   zorder=3, label=f"{label} (not converged)")
+                   zorder=3, label="not converged (dashed ring)")
 
 
 def error_bars(estimates):
@@ -62,14 +83,15 @@ def _mean_line(ax, curve, base, fmt, dx=0.0, **kw):
 
 
 def empty(ax, text):
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="gray")
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="gray",
+            fontsize=LABEL)
 
 
 def _xaxis(ax, ns=F.NS):
     ax.set_xticks([0, *ns])
     ax.set_xticklabels(["base", *map(str, ns)])
     ax.set_xlim(-0.6, max(ns) + 0.6)
-    ax.set_xlabel("layer n at which the network is chopped and retrained")
+    ax.set_xlabel("layer n at which the network is chopped and retrained", fontsize=LABEL)
 
 
 def save(fig, out_dir, name):
@@ -79,34 +101,32 @@ def save(fig, out_dir, name):
     return png
 
 
-def transfer_figure(rows, out_dir):
+def transfer_figure(rows):
     """Figure 2: every net a dot (upper), means per n from the base mean (lower)."""
     pool, label = F.transfer_pool(rows)
-    fig = Figure(figsize=SIZES["transfer"], dpi=DPI)
+    fig = new_figure(SIZES["transfer"])
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     base_mean = F.base_stat(pool)
     row_dots(top, F.select(pool, "base"), 0, COLORS["base"], "base (A and B halves)", size=40)
     for group, dx in OFFSETS.items():
         row_dots(top, F.select(pool, group), dx, COLORS[group], group)
-    for group in OFFSETS:
+    for group, dx in OFFSETS.items():  # the colours are the upper panel's legend
         curve = F.per_n(pool, group)
         if curve:
-            _mean_line(bottom, curve, base_mean, "-o", dx=OFFSETS[group] / 3,
-                       color=COLORS[group], markeredgecolor="black", ms=4, label=group)
+            _mean_line(bottom, curve, base_mean, "-o", dx=dx / 3,
+                       color=COLORS[group], markeredgecolor="black", ms=4)
     if base_mean:
         bottom.axhline(base_mean.mean, ls="--", color="black", lw=1, label="base mean")
     if not pool:
         empty(top, "no base, selffer or transfer nets in the results")
-    top.set_ylabel(f"top-1 ({F.METRIC})")
-    bottom.set_ylabel("mean top-1 (95 % CI)")
-    top.set_title(f"Transfer vs selffer, both directions pooled ({label})", fontsize=10)
-    for ax in (top, bottom):
-        ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:  # "best": a fixed corner can hide a base's dot
-            ax.legend(fontsize=7, loc="best", ncol=3, framealpha=0.8)
+    finish(top, f"Transfer vs selffer, both directions pooled ({label})",
+           f"top-1 ({F.METRIC})")
+    finish(bottom, "", "mean top-1 (95 % CI)")
     _xaxis(bottom)
     fig.subplots_adjust(left=0.1, right=0.97, top=0.94, bottom=0.09, hspace=0.08)
-    return save(fig, out_dir, "transfer")
+    legend.place(top, ncols=(3, 2, 1))
+    legend.place(bottom)
+    return fig
 
 
 def relative_panel(ax, rows):
@@ -124,17 +144,14 @@ def relative_panel(ax, rows):
     if not rel:
         empty(ax, "nothing with a matching base yet")
     ax.set_ylim(lo, hi)
-    ax.set_ylabel("top-1 relative to base (95 % CI)")
-    ax.set_title("(c) relative to the matching base", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower left")
+    finish(ax, "(c) relative to the matching base", "top-1 relative to base (95 % CI)")
     _xaxis(ax)
 
 
-def natural_manmade_figure(rows, out_dir):
-    """Figure 3 (a) absolute top-1 per target on the natural/man-made split, and (c)."""
-    fig = Figure(figsize=SIZES["natural_manmade"], dpi=DPI)
-    top, bottom = fig.subplots(2, 1)
+def natural_manmade_figure(rows):
+    """Figure 3 (a): absolute top-1 per target on the natural/man-made split."""
+    fig = new_figure(SIZES["natural_manmade"])
+    ax = fig.subplots()
     curves = F.natmm_curves(rows)
     nm = F.select(rows, split="natural_manmade")
     for (target, label), dx in zip(F.NATMM_TARGETS.items(), (-0.1, 0.1)):
@@ -144,26 +161,24 @@ def natural_manmade_figure(rows, out_dir):
         color = COLORS[label]
         base_rows = F.select(nm, "base", target=target)
         nets = F.select(F.select(nm, target=target), "AnB")
-        row_dots(top, base_rows + nets, dx, color, label)
+        row_dots(ax, base_rows + nets, dx, color, label)
         if base:
-            top.axhline(base.mean, ls="--", color=color, lw=0.8)
-        _mean_line(top, curve, base, "-", color=color, lw=1.2)
+            ax.axhline(base.mean, ls="--", color=color, lw=0.8)
+        _mean_line(ax, curve, base, "-", color=color, lw=1.2)
     if not curves:
-        empty(top, "no natural_manmade split in the results")
-    else:
-        top.legend(fontsize=7, loc="lower left")
-    top.set_ylabel(f"top-1 ({F.METRIC})")
-    top.set_title("(a) natural/man-made split, frozen transfer (A = natural)", fontsize=10)
-    top.grid(alpha=0.3)
-    _xaxis(top)
-    relative_panel(bottom, rows)
-    fig.subplots_adjust(left=0.12, right=0.97, top=0.95, bottom=0.08, hspace=0.4)
-    return save(fig, out_dir, "natural_manmade")
+        empty(ax, "no natural_manmade split in the results")
+    finish(ax, "(a) natural/man-made split, frozen transfer (A = natural)",
+           f"top-1 ({F.METRIC})")
+    _xaxis(ax)
+    fig.subplots_adjust(left=0.12, right=0.97, top=0.92, bottom=0.13)
+    legend.place(ax, ncols=(1, 2))
+    return fig
 
 
-def random_filters_figure(rows, out_dir):
-    """Figure 3 (b) random frozen filters vs the all-class base, and (c)."""
-    fig = Figure(figsize=SIZES["random_filters"], dpi=DPI)
+def random_filters_figure(rows):
+    """Figure 3 (b) random frozen filters vs the all-class base, above (c) every experiment
+    relative to its own base (drawn here only, not beside (a) as well)."""
+    fig = new_figure(SIZES["random_filters"])
     top, bottom = fig.subplots(2, 1)
     base_rows, rnd = F.select(rows, "baseAll"), F.select(rows, "random")
     base = D.block_estimate(base_rows)
@@ -173,27 +188,25 @@ def random_filters_figure(rows, out_dir):
     if rnd:
         row_dots(top, rnd, 0, COLORS["random"], "random frozen filters")
         _mean_line(top, F.per_n(rows, "random"), base, "-", color=COLORS["random"], lw=1.2)
-    if base or rnd:
-        top.legend(fontsize=7, loc="lower left")
-    else:
+    if not (base or rnd):
         empty(top, "random filters were not run")
-    top.set_ylabel(f"top-1 ({F.METRIC})")
-    top.set_title("(b) random frozen filters vs the all-class base", fontsize=10)
-    top.grid(alpha=0.3)
+    finish(top, "(b) random frozen filters vs the all-class base", f"top-1 ({F.METRIC})")
     _xaxis(top)
     relative_panel(bottom, rows)
-    fig.subplots_adjust(left=0.12, right=0.97, top=0.95, bottom=0.08, hspace=0.4)
-    return save(fig, out_dir, "random_filters")
+    fig.subplots_adjust(left=0.12, right=0.97, top=0.95, bottom=0.08, hspace=0.42)
+    legend.place(top, ncols=(1, 3))
+    legend.place(bottom, ncols=(1, 2))
+    return fig
 
 
 DECOMPOSITION_COLORS = ("#1f4e9c", "#b0232a", "#f08c8c", "#d9822b", "#7fb2e5", "#555555")
 
 
-def decomposition_figure(rows, out_dir):
+def decomposition_figure(rows):
     """The paper's decomposition per n: one line per paired quantity with 95 % error bars."""
     pool, label = F.transfer_pool(rows)
     dec = D.decomposition(pool, rows)
-    fig = Figure(figsize=SIZES["decomposition"], dpi=DPI)
+    fig = new_figure(SIZES["decomposition"])
     ax = fig.subplots()
     ax.axhline(0, color="black", lw=1)
     spread = 0.3 / max(1, len(D.QUANTITIES) - 1)  # side by side so the bars do not overlap
@@ -205,23 +218,27 @@ def decomposition_figure(rows, out_dir):
                     error_bars(est.values()), fmt="-o", ms=4, capsize=2, color=color, label=name)
     if not dec:
         empty(ax, "no base with dependants in the same replicate yet")
-    else:
-        ax.legend(fontsize=7, loc="best", ncol=2, framealpha=0.8)
     ax.set_xticks(list(F.NS))
     ax.set_xlim(0.4, max(F.NS) + 0.6)
-    ax.set_xlabel("layer n at which the network is chopped and retrained")
-    ax.set_ylabel("difference in top-1 (95 % CI)")
-    ax.set_title(f"Decomposition, paired within replicates ({label})", fontsize=10)
-    ax.grid(alpha=0.3)
+    ax.set_xlabel("layer n at which the network is chopped and retrained", fontsize=LABEL)
+    finish(ax, f"Decomposition, paired within replicates ({label})",
+           "difference in top-1 (95 % CI)")
     fig.subplots_adjust(left=0.1, right=0.97, top=0.92, bottom=0.11)
-    return save(fig, out_dir, "decomposition")
+    legend.place(ax, ncols=(2, 1))
+    return fig
+
+
+FIGURES = {"transfer": transfer_figure, "natural_manmade": natural_manmade_figure,
+           "random_filters": random_filters_figure, "decomposition": decomposition_figure}
+
+
+def draw_all(rows):
+    """{name: Figure} of the paper's three figures and the decomposition, legends placed."""
+    return {name: draw(rows) for name, draw in FIGURES.items()}
 
 
 def write_all(rows, out_dir):
     """Draws the paper's three figures and the decomposition into out_dir (PNG and SVG);
     returns {name: png path}. The dataset-size figures are `datasize_figures.write_all`."""
     os.makedirs(out_dir, exist_ok=True)
-    return {"transfer": transfer_figure(rows, out_dir),
-            "natural_manmade": natural_manmade_figure(rows, out_dir),
-            "random_filters": random_filters_figure(rows, out_dir),
-            "decomposition": decomposition_figure(rows, out_dir)}
+    return {name: save(fig, out_dir, name) for name, fig in draw_all(rows).items()}
