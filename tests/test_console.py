@@ -39,6 +39,8 @@ def test_cost_model_prefers_units_of_the_same_shape():
     cost.add(GROUP, seconds=90.0, steps=10)
     assert cost.seconds_per_step(BASE_B) == pytest.approx(2.0)  # same (n, mode)
     assert cost.seconds_per_step(OTHER_GROUP) == pytest.approx(9.0)  # same size and mode
+    # Another size of a measured mode: that mode's cost per net, times its nets.
+    assert cost.seconds_per_step(GROUP[:2]) == pytest.approx(3.0 * 2)
     unseen = [net("r0/A1B+", 1, "fine_tune")] * 2
     # Nothing like it: the mean cost per net of everything measured, times its nets.
     assert cost.seconds_per_step(unseen) == pytest.approx((2.0 + 3.0) / 2 * 2)

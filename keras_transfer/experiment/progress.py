@@ -5,8 +5,8 @@ A unit is what trains as one model: one net, or a fused group (experiment.groups
 bar counts nets, so a group of seven advances it by seven when it ends; the unit bar counts
 the group's training steps meanwhile. The ETA sums, over the units still to train, the measured
 seconds per training step of the latest unit of the same shape (the same (n, mode) of each net:
-the same compiled model), else of the same mode and size, else of every unit so far per net,
-times their steps; until one unit has finished there is no measurement and no ETA is shown.
+the same compiled model), else of the same mode and size, else per net of units of the same
+mode, else per net of every unit so far, times their steps; until one unit has finished there is no measurement and no ETA is shown.
 
 The bars are rich's (a Keras dependency), drawn only on a terminal. Elsewhere (a CI log,
 `> file`) the same lines are printed without bars, and a unit that trains for long prints a
@@ -67,7 +67,8 @@ class CostModel:
             return same[-1]
         if not self.measured:
             return None
-        per_net = statistics.fmean(s / len(k) for k, s in self.measured)
+        mode = [s / len(k) for k, s in self.measured if k[0][1] == key[0][1]]
+        per_net = statistics.fmean(mode or [s / len(k) for k, s in self.measured])
         return per_net * len(key)
 
 
