@@ -158,8 +158,8 @@ class SweepProgress:
                    f"{self.eta_text(fraction)}")
 
     def finish(self, unit, todo, lines):
-        """The unit ended: one line per recorded net (`lines`), then its time and the sweep's
-        ETA."""
+        """The unit ended: one line per recorded net (`lines`), then (without bars) its time and
+        the sweep's ETA."""
         seconds = time.time() - self._unit_start
         self.cost.add(unit, seconds, self.steps)
         self.pending.pop(0)
@@ -173,8 +173,9 @@ class SweepProgress:
             self.print(f"[{self.done - len(todo) + i + 1:>{width}}/{self.total}] {line}")
         elapsed = duration(time.time() - self.start_time)
         left = (self.eta_text() if self.pending else "sweep trained")
-        self.print(f"{' ' * (2 * width + 3)}{self.describe(unit)}: {duration(seconds)}; "
-                   f"{self.done}/{self.total} nets, {elapsed} elapsed, {left}")
+        if not self.bars:  # on a terminal the bars say it
+            self.print(f"{' ' * (2 * width + 3)}{self.describe(unit)}: {duration(seconds)}; "
+                       f"{self.done}/{self.total} nets, {elapsed} elapsed, {left}")
         self._progress.update(self._sweep_task, completed=self.done, eta=self.eta_text()
                               if self.pending else "")
 
