@@ -58,6 +58,8 @@ flags.DEFINE_bool("export", True, "Export base and fine-tuned nets as SavedModel
 flags.DEFINE_float("max_bad_fraction", 0.001,
                    "Fail when more than this fraction of a folder tree's images cannot be decoded.")
 flags.DEFINE_bool("report", True, "Write WORKDIR/report/ when the sweep ends.")
+flags.DEFINE_bool("list_cut_points", False, "Print --model's cut points (the n axis: n copies "
+                  "layers 1..n) and exit.")
 flags.DEFINE_integer("verbose", 0, "0: one line per finished net; 1: also Keras' line per "
                      "evaluation of the net or group in training.")
 flags.DEFINE_bool("fused", True, "Train the nets that share a source and target together: "
@@ -135,8 +137,21 @@ def configure_runtime():
     set_threads(FLAGS.intra_op_threads, FLAGS.inter_op_threads)
 
 
+def cut_points_text(model):
+    """--list_cut_points: the model's layer axis, one line per n."""
+    from keras_transfer import catalog
+    axis = catalog.layer_axis(model)
+    lines = [f"{model}: {len(axis) - 1} cut points (--layers); n copies layers 1..n from a "
+             f"base, and {axis[-1]} (the classifier) is always new"]
+    lines += [f"  n={n}  after {name}" for n, name in enumerate(axis[:-1], 1)]
+    return "\n".join(lines)
+
+
 def main(argv):
     cli.no_arguments(argv, "--split=random")
+    if FLAGS.list_cut_points:
+        print(cut_points_text(FLAGS.model))
+        return
     logging.set_verbosity(logging.WARNING)
     cli.import_tensorflow_quietly()
     configure_runtime()

@@ -92,3 +92,18 @@ def test_the_graph_sees_imports_inside_functions():
 def test_no_module_is_over_the_size_limit(module):
     lines = len(MODULES[module].read_text().splitlines())
     assert lines <= MAX_LINES, f"{module}: {lines} lines (split it by concept)"
+
+
+def test_sweep_lists_the_models_cut_points():
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-m", "keras_transfer.sweep", "--model=caffenet_mini",
+                          "--list_cut_points"], capture_output=True, text=True, timeout=120,
+                         check=True).stdout.splitlines()
+    assert out[0].startswith("caffenet_mini: 7 cut points")
+    assert out[1:] == [f"  n={n}  after {name}" for n, name in enumerate(
+        ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7"), 1)]
+    bad = subprocess.run([sys.executable, "-m", "keras_transfer.sweep", "--model=resnet9000",
+                          "--list_cut_points"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "caffenet_mini" in bad.stderr  # names the known models
+    assert "Traceback" not in bad.stderr
