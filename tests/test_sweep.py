@@ -237,7 +237,8 @@ def test_interrupted_net_resumes_from_checkpoint(tmp_path):
     original_fit = fit.fit
 
     def crashing_fit(*args, **kwargs):
-        return original_fit(*args, extra_callbacks=[CrashAt()], **kwargs)
+        kwargs["extra_callbacks"] = [*kwargs.get("extra_callbacks", ()), CrashAt()]
+        return original_fit(*args, **kwargs)
 
     fit.fit = crashing_fit
     try:

@@ -58,9 +58,14 @@ def context(workdir):
                           ctx.strategy)
 
 
+def with_callbacks(kwargs, callbacks):
+    """fit's keyword arguments with `callbacks` added to the runner's own (the console's)."""
+    return {**kwargs, "extra_callbacks": [*kwargs.get("extra_callbacks", ()), *callbacks]}
+
+
 def run_with(ctx, net, callbacks, monkeypatch):
     original = fit.fit
-    monkeypatch.setattr(fit, "fit", lambda *a, **k: original(*a, extra_callbacks=callbacks, **k))
+    monkeypatch.setattr(fit, "fit", lambda *a, **k: original(*a, **with_callbacks(k, callbacks)))
     try:
         with pytest.raises(Crash):
             runner.run_net(ctx, net)
@@ -121,7 +126,7 @@ def test_sigterm_stops_cleanly_and_resumes_to_the_same_weights(tmp_path, monkeyp
     ctx = context(tmp_path)
     original = fit.fit
     monkeypatch.setattr(fit, "fit", lambda *a, **k: original(
-        *a, extra_callbacks=[SigtermMidEpoch(1)], **k))
+        *a, **with_callbacks(k, [SigtermMidEpoch(1)])))
     with pytest.raises(fit.Interrupted, match="stopped by SIGTERM after the checkpoint of "
                                                 "step 2; rerun the same command") as stopped:
         runner.run_net(ctx, net)
