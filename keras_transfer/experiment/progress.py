@@ -54,6 +54,13 @@ class CostModel:
         if steps > 0:
             self.measured.append((shape(unit), seconds / steps))
 
+    def measured_like(self, unit):
+        """Whether a unit of the same shape, or of the same size and mode, has been measured
+        (otherwise its cost is extrapolated from other kinds of unit)."""
+        key = shape(unit)
+        return any(k == key or (len(k), k[0][1]) == (len(key), key[0][1])
+                   for k, _ in self.measured)
+
     def seconds_per_step(self, unit):
         """The estimate for `unit`, or None before anything was measured."""
         key = shape(unit)
@@ -127,7 +134,12 @@ class SweepProgress:
 
     def eta_text(self, fraction_of_current=0.0):
         left = self.eta(fraction_of_current)
-        return "ETA: after the first unit" if left is None else f"ETA {duration(left)}"
+        if left is None:
+            return "ETA: after the first unit"
+        guessed = sum(not self.cost.measured_like(unit) for unit in self.pending)
+        if guessed:  # a group of heads on one trunk costs far less than its nets alone
+            return f"ETA ~{duration(left)} ({guessed} units of kinds not yet timed)"
+        return f"ETA {duration(left)}"
 
     def start(self, unit):
         """Marks `unit` (the first pending one) as training; returns the Keras callback that
