@@ -24,7 +24,7 @@ from absl import app, flags
 from keras_transfer import catalog
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("model", "caffenet", list(catalog.MODEL_NAMES), "Which CaffeNet.")
+flags.DEFINE_enum("model", "caffenet", list(catalog.MODEL_NAMES), "Which model.")
 flags.DEFINE_integer("batch", 64, "Batch size.")
 flags.DEFINE_list("frozen_layers", ["0"], "n values 0..7 (CaffeNet): layers 1..n frozen, one "
                   "case each.")
@@ -64,29 +64,29 @@ def measure(model_name="caffenet", batch=64, frozen_layers=0, num_classes=500,
     import tensorflow as tf
 
     from keras_transfer import data
-    from keras_transfer.nets import alexnet, transfer
+    from keras_transfer.nets import backbones, transfer
     from keras_transfer.training.recipe import TrainConfig, compile_model
 
-    arch_kw = alexnet.MODELS[model_name]
+    input_size = backbones.architecture(model_name, num_classes).input_size
     if pipeline == "none":
         rng = np.random.default_rng(0)
-        x = rng.uniform(-100, 100, (batch, arch_kw["input_size"], arch_kw["input_size"], 3))
+        x = rng.uniform(-100, 100, (batch, input_size, input_size, 3))
         y = rng.integers(0, num_classes, batch)
         dataset = tf.data.Dataset.from_tensors(
             (tf.constant(x, tf.float32), tf.constant(y, tf.int32))).repeat()
     else:
         source = data.open_source(pipeline)
         num_classes = len(source.info.class_names)
-        dataset = source.train(list(range(num_classes)), batch, arch_kw["input_size"], seed=0)
+        dataset = source.train(list(range(num_classes)), batch, input_size, seed=0)
     overrides = {} if weight_decay is None else {"weight_decay": weight_decay}
-    arch = alexnet.architecture(model_name, num_classes, **overrides)
+    arch = backbones.architecture(model_name, num_classes, **overrides)
     recipe = TrainConfig(steps=1000, eval_every=1000, batch_size=batch, jit_compile=jit_compile)
     if fused_heads:
         from keras_transfer.experiment import plan
         from keras_transfer.nets import groups as net_groups
         if fine_tune:
             nets = [plan.copied("A", n, "B", True) for n in sorted(fused_heads)]
-            source = alexnet.build(arch)
+            source = backbones.build(arch)
         else:
             nets, source = [plan.random_filters(n) for n in sorted(fused_heads)], None
         heads = net_groups.build_heads(nets, source, arch, range(len(nets)))

@@ -2,13 +2,24 @@
 fast): the models, the paper's layer axis and the kinds of net. `alexnet` checks its models
 against these; every other module takes them from here."""
 
-MODEL_NAMES = ("caffenet", "caffenet_mini", "caffenet_small")
+CAFFENET_MODELS = ("caffenet", "caffenet_mini", "caffenet_small")
+MOBILENET_MODELS = ("mobilenetv3_mini", "mobilenetv3_small")
+MODEL_NAMES = CAFFENET_MODELS + MOBILENET_MODELS
 # The layer axis: each model's ordered cut points, the paper's indices 1..8. A net "n" copies
 # layers 1..n; the last layer is the target's classifier and is never copied. The builders
 # (nets.alexnet) name their layers by these; plan, transfer, summaries, bench and the report
 # ask for the axis instead of counting layers themselves.
 CAFFENET_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
-LAYERS = {name: CAFFENET_LAYERS for name in MODEL_NAMES}
+# MobileNetV3-Small (keras.applications) cut at its stage boundaries, where resolution or width
+# changes: the stem, its inverted-residual blocks 0..10 in five stages, the last 1x1 conv, and
+# the classifier (nets.backbones maps each to a tensor of the Keras graph).
+MOBILENET_LAYERS = ("stem", "block0", "blocks1-2", "blocks3-5", "blocks6-7", "blocks8-10",
+                    "conv_1", "classifier")
+LAYERS = {**{name: CAFFENET_LAYERS for name in CAFFENET_MODELS},
+          **{name: MOBILENET_LAYERS for name in MOBILENET_MODELS}}
+# The report's n axis (figures, decomposition, findings) is 1..7 for every model: each model's
+# axis has eight cut points, the last its classifier.
+assert all(len(axis) == len(CAFFENET_LAYERS) for axis in LAYERS.values())
 NUM_LAYERS = len(CAFFENET_LAYERS)
 MAX_N = NUM_LAYERS - 1      # fc8 is the target's classifier: never copied
 NS = tuple(range(1, MAX_N + 1))

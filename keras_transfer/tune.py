@@ -82,7 +82,7 @@ def hypermodel(config, source, classes):
     import keras_tuner
 
     from keras_transfer.experiment.config import architecture
-    from keras_transfer.nets import alexnet
+    from keras_transfer.nets import backbones
     from keras_transfer.training.recipe import compile_model
 
     sweep = config.sweep
@@ -93,7 +93,7 @@ def hypermodel(config, source, classes):
             decay = hp.Float("weight_decay", *config.weight_decay_range, sampling="log")
             hp.Choice("batch_size", list(config.batch_sizes))
             arch = architecture(dataclasses.replace(sweep, weight_decay=decay), len(classes))
-            model = alexnet.build(arch, name="baseA")
+            model = backbones.build(arch, name="baseA")
             compile_model(model, dataclasses.replace(sweep.recipe, learning_rate=lr),
                           arch.num_classes)
             return model

@@ -15,7 +15,7 @@ import tensorflow as tf
 from keras_transfer import catalog, data, files
 from keras_transfer.data import splits
 from keras_transfer.experiment import plan
-from keras_transfer.nets import alexnet
+from keras_transfer.nets import backbones
 from keras_transfer.training import recipe as training_recipe
 
 
@@ -133,7 +133,7 @@ def architecture(config, num_classes):
     the paper's values. Every builder of a sweep's nets (fused heads too) goes through here."""
     overrides = {name: getattr(config, name) for name in ("weight_decay", "dropout")
                  if getattr(config, name) is not None}
-    return alexnet.architecture(config.model, num_classes, **overrides)
+    return backbones.architecture(config.model, num_classes, **overrides)
 
 
 def init_seed(config, net):

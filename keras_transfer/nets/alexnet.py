@@ -11,7 +11,7 @@ import dataclasses
 import keras
 from keras import layers, ops
 
-from keras_transfer.catalog import CAFFENET_LAYERS, MODEL_NAMES, NUM_LAYERS
+from keras_transfer.catalog import CAFFENET_LAYERS, CAFFENET_MODELS, NUM_LAYERS
 
 LAYER_NAMES = dict(enumerate(CAFFENET_LAYERS, 1))  # the paper's index -> the layer's name
 
@@ -105,7 +105,7 @@ MODELS = {
                           input_scale=1 / 64, conv1_stride=2),
 }
 INITS = ("caffe", "he")
-assert tuple(sorted(MODELS)) == MODEL_NAMES, "catalog.MODEL_NAMES must list alexnet.MODELS"
+assert tuple(sorted(MODELS)) == CAFFENET_MODELS, "catalog.CAFFENET_MODELS must list alexnet.MODELS"
 
 
 def architecture(model_name, num_classes, **overrides):

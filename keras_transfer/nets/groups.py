@@ -35,7 +35,7 @@ under "fused":
 
 import keras
 
-from keras_transfer.nets import alexnet, transfer
+from keras_transfer.nets import backbones, transfer
 
 
 def build_heads(nets, trunk_source, arch, seeds, names=None):
@@ -54,8 +54,7 @@ def build_heads(nets, trunk_source, arch, seeds, names=None):
         return models  # no shared trunk: each net copied its layers from the source itself
     trunk = models[-1]
     for net, model in zip(nets[:-1], models[:-1]):
-        for i in range(1, net.n + 1):
-            transfer.copy_layer(trunk, model, i)
+        transfer.copy_blocks(trunk, model, net.n)
     return models
 
 
@@ -68,9 +67,9 @@ def fused_model(nets, models):
         heads, features = models, [image] * len(nets)
     else:
         taps = keras.Model(trunk_net.input,
-                           [alexnet.layer(trunk_net, net.n).output for net in nets], name="trunk")
+                           [backbones.cut_tensor(trunk_net, net.n) for net in nets], name="trunk")
         features = taps(image)
-        heads = [keras.Model(alexnet.layer(model, net.n).output, model.output,
+        heads = [keras.Model(backbones.cut_tensor(model, net.n), model.output,
                              name=f"head{net.n}") for net, model in zip(nets, models)]
     outputs = []
     for net, head, x in zip(nets, heads, features):

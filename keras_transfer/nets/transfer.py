@@ -1,8 +1,10 @@
 """Builds the paper's networks from a base: selffer/transfer (BnB, AnB), fine-tuned or frozen, and
 the random-filter control.
 
-Layers 1..n take the source's weights (copied by name, shapes asserted); layers n+1..8 keep a
-fresh initialisation. `trainable` is set here, before the caller compiles.
+Blocks 1..n (nets.backbones: every layer up to cut point n) take the source's weights, copied
+by layer name with shapes asserted; the layers above keep the fresh initialisation of their own
+initializers. `trainable` is set here, before the caller compiles; a frozen BatchNormalization
+then runs in inference mode and keeps its moving statistics (Keras 3's rule for BatchNorm).
 """
 
 import hashlib
@@ -12,7 +14,7 @@ import keras
 import numpy as np
 
 from keras_transfer import catalog
-from keras_transfer.nets import alexnet
+from keras_transfer.nets import backbones
 
 MODES = ("frozen", "fine_tune", "random_frozen")
 MAX_N = catalog.MAX_N  # fc8 is the classifier of the target task and is never copied
@@ -22,17 +24,19 @@ class TransferError(ValueError):
     """A transfer net cannot be built as asked (bad n, mode, source or shapes)."""
 
 
-def weights_checksum(model, n=alexnet.NUM_LAYERS):
-    """sha256 of the weights of layers 1..n, in layer order; identifies what a dependant copied."""
+def weights_checksum(model, n=None):
+    """sha256 of the weights (BatchNorm's moving statistics too) of blocks 1..n, in layer order
+    (n=None: the whole model); identifies what a dependant copied."""
     digest = hashlib.sha256()
-    for i in range(1, n + 1):
-        for w in alexnet.layer(model, i).get_weights():
+    chosen = model.layers if n is None else backbones.block_layers(model, n)
+    for layer in chosen:
+        for w in layer.get_weights():
             digest.update(np.ascontiguousarray(w).tobytes())
     return digest.hexdigest()
 
 
 def load_source(path):
-    """A trained CaffeNet from a `.keras` file, with a clear error when it is missing or unreadable."""
+    """A trained net from a `.keras` file, with a clear error when it is missing or unreadable."""
     if not os.path.exists(path):
         raise TransferError(
             f"the source network {path!r} does not exist. Train its base net first "
@@ -47,10 +51,10 @@ def load_source(path):
 
 
 def build(arch, n, mode, source=None, name=None):
-    """A fresh net of `arch` whose layers 1..n come from `source` (or stay random, frozen).
+    """A fresh net of `arch` whose blocks 1..n come from `source` (or stay random, frozen).
 
-    arch: `alexnet.Architecture` of the target net.
-    n: number of copied (or random-frozen) layers, 0..7.
+    arch: the target net's architecture (`nets.backbones.architecture`).
+    n: number of copied (or random-frozen) blocks, 0..7.
     mode: "frozen" (copied layers not trained), "fine_tune" (all layers trained) or
       "random_frozen" (no source; layers 1..n keep their random init and are frozen).
     source: a Keras model or the path of a `.keras` file; required unless mode is random_frozen.
@@ -59,30 +63,40 @@ def build(arch, n, mode, source=None, name=None):
         raise TransferError(f"unknown mode {mode!r}; choose one of {MODES}")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 <= n <= MAX_N:
         raise TransferError(
-            f"n must be an integer in 0..{MAX_N} (the number of layers copied); got {n!r}. "
-            "fc8 (n=8) is the target's classifier and is never transferred.")
+            f"n must be an integer in 0..{MAX_N} (the number of blocks copied); got {n!r}. "
+            "The last cut point (n=8) is the target's classifier and is never transferred.")
     if mode != "random_frozen" and n > 0 and source is None:
         raise TransferError(f"mode {mode!r} with n={n} needs a source network to copy from")
     if isinstance(source, str):
         source = load_source(source)
 
-    model = alexnet.build(arch, name=name or "caffenet")
+    model = backbones.build(arch, name=name or "net")
     if mode != "random_frozen":
-        for i in range(1, n + 1):
-            copy_layer(source, model, i)
+        copy_blocks(source, model, n)
     if mode in ("frozen", "random_frozen"):
-        for i in range(1, n + 1):
-            alexnet.layer(model, i).trainable = False
+        for layer in backbones.block_layers(model, n):
+            layer.trainable = False
     return model
 
 
-def copy_layer(source, target, i):
-    """Copies layer i's weights from source to target, asserting every shape first."""
-    src, dst = alexnet.layer(source, i), alexnet.layer(target, i)
-    src_weights, dst_weights = src.get_weights(), dst.get_weights()
-    for s, d in zip(src_weights, dst_weights, strict=True):
-        if s.shape != d.shape:
+def copy_blocks(source, target, n):
+    """Copies the weights of target's blocks 1..n from the source's layers of the same names,
+    asserting every shape first."""
+    for dst in backbones.block_layers(target, n):
+        dst_weights = dst.get_weights()
+        if not dst_weights:
+            continue
+        try:
+            src = source.get_layer(dst.name)
+        except ValueError:
             raise TransferError(
-                f"cannot copy layer {i} ({src.name}): source shape {s.shape} != target shape "
-                f"{d.shape}. Source and target must use the same --model (widths, input size).")
-    dst.set_weights(src_weights)
+                f"cannot copy block {n}'s layer {dst.name!r}: the source {source.name!r} has no "
+                "layer of that name. Source and target must use the same --model.") from None
+        src_weights = src.get_weights()
+        if [w.shape for w in src_weights] != [w.shape for w in dst_weights]:
+            raise TransferError(
+                f"cannot copy layer {dst.name!r}: source shapes "
+                f"{[tuple(w.shape) for w in src_weights]} != target shapes "
+                f"{[tuple(w.shape) for w in dst_weights]}. Source and target must use the "
+                "same --model (widths, input size).")
+        dst.set_weights(src_weights)

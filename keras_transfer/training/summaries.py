@@ -7,7 +7,7 @@ import tensorflow as tf
 from tensorboard.plugins.hparams import api as hp
 
 from keras_transfer import catalog
-from keras_transfer.nets import alexnet
+from keras_transfer.nets import backbones
 
 # TensorBoard's HParams dashboard shows the first five hparams by name (the backend sorts them
 # by name, the table ticks five) and prints every number with five significant digits (n = 1
@@ -97,6 +97,6 @@ def filter_grid(kernel):
 
 
 def write_conv1_filters(run_dir, model, step):
-    kernel = np.asarray(alexnet.layer(model, 1).get_weights()[0], np.float32)
+    kernel = np.asarray(backbones.first_conv(model).get_weights()[0], np.float32)
     with tf.summary.create_file_writer(run_dir).as_default():
         tf.summary.image("conv1_filters", filter_grid(kernel), step=step)
