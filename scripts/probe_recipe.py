@@ -6,7 +6,7 @@
 Each variant is a JSON object: lr (SGD learning rate), seed (init seed, default 1; baseB's in
 the default sweep is 1889872385, baseA's 1772911547), batch (default 64), warmup (warm-up
 steps, default 0), policy ("step" or "poly", default "step"), lr_step (default: never), bf16
-(mixed_bfloat16) and arch (overrides of alexnet.architecture, e.g. {"dropout": 0.0}). Prints one
+(mixed_bfloat16) and arch (overrides of backbones.architecture, e.g. {"dropout": 0.0}). Prints one
 line per variant with val top-1 after every 25 steps, on the embedded default's natural/man-made
 half. Used for the recipe notes in BUILD_NOTES.md ("Default sweep").
 """
@@ -19,7 +19,7 @@ import keras
 
 from keras_transfer import data
 from keras_transfer.data import splits
-from keras_transfer.nets import alexnet, transfer
+from keras_transfer.nets import backbones, transfer
 from keras_transfer.training.recipe import TrainConfig, compile_model
 
 EVAL_EVERY = 25
@@ -27,7 +27,7 @@ EVAL_EVERY = 25
 
 def probe(source, classes, variant, steps, model):
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if variant.get("bf16") else "float32")
-    arch = alexnet.architecture(model, len(classes), **variant.get("arch", {}))
+    arch = backbones.architecture(model, len(classes), **variant.get("arch", {}))
     keras.utils.set_random_seed(variant.get("seed", 1))
     net = transfer.build(arch, 0, "fine_tune")
     config = TrainConfig(steps=steps, eval_every=EVAL_EVERY,
