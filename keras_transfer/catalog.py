@@ -35,14 +35,22 @@ def layer_axis(model):
 def max_n(model):
     """The largest n a transfer net of `model` can copy (all layers but the classifier)."""
     return len(layer_axis(model)) - 1
-KINDS = ("base", "selffer", "transfer", "random", "reduced")
+# Beyond the paper's kinds, two adaptation strategies on the same n axis, each a kind of its
+# own (so no report of the paper's kinds pools them): "truncate" keeps the source's blocks
+# 1..n frozen, drops the rest and trains a new linear classifier on them (feature extraction
+# at depth n); "surgical" copies every block, trains only block n and a new classifier (Lee et
+# al., ICLR 2023).
+ADAPTATION_KINDS = ("truncate", "surgical")
+KINDS = ("base", "selffer", "transfer", "random", "reduced") + ADAPTATION_KINDS
 # How a net treats the layers it has below its cut: none (trained from scratch), copied and
-# frozen, copied and fine-tuned, random and frozen (the control).
-STRATEGIES = ("scratch", "frozen", "fine_tune", "random_frozen")
+# frozen, copied and fine-tuned, random and frozen (the control), and the adaptation kinds.
+STRATEGIES = ("scratch", "frozen", "fine_tune", "random_frozen") + ADAPTATION_KINDS
 
 
 def strategy(kind, fine_tune):
     """A net's strategy (one of STRATEGIES) from its kind and fine-tune flag."""
+    if kind in ADAPTATION_KINDS:
+        return kind
     if kind in ("base", "reduced"):
         return "scratch"
     if kind == "random":

@@ -25,7 +25,7 @@ from absl import app, flags
 
 from keras_transfer import cli
 from keras_transfer.experiment import results, tensorboard_view
-from keras_transfer.reporting import datasize, datasize_figures, figures, paper, trust
+from keras_transfer.reporting import datasize, datasize_figures, figures, paper, strategies, trust
 from keras_transfer.reporting import decomposition as D
 from keras_transfer.reporting import findings as F
 
@@ -248,6 +248,7 @@ def render_markdown(rows, sources, warnings, margin=F.MARGIN):
     out += table1_section(pool, comparable)
     out += ["## Accuracy per n (mean ± 95 % half-width over replicate blocks)", ""]
     out += per_n_tables(rows, comparable)
+    out += strategies.markdown(rows)
     out += datasize.markdown(rows)
     out += ["## Missing nets", ""]
     for (split, split_seed, seed, rep), names in F.missing_nets(rows).items():

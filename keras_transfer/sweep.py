@@ -141,8 +141,8 @@ def cut_points_text(model):
     """--list_cut_points: the model's layer axis, one line per n."""
     from keras_transfer import catalog
     axis = catalog.layer_axis(model)
-    lines = [f"{model}: {len(axis) - 1} cut points (--layers); n copies layers 1..n from a "
-             f"base, and {axis[-1]} (the classifier) is always new"]
+    lines = [f"{model}: {len(axis) - 1} cut points (--layers); n copies blocks 1..n from a "
+             f"base, and the classifier ({axis[-1]}) is always new"]
     lines += [f"  n={n}  after {name}" for n, name in enumerate(axis[:-1], 1)]
     return "\n".join(lines)
 

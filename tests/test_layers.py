@@ -103,6 +103,13 @@ def test_sweep_lists_the_models_cut_points():
     assert out[0].startswith("caffenet_mini: 7 cut points")
     assert out[1:] == [f"  n={n}  after {name}" for n, name in enumerate(
         ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7"), 1)]
+    mobilenet = subprocess.run([sys.executable, "-m", "keras_transfer.sweep",
+                                "--model=mobilenetv3_mini", "--list_cut_points"],
+                               capture_output=True, text=True, timeout=120,
+                               check=True).stdout.splitlines()
+    assert mobilenet[0].endswith("the classifier (classifier) is always new")
+    assert mobilenet[1:] == [f"  n={n}  after {name}" for n, name in enumerate(
+        ("stem", "block0", "blocks1-2", "blocks3-5", "blocks6-7", "blocks8-10", "conv_1"), 1)]
     bad = subprocess.run([sys.executable, "-m", "keras_transfer.sweep", "--model=resnet9000",
                           "--list_cut_points"], capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "caffenet_mini" in bad.stderr  # names the known models

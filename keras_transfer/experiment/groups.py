@@ -20,16 +20,20 @@ FUSED_DIR = "fused"
 
 
 def group_key(net):
-    """(source, target, images per class, fine-tuned) for nets that train as one group (a
-    frozen trunk's heads, or fine-tuned nets side by side), else None."""
-    if net.mode in ("frozen", "random_frozen", "fine_tune") and net.n >= 1:
-        return (net.source, net.target, net.per_class, net.mode == "fine_tune", net.replicate)
-    return None
+    """(source, target, images per class, how, replicate) for nets that train as one group (a
+    frozen trunk's heads, or whole nets side by side), else None. `how` is False for the
+    paper's frozen and random-frozen nets, True for its fine-tuned ones, else the kind."""
+    if net.n < 1 or net.kind in ("base", "reduced"):
+        return None
+    how = net.mode == "fine_tune" if net.mode in ("frozen", "random_frozen", "fine_tune") \
+        else net.mode
+    return (net.source, net.target, net.per_class, how, net.replicate)
 
 
 def group_name(key):
-    source, target, per_class, fine_tune, replicate = key
-    return (f"r{replicate}-{source or 'random'}-{target}" + ("+" if fine_tune else "")
+    source, target, per_class, how, replicate = key
+    suffix = {False: "", True: "+"}.get(how, f"-{how}")
+    return (f"r{replicate}-{source or 'random'}-{target}" + suffix
             + (f"@k{per_class}" if per_class else ""))
 
 

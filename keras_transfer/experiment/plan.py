@@ -14,14 +14,15 @@ import dataclasses
 
 from keras_transfer import catalog
 
-EXPERIMENTS = ("base", "selffer", "transfer", "random_filters", "reduced")
+EXPERIMENTS = ("base", "selffer", "transfer", "random_filters", "reduced",
+               *catalog.ADAPTATION_KINDS)
 PAPER_EXPERIMENTS = EXPERIMENTS[:4]  # the default: the paper's figures 2 and 3
 
 
 @dataclasses.dataclass(frozen=True)
 class Net:
     name: str
-    kind: str                 # base, selffer, transfer, random
+    kind: str                 # catalog.KINDS: base, selffer, transfer, random, ...
     target: str               # "A", "B" or "all": the classes it is trained and evaluated on
     source: str | None = None  # the half whose base it copies layers 1..n from
     n: int = 0
@@ -48,6 +49,8 @@ class Net:
     def mode(self):
         if self.kind == "random":
             return "random_frozen"
+        if self.kind in catalog.ADAPTATION_KINDS:
+            return self.kind
         return "fine_tune" if self.fine_tune else "frozen"
 
     def hparams(self):
@@ -84,6 +87,11 @@ def copied(source, n, target, fine_tune):
     return Net(f"{source}{n}{target}{'+' if fine_tune else ''}", kind, target, source, n, fine_tune)
 
 
+def adapted(kind, source, n, target):
+    """A transfer net of an adaptation kind (catalog.ADAPTATION_KINDS): "A3B-surgical"."""
+    return Net(f"{source}{n}{target}-{kind}", kind, target, source, n)
+
+
 def random_filters(n):
     return Net(f"random{n}", "random", "all", None, n)
 
@@ -114,6 +122,9 @@ def make_plan(layers, experiments, halves=("A", "B"), per_class=(), target_per_c
                 kind = "selffer" if source == target else "transfer"
                 if kind in experiments:
                     dependants += [copied(source, n, target, False), copied(source, n, target, True)]
+                if source != target:
+                    dependants += [adapted(k, source, n, target)
+                                   for k in catalog.ADAPTATION_KINDS if k in experiments]
         if "random_filters" in experiments:
             dependants.append(random_filters(n))
     bases = [base(h) for h in halves if "base" in experiments or
@@ -132,7 +143,7 @@ def make_plan(layers, experiments, halves=("A", "B"), per_class=(), target_per_c
         for k in target_per_class:
             sized.append(with_target_size(base(target), k))
             sized += [with_target_size(d, k) for d in dependants
-                      if d.target == target and d.kind in ("selffer", "transfer")]
+                      if d.target == target and d.kind not in ("random", "base", "reduced")]
     one = bases + dependants + sized
     copies = [[dataclasses.replace(net, replicate=r) for net in one] for r in range(replicates)]
     is_base = lambda net: net.kind in ("base", "reduced")  # noqa: E731

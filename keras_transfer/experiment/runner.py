@@ -86,7 +86,9 @@ def unit_name(unit):
     """A unit as the console names it: "r0/baseA", "r0-A-B+ (7 fine-tuned nets)"."""
     if len(unit) == 1:
         return unit[0].key
-    how = "fine-tuned nets side by side" if unit[0].fine_tune else "heads on one frozen trunk"
+    how = ("heads on one frozen trunk" if unit[0].mode in transfer.SHARED_TRUNK
+           else "fine-tuned nets side by side" if unit[0].fine_tune
+           else f"{unit[0].mode} nets side by side")
     return f"{groups.group_name(groups.group_key(unit[0]))} ({len(unit)} {how})"
 
 
@@ -191,9 +193,12 @@ def train_unit(ctx, nets, todo, callbacks=()):
         else:
             (model,), inner = models, models
             compile_model(model, recipe, arch.num_classes)
-    # The copied (frozen or to be fine-tuned) layers as they are before training.
-    copied = [transfer.weights_checksum(parent_model if parent_model is not None else m, net.n)
+    # The copied (frozen or to be fine-tuned) blocks as they are before training, and the
+    # layers no step may change.
+    copied = [transfer.weights_checksum(parent_model if parent_model is not None else m,
+                                        transfer.copied_depth(net.mode, net.n, m))
               if net.n else None for net, m in zip(nets, models)]
+    frozen = [transfer.frozen_checksum(m) for m in models]
     order_seed, k = data_seed(config, nets[0]), len(nets)
 
     def train_data(start_batch):
@@ -219,15 +224,16 @@ def train_unit(ctx, nets, todo, callbacks=()):
                       arch.num_classes, verbose=2 if config.verbose else 0,
                       checkpoint_seconds=config.checkpoint_seconds,
                       owner=groups.owner(ctx, nets), share=k, extra_callbacks=callbacks)
-    for net, target, source, sha in zip(nets, models, inner, copied):
+    for net, target, source, sha in zip(nets, models, inner, frozen):
         if target is not source:
             target.set_weights(source.get_weights())
-        if net.mode != "fine_tune" and net.n and transfer.weights_checksum(target, net.n) != sha:
-            # The paper's frozen layers never change; a mismatch would be a bug, not noise.
-            raise AssertionError(f"{net.name}: frozen layers 1..{net.n} changed in training")
+        if transfer.frozen_checksum(target) != sha:
+            # Frozen layers never change; a mismatch would be a bug, not noise.
+            raise AssertionError(f"{net.name}: its frozen layers changed in training")
     info = grouped and {
         "group": groups.group_name(groups.group_key(nets[0])), "nets": [m.name for m in nets],
-        "trunk_net": None if nets[0].fine_tune else nets[-1].name, "data_seed": order_seed,
+        "trunk_net": nets[-1].name if nets[0].mode in transfer.SHARED_TRUNK else None,
+        "data_seed": order_seed,
         "group_seconds": round(time.time() - start, 3), "common_batches": True,
         "shared_random_trunk": nets[0].mode == "random_frozen"}
     by_key = {m.key: (model_n, sha) for m, model_n, sha in zip(nets, models, copied)}
@@ -271,7 +277,8 @@ def finish(ctx, net, model, copied_sha, result, fused_info):
     if net.kind in ("base", "reduced"):
         summaries.write_conv1_filters(run_dir, model, config.recipe.steps)
     summaries.write_hparams(run_dir, row)
-    exported = config.export and (net.kind in ("base", "reduced") or net.fine_tune)
+    exported = config.export and (net.kind in ("base", "reduced") or net.fine_tune
+                                  or net.mode == "surgical")
     rundir.finish(config.workdir, run_dir, model, config.flags_text, manifest, row,
                   (ctx.source.info.mean, class_names) if exported else None)
     return row

@@ -109,11 +109,28 @@ def mobilenet(arch, name="mobilenet"):
     return model
 
 
+# A truncated net's new head (`truncate`): it reads the tensor at the net's last cut.
+PROBE_LAYERS = ("probe_pool", "probe")
+
+
+def truncate(model, n, arch):
+    """`model` up to cut n (its layers, weights and trainable flags), then a new linear
+    classifier `probe` (after a global average pool when the features are maps)."""
+    x = cut_tensor(model, n)
+    if len(x.shape) == 4:
+        x = layers.GlobalAveragePooling2D(name="probe_pool")(x)
+    decay = keras.regularizers.L2(arch.weight_decay / 2) if arch.weight_decay else None
+    logits = layers.Dense(arch.num_classes, name="probe", kernel_regularizer=decay)(x)
+    probs = layers.Activation("softmax", dtype="float32", name="prob")(logits)
+    return keras.Model(model.input, probs, name=model.name)
+
+
 def family_of(model):
-    """The family ("caffenet", "mobilenetv3") whose cut layers all exist in `model`."""
+    """The family ("caffenet", "mobilenetv3") whose first cut layer exists in `model` (a
+    truncated net has only its first cuts)."""
     names = {layer.name for layer in model.layers}
     for family, cuts in CUTS.items():
-        if all(layer_name in names for layer_name, _ in cuts.values()):
+        if next(iter(cuts.values()))[0] in names:
             return family
     raise ValueError(f"model {model.name!r} has the cut layers of none of the known families "
                      f"({', '.join(CUTS)}); build it with keras_transfer's --model builders")
@@ -129,6 +146,12 @@ def cut_tensor(model, n):
     if not 1 <= n <= len(cuts):
         raise ValueError(f"cut point must be 1..{len(cuts)}, got {n!r}")
     layer_name, where = cuts[n - 1]
+    names = {layer.name for layer in model.layers}
+    if layer_name not in names:  # a truncated net's last cut: its probe's input
+        probe = next((p for p in PROBE_LAYERS if p in names), None)
+        if probe is None:
+            raise ValueError(f"model {model.name!r} has no layer {layer_name!r} (cut {n})")
+        return model.get_layer(probe).input
     layer = model.get_layer(layer_name)
     return layer.output if where == "output" else layer.input
 

@@ -50,7 +50,7 @@ def build_heads(nets, trunk_source, arch, seeds, names=None):
         keras.utils.set_random_seed(seed)
         models.append(transfer.build(arch, net.n, net.mode, source=trunk_source,
                                      name=names[i] if names else f"caffenet{net.n}"))
-    if nets[0].fine_tune:
+    if nets[0].mode not in transfer.SHARED_TRUNK:
         return models  # no shared trunk: each net copied its layers from the source itself
     trunk = models[-1]
     for net, model in zip(nets[:-1], models[:-1]):
@@ -59,11 +59,12 @@ def build_heads(nets, trunk_source, arch, seeds, names=None):
 
 
 def fused_model(nets, models):
-    """One model with one output per net, in order. Frozen nets: the largest net's frozen layers
-    1..N, then one head per net reading its layer n. Fine-tuned nets: each whole net."""
+    """One model with one output per net, in order. Nets of a shared-trunk mode (frozen, random
+    frozen, truncate): the largest net's frozen blocks 1..N, then one head per net reading its
+    cut n. Other modes (fine-tuned, surgical): each whole net."""
     trunk_net = models[-1]
     image = keras.Input(trunk_net.input.shape[1:], name="image")
-    if nets[0].fine_tune:
+    if nets[0].mode not in transfer.SHARED_TRUNK:
         heads, features = models, [image] * len(nets)
     else:
         taps = keras.Model(trunk_net.input,

@@ -16,7 +16,9 @@ import numpy as np
 from keras_transfer import catalog
 from keras_transfer.nets import backbones
 
-MODES = ("frozen", "fine_tune", "random_frozen")
+MODES = ("frozen", "fine_tune", "random_frozen", "truncate", "surgical")
+# Modes whose nets share their frozen blocks 1..n, so a group of them runs one trunk.
+SHARED_TRUNK = ("frozen", "random_frozen", "truncate")
 MAX_N = catalog.MAX_N  # fc8 is the classifier of the target task and is never copied
 
 
@@ -55,12 +57,17 @@ def build(arch, n, mode, source=None, name=None):
 
     arch: the target net's architecture (`nets.backbones.architecture`).
     n: number of copied (or random-frozen) blocks, 0..7.
-    mode: "frozen" (copied layers not trained), "fine_tune" (all layers trained) or
-      "random_frozen" (no source; layers 1..n keep their random init and are frozen).
+    mode: "frozen" (copied layers not trained), "fine_tune" (all layers trained),
+      "random_frozen" (no source; layers 1..n keep their random init and are frozen),
+      "truncate" (blocks 1..n copied and frozen, the rest dropped, a new linear classifier on
+      their features) or "surgical" (every block copied, only block n and the classifier
+      trained; n >= 1).
     source: a Keras model or the path of a `.keras` file; required unless mode is random_frozen.
     """
     if mode not in MODES:
         raise TransferError(f"unknown mode {mode!r}; choose one of {MODES}")
+    if mode in ("truncate", "surgical") and n == 0:
+        raise TransferError(f"mode {mode!r} needs n >= 1 (the block it cuts at or trains)")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 <= n <= MAX_N:
         raise TransferError(
             f"n must be an integer in 0..{MAX_N} (the number of blocks copied); got {n!r}. "
@@ -71,12 +78,35 @@ def build(arch, n, mode, source=None, name=None):
         source = load_source(source)
 
     model = backbones.build(arch, name=name or "net")
+    copied = copied_depth(mode, n, model)
     if mode != "random_frozen":
-        copy_blocks(source, model, n)
-    if mode in ("frozen", "random_frozen"):
-        for layer in backbones.block_layers(model, n):
-            layer.trainable = False
-    return model
+        copy_blocks(source, model, copied)
+    if mode == "surgical":
+        below = {id(layer) for layer in backbones.block_layers(model, n - 1)}
+        block_n = {id(layer) for layer in backbones.block_layers(model, n)} - below
+        frozen = [layer for layer in backbones.block_layers(model, copied)
+                  if id(layer) not in block_n]
+    else:
+        frozen = backbones.block_layers(model, n) if mode in SHARED_TRUNK else []
+    for layer in frozen:
+        layer.trainable = False
+    return backbones.truncate(model, n, arch) if mode == "truncate" else model
+
+
+def copied_depth(mode, n, model):
+    """How many blocks a net of `mode` copies from its source: n, or all (surgical)."""
+    return backbones.num_cuts(model) - 1 if mode == "surgical" else n
+
+
+def frozen_checksum(model):
+    """sha256 of the weights of every layer not trained (BatchNorm's statistics too): a frozen
+    net's, a surgical net's all-but-one block; fixed by construction, checked after training."""
+    digest = hashlib.sha256()
+    for layer in model.layers:
+        if not layer.trainable:
+            for w in layer.get_weights():
+                digest.update(np.ascontiguousarray(w).tobytes())
+    return digest.hexdigest()
 
 
 def copy_blocks(source, target, n):

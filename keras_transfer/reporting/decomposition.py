@@ -30,7 +30,8 @@ BASES = ("base", "baseAll")  # groups measured at n = 0: a unit has one, whateve
 
 
 def group_of(row):
-    """'base', 'baseAll', 'BnB', 'BnB+', 'AnB', 'AnB+', 'random' or 'reduced'."""
+    """'base', 'baseAll', 'BnB', 'BnB+', 'AnB', 'AnB+', 'random', 'reduced', or 'AnB-<kind>'
+    for an adaptation kind ('AnB-truncate', 'AnB-surgical')."""
     kind = row["kind"]
     if kind == "reduced":
         return "reduced"
@@ -38,6 +39,8 @@ def group_of(row):
         return "baseAll" if row["target"] == "all" else "base"
     if kind == "random":
         return "random"
+    if kind in catalog.ADAPTATION_KINDS:
+        return f"AnB-{kind}"
     name = "BnB" if kind == "selffer" else "AnB"
     return name + "+" if row["fine_tune"] else name
 

@@ -20,10 +20,11 @@ from matplotlib.figure import Figure
 from keras_transfer.reporting import decomposition as D
 from keras_transfer.reporting import findings as F
 from keras_transfer.reporting import legend
+from keras_transfer.reporting import strategies as S
 
 DPI = 100
 SIZES = {"transfer": (8, 7), "natural_manmade": (7, 4.5), "random_filters": (7, 7),
-         "decomposition": (8, 5)}
+         "decomposition": (8, 5), "strategies": (8, 5)}
 TEXT, TICK, LABEL, TITLE = legend.FONT, 10, 10, 11  # points: legends and notes, tick labels,
 # axis labels, titles: at DPI and at most 9 in wide, 9 points read at the README's size
 OFFSETS = {"BnB": -0.25, "BnB+": -0.09, "AnB": 0.09, "AnB+": 0.27}  # the paper's, not jitter
@@ -228,13 +229,44 @@ def decomposition_figure(rows):
     return fig
 
 
+STRATEGY_COLORS = {"frozen": "#b0232a", "fine_tune": "#f08c8c", "truncate": "#1f4e9c",
+                   "surgical": "#2e8b57"}
+
+
+def strategies_figure(rows):
+    """Top-1 vs n per adaptation strategy (transfer nets, 95 % error bars), the base as a line."""
+    pool, label = F.transfer_pool(rows)
+    fig = new_figure(SIZES["strategies"])
+    ax = fig.subplots()
+    base = F.base_stat(pool)
+    if base:
+        ax.axhline(base.mean, ls="--", color="black", lw=0.8, label="base (from scratch)")
+    found = S.curves(pool)
+    for i, (strategy, curve) in enumerate(found.items()):
+        dx = (i - (len(found) - 1) / 2) * 0.1  # side by side so the bars do not overlap
+        ax.errorbar([n + dx for n in curve], [e.mean for e in curve.values()],
+                    error_bars(curve.values()), fmt="-o", ms=4, capsize=2,
+                    color=STRATEGY_COLORS[strategy], label=S.LABELS[strategy])
+    ax.set_xticks(list(F.NS))
+    ax.set_xlim(0.4, max(F.NS) + 0.6)
+    ax.set_xlabel("n: blocks copied (surgical: the one block trained)", fontsize=LABEL)
+    finish(ax, f"Adaptation strategies, transfer nets ({label})", f"top-1 ({F.METRIC}), 95 % CI")
+    fig.subplots_adjust(left=0.1, right=0.97, top=0.92, bottom=0.11)
+    legend.place(ax, ncols=(1, 2))
+    return fig
+
+
 FIGURES = {"transfer": transfer_figure, "natural_manmade": natural_manmade_figure,
            "random_filters": random_filters_figure, "decomposition": decomposition_figure}
 
 
 def draw_all(rows):
-    """{name: Figure} of the paper's three figures and the decomposition, legends placed."""
-    return {name: draw(rows) for name, draw in FIGURES.items()}
+    """{name: Figure} of the paper's three figures and the decomposition, legends placed, and
+    the strategies figure when an adaptation kind was run."""
+    drawn = {name: draw(rows) for name, draw in FIGURES.items()}
+    if S.present(rows):
+        drawn["strategies"] = strategies_figure(rows)
+    return drawn
 
 
 def write_all(rows, out_dir):

@@ -17,6 +17,7 @@ Figure 2/3 or Table 1.
 import dataclasses
 import statistics
 
+from keras_transfer import catalog
 from keras_transfer.experiment import plan
 from keras_transfer.reporting import decomposition as D
 from keras_transfer.reporting import stats
@@ -304,7 +305,8 @@ def expected_nets(rows):
         ("base", any(r["kind"] == "base" and r["target"] != "all" for r in rows)),
         ("selffer", "selffer" in kinds), ("transfer", "transfer" in kinds),
         ("random_filters", "random" in kinds or any(group_of(r) == "baseAll" for r in rows)),
-        ("reduced", "reduced" in kinds)) if present]
+        ("reduced", "reduced" in kinds),
+        *[(kind, kind in kinds) for kind in catalog.ADAPTATION_KINDS]) if present]
     layers = sorted({int(r["n"]) for r in rows if r["n"]})
     per_class = sorted({r["per_class"] for r in rows if r["kind"] == "reduced"})
     target_per_class = sorted({r["target_per_class"] for r in rows
