@@ -1,0 +1,157 @@
+"""The adaptation strategies beside the paper's: truncate and surgical nets (what is copied,
+what trains, on CaffeNet and on MobileNetV3 with BatchNorm), their plan names and groups, and
+the report's strategy section on results with known numbers."""
+
+import keras
+import numpy as np
+import pytest
+from test_report import REP_JITTER, REP_SHIFT, T2, random_split_rows, row
+
+from keras_transfer import catalog, report
+from keras_transfer.experiment import groups, plan
+from keras_transfer.nets import backbones, transfer
+from keras_transfer.nets import groups as net_groups
+from keras_transfer.reporting import strategies
+from keras_transfer.training.recipe import TrainConfig, compile_model
+
+CAFFENET = backbones.architecture("caffenet_small", 5, dropout=0.0)
+MOBILENET = backbones.architecture("mobilenetv3_mini", 5, dropout=0.0)
+
+
+def fit_a_few_steps(model, steps=3):
+    compile_model(model, TrainConfig(steps=steps, eval_every=steps, learning_rate=0.05), 5)
+    rng = np.random.RandomState(0)
+    x = (rng.randn(16 * steps, 32, 32, 3) * 50 + 20).astype("float32")
+    model.fit(x, rng.randint(0, 5, 16 * steps), batch_size=16, epochs=1, steps_per_epoch=steps,
+              verbose=0)
+
+
+def weights_by_layer(model):
+    return {layer.name: [np.array(w) for w in layer.get_weights()] for layer in model.layers
+            if layer.get_weights()}
+
+
+def changed(before, after):
+    return sorted(name for name in before if not all(
+        np.array_equal(a, b) for a, b in zip(before[name], after[name])))
+
+
+@pytest.fixture(scope="module")
+def sources():
+    keras.utils.set_random_seed(0)
+    return {"caffenet": backbones.build(backbones.architecture("caffenet_small", 7)),
+            "mobilenet": backbones.build(backbones.architecture("mobilenetv3_mini", 7))}
+
+
+def test_truncate_keeps_blocks_1_to_n_frozen_under_a_new_linear_classifier(sources):
+    model = transfer.build(CAFFENET, 3, "truncate", sources["caffenet"])
+    weighted = [layer.name for layer in model.layers if layer.get_weights()]
+    assert weighted == ["conv1", "conv2", "conv3", "probe"]  # conv4..fc8 are dropped
+    assert [w.shape for w in model.get_layer("probe").get_weights()] == [(96, 5), (5,)]
+    assert model.output_shape == (None, 5)
+    assert transfer.weights_checksum(model, 3) == transfer.weights_checksum(sources["caffenet"], 3)
+    assert [v.path for v in model.trainable_weights] == ["probe/kernel", "probe/bias"]
+    before = weights_by_layer(model)
+    fit_a_few_steps(model)
+    assert changed(before, weights_by_layer(model)) == ["probe"]
+    fc = transfer.build(CAFFENET, 7, "truncate", sources["caffenet"])  # fc7: 512 features
+    assert fc.get_layer("probe").get_weights()[0].shape == (512, 5)
+    assert "probe_pool" not in [layer.name for layer in fc.layers]
+
+
+def test_surgical_copies_every_block_and_trains_only_block_n(sources):
+    source = sources["caffenet"]
+    model = transfer.build(CAFFENET, 3, "surgical", source)
+    assert transfer.weights_checksum(model, 7) == transfer.weights_checksum(source, 7)
+    before = weights_by_layer(model)
+    fit_a_few_steps(model)
+    assert changed(before, weights_by_layer(model)) == ["conv3", "fc8"]
+    with pytest.raises(transfer.TransferError, match="needs n >= 1"):
+        transfer.build(CAFFENET, 0, "surgical", source)
+
+
+def test_surgical_on_batchnorm_trains_one_block_and_its_statistics(sources):
+    source = sources["mobilenet"]
+    model = transfer.build(MOBILENET, 3, "surgical", source)  # blocks 1-2
+    before = weights_by_layer(model)
+    fit_a_few_steps(model)
+    moved = changed(before, weights_by_layer(model))
+    assert moved == sorted([f"expanded_conv_{b}_{part}" for b in (1, 2) for part in (
+        "expand", "expand_bn", "depthwise", "depthwise_bn", "project", "project_bn")]
+        + ["classifier"])
+    frozen_sha = transfer.frozen_checksum(model)
+    assert frozen_sha == transfer.frozen_checksum(transfer.build(MOBILENET, 3, "surgical", source))
+
+
+def test_truncated_heads_on_one_trunk_compute_what_each_net_does(sources):
+    for arch, source in ((CAFFENET, sources["caffenet"]), (MOBILENET, sources["mobilenet"])):
+        nets = [plan.adapted("truncate", "A", n, "B") for n in (2, 5, 7)]
+        models = net_groups.build_heads(nets, source, arch, [1, 2, 3], ["t2", "t5", "t7"])
+        fused = net_groups.fused_model(nets, models)
+        x = np.random.RandomState(1).randn(4, 32, 32, 3).astype("float32") * 50
+        for alone, together in zip(models, fused.predict(x, verbose=0)):
+            np.testing.assert_allclose(alone.predict(x, verbose=0), together, rtol=1e-5,
+                                       atol=1e-6)
+
+
+def test_plan_names_kinds_and_groups_of_the_adaptation_kinds():
+    nets = plan.make_plan([2, 5], ["base", "transfer", "truncate", "surgical"])
+    names = [net.name for net in nets if net.kind in catalog.ADAPTATION_KINDS]
+    assert names == ["B2A-truncate", "B2A-surgical", "A2B-truncate", "A2B-surgical",
+                     "B5A-truncate", "B5A-surgical", "A5B-truncate", "A5B-surgical"]
+    net = next(net for net in nets if net.name == "A5B-surgical")
+    assert (net.mode, net.parent, net.hparams()["strategy"]) == ("surgical", "baseA", "surgical")
+    assert groups.group_name(groups.group_key(net)) == "r0-A-B-surgical"
+    truncated = next(net for net in nets if net.name == "A2B-truncate")
+    assert groups.group_name(groups.group_key(truncated)) == "r0-A-B-truncate"
+    # The paper's groups keep their names (their checkpoints and fused/ directories).
+    assert groups.group_name(groups.group_key(plan.copied("A", 2, "B", True))) == "r0-A-B+"
+    assert groups.group_name(groups.group_key(plan.random_filters(2))) == "r0-random-all"
+    # Selffers have no adaptation kinds: the strategies answer "from a source to a target".
+    assert not [net for net in plan.make_plan([2], ["selffer", "surgical"])
+                if net.kind == "surgical" and net.source == net.target]
+
+
+SURGICAL = {1: 0.60, 2: 0.66, 3: 0.64, 4: 0.63, 5: 0.60, 6: 0.60, 7: 0.60}  # AnB+ is 0.63
+EXTRA = (0.002, -0.002, 0.001)  # per replicate: the paired differences vary, so intervals exist
+TRUNCATE = {n: 0.50 for n in range(1, 8)}
+
+
+def strategy_rows():
+    rows = []
+    for r in range(3):
+        shift, jitter = REP_SHIFT[r], REP_JITTER[r]
+        rows += random_split_rows(shift=shift, jitter=jitter, replicate=r)
+        for n in range(1, 8):
+            for s, t, d in (("A", "B", 0.01), ("B", "A", -0.01)):
+                for kind, values in (("surgical", SURGICAL), ("truncate", TRUNCATE)):
+                    rows.append(row(f"{s}{n}{t}-{kind}", kind, n, False, s, t,
+                                    values[n] + d + shift + jitter + EXTRA[r], replicate=r))
+    return rows
+
+
+def test_the_report_judges_each_strategy_against_fine_tuning(tmp_path):
+    rows = strategy_rows()
+    found = strategies.curves(rows)
+    assert list(found) == ["frozen", "fine_tune", "truncate", "surgical"]
+    assert found["surgical"][2].mean == pytest.approx(0.66 + np.mean(EXTRA))
+    best = strategies.best(found)
+    assert best[:2] == ("surgical", 2)
+    paired = strategies.against_reference(rows)["surgical"][2].estimate
+    # surgical − AnB+ per replicate: 0.66 − 0.63 + extra − 0 (AnB+ has no extra)
+    diffs = [0.03 + e for e in EXTRA]
+    assert paired.mean == pytest.approx(np.mean(diffs))
+    assert paired.high - paired.low == pytest.approx(2 * T2 * np.std(diffs, ddof=1) / 3 ** 0.5)
+    lines = strategies.verdicts(rows)
+    assert lines[0].startswith("- **truncate** − fine-tuned AnB+: is below it at n = 1, 2, 3, "
+                               "4, 5, 6, 7.")
+    assert lines[1].startswith("- **surgical** − fine-tuned AnB+: beats full fine-tuning at "
+                               "n = 2, 3; is below it at n = 1, 5, 6, 7; not told apart at "
+                               "n = 4.")
+    text = report.render_markdown(rows, ["x"], [])
+    assert "## Adaptation strategies on the same n axis" in text
+    assert "Best (strategy, n) by mean: **surgical, n=2**" in text
+    assert text.count("![strategies](strategies.png)") == 1
+    figures = report.figures.draw_all(rows)
+    assert "strategies" in figures
+    assert "strategies" not in report.figures.draw_all(random_split_rows())
