@@ -155,3 +155,9 @@ def test_the_report_judges_each_strategy_against_fine_tuning(tmp_path):
     figures = report.figures.draw_all(rows)
     assert "strategies" in figures
     assert "strategies" not in report.figures.draw_all(random_split_rows())
+
+
+def test_adaptation_kinds_need_two_halves():
+    with pytest.raises(ValueError, match="truncate and surgical experiments need a split with "
+                       "two halves"):
+        plan.make_plan([2], ["base", "surgical"], halves=())

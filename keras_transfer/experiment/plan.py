@@ -112,9 +112,10 @@ def make_plan(layers, experiments, halves=("A", "B"), per_class=(), target_per_c
     unknown = set(experiments) - set(EXPERIMENTS)
     if unknown:
         raise ValueError(f"unknown experiments {sorted(unknown)}; choose from {EXPERIMENTS}")
-    if not halves and set(experiments) & {"selffer", "transfer"}:
-        raise ValueError("selffer/transfer experiments need a split with two halves "
-                         "(--split=random, natural_manmade or a JSON file), not --split=none")
+    if not halves and set(experiments) & {"selffer", "transfer", *catalog.ADAPTATION_KINDS}:
+        raise ValueError("selffer, transfer, truncate and surgical experiments need a split "
+                         "with two halves (--split=random, natural_manmade or a JSON file), not "
+                         "--split=none")
     dependants = []
     for n in layers:
         for target in halves:
