@@ -42,6 +42,9 @@ def max_n(model):
 # al., ICLR 2023).
 ADAPTATION_KINDS = ("truncate", "surgical")
 KINDS = ("base", "selffer", "transfer", "random", "reduced") + ADAPTATION_KINDS
+# The split of a sweep from a user's pretrained model (--source): half A is the source's
+# (untrained here, no rows), half B every class of the dataset.
+PRETRAINED_SPLIT = "pretrained"
 # How a net treats the layers it has below its cut: none (trained from scratch), copied and
 # frozen, copied and fine-tuned, random and frozen (the control), and the adaptation kinds.
 STRATEGIES = ("scratch", "frozen", "fine_tune", "random_frozen") + ADAPTATION_KINDS

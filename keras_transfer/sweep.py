@@ -7,6 +7,7 @@ Without --flagfile the embedded default (flags/default.flags) is used. Each net 
 directory under WORKDIR/runs/; rerunning skips finished nets and resumes interrupted ones.
 """
 
+import dataclasses
 import errno
 import os
 import signal
@@ -76,12 +77,17 @@ flags.DEFINE_enum("engine", "local", ["local", "kerastuner"],
                   "process is the chief (TUNER_ID=chief) or a worker (docs/distributed.md).")
 flags.DEFINE_float("kerastuner_lease_seconds", 600.0,
                    "--engine=kerastuner: a worker silent this long on a net loses it to another.")
+flags.DEFINE_string("source", None, "A pretrained Keras model (.keras, same --model) as base "
+                    "A: every class of --dataset is the target, and the sweep trains baseB from "
+                    "scratch and the nets that copy from the source or from baseB (no --split).")
 flags.DEFINE_float("weight_decay", None, "L2 weight decay on kernels; default: Caffe's 5e-4. "
                    "python -m keras_transfer.tune writes a tuned value into best.flags.")
 
 
 def configs_from_flags():
     """One SweepConfig per --split value; several splits get WORKDIR/<split> each."""
+    if FLAGS.source:
+        return [source_config()]
     names = [s.strip() for s in FLAGS.split.split(",") if s.strip()]
     if not names:
         raise ValueError("--split is empty; use random, natural_manmade, none or a JSON file")
@@ -90,6 +96,20 @@ def configs_from_flags():
                                   os.path.join("runs", split_name(names[0])))]
     root = FLAGS.workdir or "runs"
     return [config_from_flags(name, os.path.join(root, split_name(name))) for name in names]
+
+
+def source_config():
+    """The SweepConfig of a --source sweep: split "pretrained", WORKDIR runs/pretrained."""
+    from keras_transfer.experiment import pretrained
+    if FLAGS["split"].present:
+        raise ValueError("--source trains on every class of --dataset (the target); drop "
+                         f"--split={FLAGS.split}")
+    if FLAGS.engine != "local":
+        raise ValueError("--source runs with --engine=local only (not yet with kerastuner)")
+    config = config_from_flags(pretrained.SPLIT, FLAGS.workdir or os.path.join(
+        "runs", pretrained.SPLIT))
+    return dataclasses.replace(config, source=FLAGS.source,
+                               source_sha256=pretrained.fingerprint(FLAGS.source))
 
 
 def config_from_flags(split, workdir):

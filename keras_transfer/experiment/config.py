@@ -43,6 +43,8 @@ class SweepConfig:
     checkpoint_seconds: float = 0.0  # checkpoint at most this often (0: every evaluation)
     replicates: int = 1        # every net trained this many times (independent inits, data)
     verbose: int = 0           # 1: Keras' line per evaluation (not part of any identity)
+    source: str | None = None  # a user's pretrained .keras model as base A (experiment.pretrained)
+    source_sha256: str | None = None  # its file's sha256 (part of every dependant's identity)
 
 
 @dataclasses.dataclass
@@ -114,7 +116,9 @@ def sweep_settings(config):
             "dataset": config.dataset, "strategy": config.strategy,
             # Fused groups share a random trunk among random1..7 and a dropout mask inside a
             # trunk: a workdir holds nets trained one way only.
-            "fused": config.fused}
+            "fused": config.fused,
+            # Only a --source sweep has the key: workdirs from before it keep their binding.
+            **({"source_sha256": config.source_sha256} if config.source else {})}
 
 
 def recipe_settings(config):
@@ -168,7 +172,9 @@ def net_identity(ctx, net):
         "split": ctx.split.to_dict(), "split_fingerprint": ctx.split.fingerprint,
         "mixed_precision": ctx.config.mixed_precision,
     }
-    if net.parent:
+    if net.parent and ctx.config.source and net.source == "A":
+        identity["parent"] = {"source_sha256": ctx.config.source_sha256}  # not trained here
+    elif net.parent:
         identity["parent"] = net_identity(ctx, plan.base(net.source, net.replicate))["hash"]
     identity["hash"] = files.config_hash(identity)
     return identity

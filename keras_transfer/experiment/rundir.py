@@ -27,6 +27,7 @@ from keras_transfer.training import fit
 # The layout (DEVELOPERS.md "Run-directory contract"); training writes history.jsonl,
 # checkpoints/ and the TensorBoard folders into a net's run directory itself.
 RUNS = "runs"                 # WORKDIR/runs/r<replicate>/<net>
+IMPORTED = "imported"  # result.json status of a --source model installed as a base: no row
 RESULT = "result.json"        # written last: its presence means the net is done
 MANIFEST = "manifest.json"
 FLAGS = "flags.txt"
@@ -200,7 +201,7 @@ def sync_results(workdir):
             glob.glob(os.path.join(glob.escape(runs), "*", RESULT))
             + glob.glob(os.path.join(glob.escape(runs), "*", "*", RESULT))):
         result = files.read_json(result_path)
-        if result is not None:
+        if result is not None and result.get("status") != IMPORTED:
             finished[result.get("run_dir")] = result
     kept, superseded, have = [], [], set()
     for row in rows:  # never two rows for one run, never a row without its run

@@ -11,7 +11,14 @@ import os
 import time
 
 from keras_transfer import files
-from keras_transfer.experiment import groups, progress, rundir, setup, tensorboard_view
+from keras_transfer.experiment import (
+    groups,
+    pretrained,
+    progress,
+    rundir,
+    setup,
+    tensorboard_view,
+)
 from keras_transfer.experiment.config import (
     architecture,
     data_seed,
@@ -38,6 +45,8 @@ def run_sweep(config):
 def _run_sweep(config):
     ctx = setup.prepare(config)
     nets = setup.the_plan(ctx)
+    if config.source:
+        pretrained.install(ctx)  # setup.prepare checked it against --model
     rundir.sync_results(config.workdir)
     summaries.write_experiment(os.path.join(config.workdir, rundir.RUNS),
                                [planned_row(config, net) for net in nets])
@@ -272,6 +281,7 @@ def finish(ctx, net, model, copied_sha, result, fused_info):
         "config_hash": identity["hash"], "weights_sha256": transfer.weights_checksum(model),
         "recipe": recipe, "recipe_hash": files.config_hash(recipe),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **({"source_sha256": config.source_sha256} if config.source else {}),
     }
     row["source"] = net.source
     if net.kind in ("base", "reduced"):

@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from keras_transfer import data
 from keras_transfer.data import splits
-from keras_transfer.experiment import plan, rundir
+from keras_transfer.experiment import plan, pretrained, rundir
 from keras_transfer.experiment.config import (
     Context,
     make_strategy,
@@ -23,6 +23,8 @@ def open_data(workdir, dataset, data_dir, split, split_seed, mixed_precision,
         warn_if_no_bfloat16()
     set_precision(mixed_precision)
     source = data.open_source(dataset, data_dir, max_bad_fraction=max_bad_fraction)
+    if split == pretrained.SPLIT:
+        return source, pretrained.split(source.info.class_names)
     return source, splits.resolve(split, source.info.class_names, seed=split_seed,
                                   families=source.info.families)
 
@@ -31,6 +33,8 @@ def prepare(config):
     """Opens the data and the split and checks the workdir, before any training starts."""
     source, split = open_data(config.workdir, config.dataset, config.data_dir, config.split,
                               config.split_seed, config.mixed_precision, config.max_bad_fraction)
+    if config.source:
+        pretrained.check(config, split)  # a bad source must not bind the workdir
     # After the data and split: their errors say more than "the workdir holds another dataset".
     rundir.check_sweep(config.workdir, sweep_settings(config))
     return Context(config, source, split, make_strategy(config.strategy))
@@ -55,6 +59,8 @@ def the_plan(ctx):
     nets = plan.make_plan(ctx.config.layers, ctx.config.experiments, halves,
                           ctx.config.per_class, ctx.config.target_per_class,
                           ctx.config.replicates)
+    if ctx.config.source:
+        nets = pretrained.target_side(nets)
     check_sizes(ctx, nets)
     return nets
 

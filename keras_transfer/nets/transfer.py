@@ -120,8 +120,9 @@ def copy_blocks(source, target, n):
             src = source.get_layer(dst.name)
         except ValueError:
             raise TransferError(
-                f"cannot copy block {n}'s layer {dst.name!r}: the source {source.name!r} has no "
-                "layer of that name. Source and target must use the same --model.") from None
+                f"cannot copy layer {dst.name!r} (of blocks 1..{n}): the source "
+                f"{source.name!r} has no layer of that name. Source and target must use the "
+                "same --model.") from None
         src_weights = src.get_weights()
         if [w.shape for w in src_weights] != [w.shape for w in dst_weights]:
             raise TransferError(

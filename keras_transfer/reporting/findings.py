@@ -312,7 +312,10 @@ def expected_nets(rows):
     target_per_class = sorted({r["target_per_class"] for r in rows
                                if r.get("target_per_class") is not None})
     sizes = target_per_class if halves else ()
-    return [net.name for net in plan.make_plan(layers, experiments, halves, per_class, sizes)]
+    nets = plan.make_plan(layers, experiments, halves, per_class, sizes)
+    if any(r["split"] == catalog.PRETRAINED_SPLIT for r in rows):  # base A is the user's model
+        nets = [net for net in nets if net.target != "A" and net.name != "baseA"]
+    return [net.name for net in nets]
 
 
 def missing_nets(rows):

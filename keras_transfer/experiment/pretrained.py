@@ -1,0 +1,98 @@
+"""A user's pretrained model as the source of a sweep (`--source=PATH`).
+
+The model plays base A: it is not trained, but installed as the finished parent `baseA` of
+every replicate (runs/r<i>/baseA: its model.keras, a manifest naming the file and its sha256,
+and result.json with status "imported"; no results row, since its accuracy on its own data is
+not measured here). Every class of --dataset is the target, half B of the split "pretrained";
+the sweep trains the target side: baseB from scratch (the baseline), the selffers BnB, BnB+
+(the co-adaptation control on the target) and the transfers AnB, AnB+, truncate and surgical
+over the cut points. Replicates vary the target-side nets' inits and data orders; the source
+is the same file in all of them.
+"""
+
+import hashlib
+import os
+
+from keras_transfer import catalog, files
+from keras_transfer.data import splits
+from keras_transfer.experiment import rundir
+from keras_transfer.experiment.config import architecture
+from keras_transfer.nets import backbones, transfer
+
+SPLIT = catalog.PRETRAINED_SPLIT  # half A empty (the source's), half B every class
+
+
+class SourceError(ValueError):
+    """A --source that cannot be used: the message names the file and what to do."""
+
+
+def fingerprint(path):
+    """sha256 of the source file, with one clear error when it is missing or not a file."""
+    if not os.path.exists(path):
+        raise SourceError(f"--source={path}: no such file. Give a Keras model saved with "
+                          "model.save('name.keras') (e.g. a base net's runs/r0/baseA/model.keras)")
+    if os.path.isdir(path):
+        raise SourceError(
+            f"--source={path} is a directory (a SavedModel?). A SavedModel keeps no layer names "
+            "to copy by; load it in Keras and save it as a .keras file, the format --source reads")
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def split(class_names):
+    """Every class of the dataset as the target half B."""
+    return splits.Split(SPLIT, None, (), tuple(range(len(class_names))))
+
+
+def target_side(nets):
+    """The nets a source sweep trains: none with target A, no baseA (the source is base A)."""
+    return [net for net in nets if net.target != "A" and net.name != "baseA"]
+
+
+def load(path):
+    """The source model, or a SourceError saying why it cannot be read."""
+    try:
+        return transfer.load_source(path)
+    except transfer.TransferError as e:
+        raise SourceError(f"--source={path}: {e}".replace(
+            " Delete its run directory and rerun the sweep to retrain it.", "")) from None
+
+
+def install(ctx):
+    """Installs the source (checked by `check`) as baseA of each replicate; an installed copy of
+    the same file is kept."""
+    config = ctx.config
+    model = None
+    for replicate in range(config.replicates):
+        run_dir = rundir.run_dir_of(config.workdir, f"r{replicate}/baseA")
+        result = files.read_json(os.path.join(run_dir, rundir.RESULT))
+        if result and result.get("source_sha256") == config.source_sha256:
+            continue
+        model = model or load(config.source)
+        os.makedirs(run_dir, exist_ok=True)
+        model.save(os.path.join(run_dir, rundir.MODEL))
+        sha = transfer.weights_checksum(model)
+        files.write_json(os.path.join(run_dir, rundir.MANIFEST), {
+            "imported_from": os.path.abspath(config.source),
+            "source_sha256": config.source_sha256, "weights_sha256": sha,
+            **rundir.environment()})
+        files.write_json(os.path.join(run_dir, rundir.RESULT), {  # last: "installed"
+            "net": "baseA", "kind": "base", "status": rundir.IMPORTED, "replicate": replicate,
+            "run_dir": os.path.relpath(run_dir, config.workdir), "weights_sha256": sha,
+            "source_sha256": config.source_sha256})
+
+
+def check(config, split):
+    """Loads the source and copies every block but the classifier into a target net of
+    --model, before the workdir is bound or anything trains: a source that cannot be read, or
+    of another architecture, fails here (naming its first mismatching layer)."""
+    model = load(config.source)
+    target = backbones.build(architecture(config, len(split.half("B"))))
+    try:
+        transfer.copy_blocks(model, target, backbones.num_cuts(target) - 1)
+    except transfer.TransferError as e:
+        raise SourceError(f"--source={config.source} does not fit --model={config.model}: "
+                          f"{e}") from None

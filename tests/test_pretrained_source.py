@@ -1,0 +1,131 @@
+"""A sweep from a user's pretrained model (--source) onto a folder dataset: what it trains,
+what it copies, and the errors of a source that is missing, unreadable or of another model."""
+
+import json
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from images import jpeg
+
+from keras_transfer import report
+from keras_transfer.experiment import pretrained, runner
+from keras_transfer.experiment.config import SweepConfig
+from keras_transfer.nets import backbones, transfer
+from keras_transfer.training.recipe import TrainConfig, compile_model
+
+TINY = TrainConfig(steps=4, eval_every=2, batch_size=8, lr_step=1000)
+COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220),
+           "grey": (128, 128, 128)}
+
+
+def folder_dataset(root):
+    for name, colour in COLOURS.items():
+        for split, count in (("train", 6), ("val", 2)):
+            (root / split / name).mkdir(parents=True)
+            for j in range(count):
+                (root / split / name / f"{j}.JPEG").write_bytes(jpeg(colour))
+    return root
+
+
+def pretrained_model(path, model="caffenet_small"):
+    """A source the test trains itself (7 classes of noise: nothing downloads in tests)."""
+    keras.utils.set_random_seed(3)
+    net = backbones.build(backbones.architecture(model, 7))
+    compile_model(net, TrainConfig(steps=2, eval_every=2, learning_rate=0.01), 7)
+    rng = np.random.RandomState(0)
+    net.fit(rng.randn(16, 32, 32, 3).astype("float32") * 50, rng.randint(0, 7, 16),
+            batch_size=8, verbose=0)
+    net.save(path)
+    return net
+
+
+def source_config(tmp_path, source, **overrides):
+    return SweepConfig(**{
+        "workdir": str(tmp_path / "work"), "dataset": f"folder:{tmp_path / 'data'}",
+        "split": pretrained.SPLIT, "model": "caffenet_small", "layers": (1, 2),
+        "experiments": ("base", "selffer", "transfer", "surgical"), "recipe": TINY,
+        "source": str(source), "source_sha256": pretrained.fingerprint(str(source)),
+        **overrides})
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("pretrained")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KERAS_TRANSFER_CACHE", str(tmp_path / "cache"))
+        folder_dataset(tmp_path / "data")
+        source = pretrained_model(str(tmp_path / "source.keras"))
+        config = source_config(tmp_path, tmp_path / "source.keras")
+        rows = runner.run_sweep(config)
+        again = runner.run_sweep(config)  # a finished sweep trains nothing and returns the same
+    return tmp_path, source, rows, again
+
+
+def test_the_target_side_is_trained_from_the_source(swept):
+    tmp_path, source, rows, again = swept
+    by_name = {r["net"]: r for r in rows}
+    assert sorted(by_name) == sorted(["baseB", "B1B", "B1B+", "B2B", "B2B+", "A1B", "A1B+",
+                                      "A2B", "A2B+", "A1B-surgical", "A2B-surgical"])
+    assert {r["target"] for r in rows} == {"B"} and {r["num_classes"] for r in rows} == {4}
+    assert {r["split"] for r in rows} == {"pretrained"}
+    assert {r["source_sha256"] for r in rows} == {pretrained.fingerprint(
+        str(tmp_path / "source.keras"))}
+    assert [r["finished_at"] for r in again] == [r["finished_at"] for r in rows]
+    work = tmp_path / "work"
+    installed = json.loads((work / "runs" / "r0" / "baseA" / "result.json").read_text())
+    assert installed["status"] == "imported"
+    assert installed["weights_sha256"] == transfer.weights_checksum(source)
+    lines = (work / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 11 and "baseA" not in {json.loads(line)["net"] for line in lines}
+
+
+def test_copied_blocks_are_the_sources(swept):
+    tmp_path, source, _, _ = swept
+    runs = tmp_path / "work" / "runs" / "r0"
+    for net, depth in (("A2B", 2), ("A1B+", 1), ("A1B-surgical", 7)):
+        manifest = json.loads((runs / net / "manifest.json").read_text())
+        assert manifest["copied_weights_sha256"] == transfer.weights_checksum(source, depth), net
+    frozen = keras.saving.load_model(str(runs / "A2B" / "model.keras"))
+    assert transfer.weights_checksum(frozen, 2) == transfer.weights_checksum(source, 2)
+    surgical = keras.saving.load_model(str(runs / "A2B-surgical" / "model.keras"))
+    for name in ("conv1", "conv3", "fc7"):  # untouched blocks; block 2 trained
+        assert all(np.array_equal(a, b) for a, b in zip(
+            surgical.get_layer(name).get_weights(), source.get_layer(name).get_weights()))
+    assert (runs / "A2B-surgical" / "saved_model" / "saved_model.pb").exists()
+
+
+def test_the_report_expects_only_the_target_side(swept):
+    tmp_path, _, rows, _ = swept
+    text = report.render_markdown(rows, ["x"], [])
+    assert "- split pretrained, seed 0, replicate 0: complete" in text
+    assert "## Adaptation strategies on the same n axis" in text
+
+
+def test_a_bad_source_fails_before_anything_trains(tmp_path):
+    folder_dataset(tmp_path / "data")
+    with pytest.raises(pretrained.SourceError, match="no such file"):
+        pretrained.fingerprint(str(tmp_path / "missing.keras"))
+    (tmp_path / "saved").mkdir()
+    with pytest.raises(pretrained.SourceError, match="is a directory"):
+        pretrained.fingerprint(str(tmp_path / "saved"))
+    (tmp_path / "junk.keras").write_bytes(b"not a zip")
+    with pytest.raises(pretrained.SourceError, match="cannot be loaded"):
+        runner.run_sweep(source_config(tmp_path, tmp_path / "junk.keras"))
+    pretrained_model(str(tmp_path / "mobilenet.keras"), model="mobilenetv3_mini")
+    with pytest.raises(pretrained.SourceError, match=r"does not fit --model=caffenet_small: "
+                       r"cannot copy layer 'conv1' \(of blocks 1..7\): the source .* has no layer"):
+        runner.run_sweep(source_config(tmp_path, tmp_path / "mobilenet.keras"))
+    assert not (tmp_path / "work" / "results.jsonl").exists()
+    assert not (tmp_path / "work" / "sweep.json").exists()  # the workdir is not bound to it
+
+
+def test_source_with_a_split_is_one_clear_error(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "keras_transfer.sweep", "--flagfile=flags/tiny.flags",
+                          f"--source={tmp_path}/x.keras", "--split=random",
+                          f"--workdir={tmp_path}/w"], capture_output=True, text=True, timeout=300)
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines()[-1] == (
+        "error: --source trains on every class of --dataset (the target); drop --split=random")
