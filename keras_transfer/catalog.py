@@ -39,8 +39,9 @@ def max_n(model):
 # own (so no report of the paper's kinds pools them): "truncate" keeps the source's blocks
 # 1..n frozen, drops the rest and trains a new linear classifier on them (feature extraction
 # at depth n); "surgical" copies every block, trains only block n and a new classifier (Lee et
-# al., ICLR 2023).
-ADAPTATION_KINDS = ("truncate", "surgical")
+# al., ICLR 2023); "lp_ft" starts from the trained AnB (its head fitted on frozen features) and
+# fine-tunes every layer (LP-FT, Kumar et al., ICLR 2022).
+ADAPTATION_KINDS = ("truncate", "surgical", "lp_ft")
 KINDS = ("base", "selffer", "transfer", "random", "reduced") + ADAPTATION_KINDS
 # The split of a sweep from a user's pretrained model (--source): half A is the source's
 # (untrained here, no rows), half B every class of the dataset.

@@ -161,3 +161,28 @@ def test_adaptation_kinds_need_two_halves():
     with pytest.raises(ValueError, match="truncate and surgical experiments need a split with "
                        "two halves"):
         plan.make_plan([2], ["base", "surgical"], halves=())
+
+
+def test_lp_ft_starts_from_its_trained_anb_and_fine_tunes_every_layer(sources):
+    nets = plan.make_plan([2, 5], ["base", "transfer", "lp_ft"], replicates=2)
+    lp_ft = [net for net in nets if net.kind == "lp_ft"]
+    assert [net.key for net in lp_ft] == ["r0/B2A-lp_ft", "r0/A2B-lp_ft", "r0/B5A-lp_ft",
+                                          "r0/A5B-lp_ft", "r1/B2A-lp_ft", "r1/A2B-lp_ft",
+                                          "r1/B5A-lp_ft", "r1/A5B-lp_ft"]
+    order = [net.key for net in nets]
+    for net in lp_ft:  # its parent, the frozen AnB of the same replicate, trains before it
+        assert net.parent_key == f"r{net.replicate}/{net.name.replace('-lp_ft', '')}"
+        assert order.index(net.parent_key) < order.index(net.key)
+        assert groups.group_key(net) is None  # a parent each: trained alone
+    sized = plan.make_plan([2], ["base", "transfer", "lp_ft"], target_per_class=[10])
+    assert next(n for n in sized if n.name == "A2B-lp_ft@k10").parent == "A2B@k10"
+    with pytest.raises(ValueError, match="add transfer to --experiments"):
+        plan.make_plan([2], ["base", "lp_ft"])
+    anb = transfer.build(CAFFENET, 3, "frozen", sources["caffenet"])
+    fit_a_few_steps(anb)  # the linear-probe phase (here: AnB's head)
+    model = transfer.build(CAFFENET, 3, "lp_ft", anb)
+    assert transfer.weights_checksum(model) == transfer.weights_checksum(anb)  # fc8 too
+    assert all(layer.trainable for layer in model.layers)
+    before = weights_by_layer(model)
+    fit_a_few_steps(model)
+    assert changed(before, weights_by_layer(model)) == sorted(before)  # every layer trains

@@ -172,10 +172,11 @@ def net_identity(ctx, net):
         "split": ctx.split.to_dict(), "split_fingerprint": ctx.split.fingerprint,
         "mixed_precision": ctx.config.mixed_precision,
     }
-    if net.parent and ctx.config.source and net.source == "A":
+    parent = plan.parent_net(net)
+    if parent is not None and ctx.config.source and parent.name == "baseA":
         identity["parent"] = {"source_sha256": ctx.config.source_sha256}  # not trained here
-    elif net.parent:
-        identity["parent"] = net_identity(ctx, plan.base(net.source, net.replicate))["hash"]
+    elif parent is not None:
+        identity["parent"] = net_identity(ctx, parent)["hash"]
     identity["hash"] = files.config_hash(identity)
     return identity
 

@@ -37,13 +37,15 @@ class Net:
 
     @property
     def parent(self):
-        """Name of the base net whose weights this net copies, or None."""
-        return None if self.source is None else f"base{self.source}"
+        """Name of the net whose weights this net copies (its base; an LP-FT net's AnB), or None."""
+        parent = parent_net(self)
+        return None if parent is None else parent.name
 
     @property
     def parent_key(self):
-        """The key of that base: the same replicate's."""
-        return None if self.source is None else base(self.source, self.replicate).key
+        """The key of that net: the same replicate's."""
+        parent = parent_net(self)
+        return None if parent is None else parent.key
 
     @property
     def mode(self):
@@ -65,6 +67,18 @@ class Net:
         reduced = self.kind == "reduced"
         return {"per_class": self.per_class if reduced else None,
                 "target_per_class": None if reduced else self.per_class}
+
+
+LP_FT_SUFFIX = "-lp_ft"
+
+
+def parent_net(net):
+    """The net `net` copies from: the frozen AnB of an LP-FT net (same n, replicate and images
+    per class), else its source's base (trained on the full half), else None."""
+    if net.kind == "lp_ft":
+        kind = "selffer" if net.source == net.target else "transfer"
+        return dataclasses.replace(net, name=net.name.replace(LP_FT_SUFFIX, ""), kind=kind)
+    return None if net.source is None else base(net.source, net.replicate)
 
 
 def with_target_size(net, k):
@@ -90,6 +104,12 @@ def copied(source, n, target, fine_tune):
 def adapted(kind, source, n, target):
     """A transfer net of an adaptation kind (catalog.ADAPTATION_KINDS): "A3B-surgical"."""
     return Net(f"{source}{n}{target}-{kind}", kind, target, source, n)
+
+
+def _lp_ft_last(nets):
+    """LP-FT nets after every other dependant: each starts from its AnB, trained before it."""
+    return [net for net in nets if net.kind != "lp_ft"] + [
+        net for net in nets if net.kind == "lp_ft"]
 
 
 def random_filters(n):
@@ -145,7 +165,10 @@ def make_plan(layers, experiments, halves=("A", "B"), per_class=(), target_per_c
             sized.append(with_target_size(base(target), k))
             sized += [with_target_size(d, k) for d in dependants
                       if d.target == target and d.kind not in ("random", "base", "reduced")]
-    one = bases + dependants + sized
+    if "lp_ft" in experiments and "transfer" not in experiments:
+        raise ValueError("--experiments=lp_ft starts from the frozen transfer nets AnB: add "
+                         "transfer to --experiments")
+    one = bases + _lp_ft_last(dependants) + _lp_ft_last(sized)
     copies = [[dataclasses.replace(net, replicate=r) for net in one] for r in range(replicates)]
     is_base = lambda net: net.kind in ("base", "reduced")  # noqa: E731
     return ([net for nets in copies for net in nets if is_base(net)]

@@ -148,11 +148,11 @@ def load_parent(ctx, net):
     parent_dir = rundir.run_dir_of(ctx.config.workdir, net.parent_key)
     result = files.read_json(os.path.join(parent_dir, rundir.RESULT))
     if result is None:
-        raise rundir.RunDirError(f"{net.name} needs its base {net.parent}, which has not "
+        raise rundir.RunDirError(f"{net.name} needs {net.parent}, which has not "
                                  f"finished ({parent_dir}/result.json missing); run the sweep "
                                  "with --experiments including base")
     if result.get("status") == "diverged":
-        raise rundir.RunDirError(f"{net.name} needs its base {net.parent}, which diverged "
+        raise rundir.RunDirError(f"{net.name} needs {net.parent}, which diverged "
                                  f"({parent_dir}); nothing can be copied from it. Rerun with a "
                                  "recipe that trains (e.g. a lower --learning_rate) in a new "
                                  "--workdir")
@@ -288,7 +288,7 @@ def finish(ctx, net, model, copied_sha, result, fused_info):
         summaries.write_conv1_filters(run_dir, model, config.recipe.steps)
     summaries.write_hparams(run_dir, row)
     exported = config.export and (net.kind in ("base", "reduced") or net.fine_tune
-                                  or net.mode == "surgical")
+                                  or net.mode in ("surgical", "lp_ft"))
     rundir.finish(config.workdir, run_dir, model, config.flags_text, manifest, row,
                   (ctx.source.info.mean, class_names) if exported else None)
     return row

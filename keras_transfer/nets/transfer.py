@@ -16,7 +16,7 @@ import numpy as np
 from keras_transfer import catalog
 from keras_transfer.nets import backbones
 
-MODES = ("frozen", "fine_tune", "random_frozen", "truncate", "surgical")
+MODES = ("frozen", "fine_tune", "random_frozen", "truncate", "surgical", "lp_ft")
 # Modes whose nets share their frozen blocks 1..n, so a group of them runs one trunk.
 SHARED_TRUNK = ("frozen", "random_frozen", "truncate")
 MAX_N = catalog.MAX_N  # fc8 is the classifier of the target task and is never copied
@@ -60,13 +60,14 @@ def build(arch, n, mode, source=None, name=None):
     mode: "frozen" (copied layers not trained), "fine_tune" (all layers trained),
       "random_frozen" (no source; layers 1..n keep their random init and are frozen),
       "truncate" (blocks 1..n copied and frozen, the rest dropped, a new linear classifier on
-      their features) or "surgical" (every block copied, only block n and the classifier
-      trained; n >= 1).
+      their features), "surgical" (every block copied, only block n and the classifier
+      trained; n >= 1) or "lp_ft" (every layer, classifier included, copied from `source`, the
+      trained AnB, and all fine-tuned).
     source: a Keras model or the path of a `.keras` file; required unless mode is random_frozen.
     """
     if mode not in MODES:
         raise TransferError(f"unknown mode {mode!r}; choose one of {MODES}")
-    if mode in ("truncate", "surgical") and n == 0:
+    if mode in ("truncate", "surgical", "lp_ft") and n == 0:
         raise TransferError(f"mode {mode!r} needs n >= 1 (the block it cuts at or trains)")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 <= n <= MAX_N:
         raise TransferError(
@@ -94,7 +95,10 @@ def build(arch, n, mode, source=None, name=None):
 
 
 def copied_depth(mode, n, model):
-    """How many blocks a net of `mode` copies from its source: n, or all (surgical)."""
+    """How many blocks a net of `mode` copies from its source: n, all but the classifier
+    (surgical), or all (lp_ft: its source is the same task's AnB)."""
+    if mode == "lp_ft":
+        return backbones.num_cuts(model)
     return backbones.num_cuts(model) - 1 if mode == "surgical" else n
 
 

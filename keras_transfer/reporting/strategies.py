@@ -14,7 +14,8 @@ GROUPS = {"frozen": "AnB", "fine_tune": "AnB+",
           **{kind: f"AnB-{kind}" for kind in catalog.ADAPTATION_KINDS}}
 LABELS = {"frozen": "frozen (AnB)", "fine_tune": "fine-tuned (AnB+)",
           "truncate": "truncate: linear classifier on blocks 1..n",
-          "surgical": "surgical: train block n only"}
+          "surgical": "surgical: train block n only",
+          "lp_ft": "LP-FT: AnB, then every layer fine-tuned"}
 REFERENCE = "fine_tune"  # the strategy each adaptation kind is compared with
 
 
