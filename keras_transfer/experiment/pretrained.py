@@ -10,7 +10,6 @@ over the cut points. Replicates vary the target-side nets' inits and data orders
 is the same file in all of them.
 """
 
-import hashlib
 import os
 
 from keras_transfer import catalog, files
@@ -35,11 +34,7 @@ def fingerprint(path):
         raise SourceError(
             f"--source={path} is a directory (a SavedModel?). A SavedModel keeps no layer names "
             "to copy by; load it in Keras and save it as a .keras file, the format --source reads")
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return files.file_sha256(path)
 
 
 def split(class_names):

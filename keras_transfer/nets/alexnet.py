@@ -82,13 +82,18 @@ class Architecture:
     conv1_stride: int = 0  # 0: Caffe's 4 at >= 200 px, 1 below
 
     def __post_init__(self):
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight decay must be >= 0, got {self.weight_decay}")
+        check_regularisation(self.dropout, self.weight_decay)
 
     def to_dict(self):
         return dataclasses.asdict(self)
+
+
+def check_regularisation(dropout, weight_decay):
+    """The errors of a --dropout or --weight_decay no net can train with."""
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    if weight_decay < 0:
+        raise ValueError(f"weight decay must be >= 0, got {weight_decay}")
 
 
 # --model choices: the paper's net and the CPU-sized variant (same shapes as the PyTorch peer's).

@@ -53,10 +53,7 @@ class MobileNetArchitecture:
     bn_momentum: float = 0.99
 
     def __post_init__(self):
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight decay must be >= 0, got {self.weight_decay}")
+        alexnet.check_regularisation(self.dropout, self.weight_decay)
 
     def to_dict(self):
         return {"family": "mobilenetv3", **dataclasses.asdict(self)}

@@ -10,7 +10,6 @@ out, are stored in the same file: a resumed run draws the dropout masks an unint
 """
 
 import glob
-import hashlib
 import json
 import os
 import re
@@ -141,7 +140,7 @@ class Checkpointer(IntervalCallback):
         elif self.owner is not None and record.get("owner") != self.owner:
             why, prefix = (f"belongs to {record.get('owner')}, not to {self.owner} (the "
                            "recipe or group changed); training starts afresh"), "stale-"
-        elif record.get("sha256") != _sha256(path):
+        elif record.get("sha256") != files.file_sha256(path):
             why, prefix = "does not match its recorded checksum (damaged)", "unreadable-"
         else:
             return True
@@ -169,7 +168,7 @@ class Checkpointer(IntervalCallback):
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())  # the rename must never publish a file whose data is not on disk
         # The record goes first: a checkpoint is never published without its owner and checksum.
-        files.write_json(_record_path(path), {"owner": self.owner, "sha256": _sha256(tmp)})
+        files.write_json(_record_path(path), {"owner": self.owner, "sha256": files.file_sha256(tmp)})
         os.replace(tmp, path)
         for old in checkpoint_paths(self.directory)[self.keep:]:
             os.remove(old)
@@ -187,14 +186,6 @@ def newest_owner(directory):
 
 def _record_path(path):
     return path[:-len(".weights.h5")] + ".json"
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _read_record(path):
