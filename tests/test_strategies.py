@@ -79,8 +79,11 @@ def test_surgical_on_batchnorm_trains_one_block_and_its_statistics(sources):
     assert moved == sorted([f"expanded_conv_{b}_{part}" for b in (1, 2) for part in (
         "expand", "expand_bn", "depthwise", "depthwise_bn", "project", "project_bn")]
         + ["classifier"])
-    frozen_sha = transfer.frozen_checksum(model)
-    assert frozen_sha == transfer.frozen_checksum(transfer.build(MOBILENET, 3, "surgical", source))
+    frozen = {layer.name for layer in transfer.frozen_layers(model, "surgical", 3)
+              if layer.get_weights()}
+    assert frozen.isdisjoint(moved) and len(frozen) == 56  # 68 copied weighted layers - 12
+    assert transfer.frozen_checksum(model, "surgical", 3) == transfer.frozen_checksum(
+        transfer.build(MOBILENET, 3, "surgical", source), "surgical", 3)
 
 
 def test_truncated_heads_on_one_trunk_compute_what_each_net_does(sources):

@@ -207,7 +207,7 @@ def train_unit(ctx, nets, todo, callbacks=()):
     copied = [transfer.weights_checksum(parent_model if parent_model is not None else m,
                                         transfer.copied_depth(net.mode, net.n, m))
               if net.n else None for net, m in zip(nets, models)]
-    frozen = [transfer.frozen_checksum(m) for m in models]
+    frozen = [transfer.frozen_checksum(m, net.mode, net.n) for net, m in zip(nets, models)]
     order_seed, k = data_seed(config, nets[0]), len(nets)
 
     def train_data(start_batch):
@@ -236,7 +236,7 @@ def train_unit(ctx, nets, todo, callbacks=()):
     for net, target, source, sha in zip(nets, models, inner, frozen):
         if target is not source:
             target.set_weights(source.get_weights())
-        if transfer.frozen_checksum(target) != sha:
+        if transfer.frozen_checksum(target, net.mode, net.n) != sha:
             # Frozen layers never change; a mismatch would be a bug, not noise.
             raise AssertionError(f"{net.name}: its frozen layers changed in training")
     info = grouped and {

@@ -82,16 +82,21 @@ def build(arch, n, mode, source=None, name=None):
     copied = copied_depth(mode, n, model)
     if mode != "random_frozen":
         copy_blocks(source, model, copied)
+    for layer in frozen_layers(model, mode, n):
+        layer.trainable = False
+    return backbones.truncate(model, n, arch) if mode == "truncate" else model
+
+
+def frozen_layers(model, mode, n):
+    """The layers a net of `mode` never trains: blocks 1..n (frozen, random frozen, truncate),
+    every copied block but block n (surgical), none (fine-tuned, LP-FT). Decided by the mode,
+    not by the layers' flags, so the runner's check also catches a layer left trainable."""
     if mode == "surgical":
         below = {id(layer) for layer in backbones.block_layers(model, n - 1)}
         block_n = {id(layer) for layer in backbones.block_layers(model, n)} - below
-        frozen = [layer for layer in backbones.block_layers(model, copied)
-                  if id(layer) not in block_n]
-    else:
-        frozen = backbones.block_layers(model, n) if mode in SHARED_TRUNK else []
-    for layer in frozen:
-        layer.trainable = False
-    return backbones.truncate(model, n, arch) if mode == "truncate" else model
+        return [layer for layer in backbones.block_layers(model, copied_depth(mode, n, model))
+                if id(layer) not in block_n]
+    return backbones.block_layers(model, n) if mode in SHARED_TRUNK else []
 
 
 def copied_depth(mode, n, model):
@@ -102,14 +107,13 @@ def copied_depth(mode, n, model):
     return backbones.num_cuts(model) - 1 if mode == "surgical" else n
 
 
-def frozen_checksum(model):
-    """sha256 of the weights of every layer not trained (BatchNorm's statistics too): a frozen
-    net's, a surgical net's all-but-one block; fixed by construction, checked after training."""
+def frozen_checksum(model, mode, n):
+    """sha256 of the weights (BatchNorm's statistics too) of `frozen_layers`: what training
+    must leave bit for bit as it was (the runner checks it after every net)."""
     digest = hashlib.sha256()
-    for layer in model.layers:
-        if not layer.trainable:
-            for w in layer.get_weights():
-                digest.update(np.ascontiguousarray(w).tobytes())
+    for layer in frozen_layers(model, mode, n):
+        for w in layer.get_weights():
+            digest.update(np.ascontiguousarray(w).tobytes())
     return digest.hexdigest()
 
 
