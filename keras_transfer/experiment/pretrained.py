@@ -50,26 +50,26 @@ def target_side(nets):
 def load(path):
     """The source model, or a SourceError saying why it cannot be read."""
     try:
-        return transfer.load_source(path)
+        return transfer.load_source(path, remedy="")
     except transfer.TransferError as e:
-        raise SourceError(f"--source={path}: {e}".replace(
-            " Delete its run directory and rerun the sweep to retrain it.", "")) from None
+        raise SourceError(f"--source={path}: {e}") from None
 
 
 def install(ctx):
     """Installs the source (checked by `check`) as baseA of each replicate; an installed copy of
     the same file is kept."""
     config = ctx.config
-    model = None
+    model = sha = None
     for replicate in range(config.replicates):
         run_dir = rundir.run_dir_of(config.workdir, f"r{replicate}/baseA")
         result = files.read_json(os.path.join(run_dir, rundir.RESULT))
         if result and result.get("source_sha256") == config.source_sha256:
             continue
-        model = model or load(config.source)
+        if model is None:  # once, for every replicate that lacks it
+            model = load(config.source)
+            sha = transfer.weights_checksum(model)
         os.makedirs(run_dir, exist_ok=True)
         model.save(os.path.join(run_dir, rundir.MODEL))
-        sha = transfer.weights_checksum(model)
         files.write_json(os.path.join(run_dir, rundir.MANIFEST), {
             "imported_from": os.path.abspath(config.source),
             "source_sha256": config.source_sha256, "weights_sha256": sha,

@@ -37,8 +37,12 @@ def weights_checksum(model, n=None):
     return digest.hexdigest()
 
 
-def load_source(path):
-    """A trained net from a `.keras` file, with a clear error when it is missing or unreadable."""
+RETRAIN = " Delete its run directory and rerun the sweep to retrain it."
+
+
+def load_source(path, remedy=RETRAIN):
+    """A trained net from a `.keras` file, with a clear error when it is missing or unreadable;
+    `remedy` ends the unreadable-file message (a sweep's own base: retrain it)."""
     if not os.path.exists(path):
         raise TransferError(
             f"the source network {path!r} does not exist. Train its base net first "
@@ -48,8 +52,7 @@ def load_source(path):
     except Exception as e:  # zip, h5 and deserialisation errors have no common base class
         raise TransferError(
             f"the source network {path!r} exists but cannot be loaded ({type(e).__name__}: "
-            f"{e}); the file is damaged. Delete its run directory and rerun the sweep to "
-            "retrain it.") from e
+            f"{e}); the file is damaged.{remedy}") from e
 
 
 def build(arch, n, mode, source=None, name=None):
