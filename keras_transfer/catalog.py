@@ -35,13 +35,16 @@ def layer_axis(model):
 def max_n(model):
     """The largest n a transfer net of `model` can copy (all layers but the classifier)."""
     return len(layer_axis(model)) - 1
-# Beyond the paper's kinds, two adaptation strategies on the same n axis, each a kind of its
+# Beyond the paper's kinds, adaptation strategies on the same n axis, each a kind of its
 # own (so no report of the paper's kinds pools them): "truncate" keeps the source's blocks
 # 1..n frozen, drops the rest and trains a new linear classifier on them (feature extraction
 # at depth n); "surgical" copies every block, trains only block n and a new classifier (Lee et
 # al., ICLR 2023); "lp_ft" starts from the trained AnB (its head fitted on frozen features) and
-# fine-tunes every layer (LP-FT, Kumar et al., ICLR 2022).
-ADAPTATION_KINDS = ("truncate", "surgical", "lp_ft")
+# fine-tunes every layer (LP-FT, Kumar et al., ICLR 2022); "llrd" copies blocks 1..n like AnB+
+# and fine-tunes them with layer-wise learning-rate decay, block k at decay ** (n + 1 - k)
+# times the rate (--llrd_decay; Howard & Ruder 2018, Clark et al. 2020).
+ADAPTATION_KINDS = ("truncate", "surgical", "lp_ft", "llrd")
+LLRD_DECAY = 0.7  # 0.7 ** 7 = 0.08: an n=7 llrd net's first block learns at 1/12 of the rate
 KINDS = ("base", "selffer", "transfer", "random", "reduced") + ADAPTATION_KINDS
 # The split of a sweep from a user's pretrained model (--source): half A is the source's
 # (untrained here, no rows), half B every class of the dataset.

@@ -15,7 +15,7 @@ import sys
 
 from absl import app, flags, logging
 
-from keras_transfer import cli
+from keras_transfer import catalog, cli
 from keras_transfer.experiment import plan
 
 FLAGS = flags.FLAGS
@@ -80,6 +80,10 @@ flags.DEFINE_float("kerastuner_lease_seconds", 600.0,
 flags.DEFINE_string("source", None, "A pretrained Keras model (.keras, same --model) as base "
                     "A: every class of --dataset is the target, and the sweep trains baseB from "
                     "scratch and the nets that copy from the source or from baseB (no --split).")
+flags.DEFINE_float("llrd_decay", catalog.LLRD_DECAY, "--experiments=llrd: layer-wise "
+                   "learning-rate decay; block k of the n copied ones learns at "
+                   "llrd_decay ** (n + 1 - k) times the rate, the new layers above at the rate.",
+                   lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_float("weight_decay", None, "L2 weight decay on kernels; default: Caffe's 5e-4. "
                    "python -m keras_transfer.tune writes a tuned value into best.flags.")
 
@@ -130,7 +134,7 @@ def config_from_flags(split, workdir):
         max_bad_fraction=FLAGS.max_bad_fraction, flags_text=FLAGS.flags_into_string(),
         fused=FLAGS.fused, weight_decay=FLAGS.weight_decay, verbose=FLAGS.verbose,
         dropout=FLAGS.dropout, checkpoint_seconds=FLAGS.checkpoint_seconds,
-        replicates=FLAGS.replicates)
+        replicates=FLAGS.replicates, llrd_decay=FLAGS.llrd_decay)
 
 
 def split_name(split):

@@ -46,7 +46,8 @@ def source_config(tmp_path, source, **overrides):
     return SweepConfig(**{
         "workdir": str(tmp_path / "work"), "dataset": f"folder:{tmp_path / 'data'}",
         "split": pretrained.SPLIT, "model": "caffenet_small", "layers": (1, 2),
-        "experiments": ("base", "selffer", "transfer", "surgical"), "recipe": TINY,
+        "experiments": ("base", "selffer", "transfer", "surgical", "llrd"), "recipe": TINY,
+        "llrd_decay": 0.5,
         "source": str(source), "source_sha256": pretrained.fingerprint(str(source)),
         **overrides})
 
@@ -68,7 +69,8 @@ def test_the_target_side_is_trained_from_the_source(swept):
     tmp_path, source, rows, again = swept
     by_name = {r["net"]: r for r in rows}
     assert sorted(by_name) == sorted(["baseB", "B1B", "B1B+", "B2B", "B2B+", "A1B", "A1B+",
-                                      "A2B", "A2B+", "A1B-surgical", "A2B-surgical"])
+                                      "A2B", "A2B+", "A1B-surgical", "A2B-surgical",
+                                      "A1B-llrd", "A2B-llrd"])
     assert {r["target"] for r in rows} == {"B"} and {r["num_classes"] for r in rows} == {4}
     assert {r["split"] for r in rows} == {"pretrained"}
     assert {r["source_sha256"] for r in rows} == {pretrained.fingerprint(
@@ -79,7 +81,7 @@ def test_the_target_side_is_trained_from_the_source(swept):
     assert installed["status"] == "imported"
     assert installed["weights_sha256"] == transfer.weights_checksum(source)
     lines = (work / "results.jsonl").read_text().splitlines()
-    assert len(lines) == 11 and "baseA" not in {json.loads(line)["net"] for line in lines}
+    assert len(lines) == 13 and "baseA" not in {json.loads(line)["net"] for line in lines}
 
 
 def test_copied_blocks_are_the_sources(swept):
@@ -95,6 +97,28 @@ def test_copied_blocks_are_the_sources(swept):
         assert all(np.array_equal(a, b) for a, b in zip(
             surgical.get_layer(name).get_weights(), source.get_layer(name).get_weights()))
     assert (runs / "A2B-surgical" / "saved_model" / "saved_model.pb").exists()
+
+
+def test_layer_wise_decay_moves_the_lower_blocks_less(swept):
+    tmp_path, source, rows, _ = swept
+    runs = tmp_path / "work" / "runs" / "r0"
+    row = next(r for r in rows if r["net"] == "A2B-llrd")
+    assert (row["kind"], row["strategy"], row["llrd_decay"]) == ("llrd", "llrd", 0.5)
+    manifest = json.loads((runs / "A2B-llrd" / "manifest.json").read_text())
+    assert manifest["identity"]["llrd_decay"] == 0.5
+    assert manifest["copied_weights_sha256"] == transfer.weights_checksum(source, 2)
+    assert "llrd_decay" not in json.loads((runs / "A2B+" / "manifest.json").read_text())[
+        "identity"]
+
+    def moved(net, layer):
+        trained = keras.saving.load_model(str(runs / net / "model.keras"), compile=False)
+        return np.linalg.norm(trained.get_layer(layer).get_weights()[0]
+                              - source.get_layer(layer).get_weights()[0])
+    # conv1 learns at 0.25 of AnB+'s rate, conv2 at 0.5: same init and batches (paired), so
+    # after 4 steps they moved about that much less.
+    assert 0.1 < moved("A2B-llrd", "conv1") / moved("A2B+", "conv1") < 0.45
+    assert 0.3 < moved("A2B-llrd", "conv2") / moved("A2B+", "conv2") < 0.7
+    assert (runs / "A2B-llrd" / "saved_model" / "saved_model.pb").exists()
 
 
 def test_the_report_expects_only_the_target_side(swept):

@@ -1,6 +1,7 @@
-"""The adaptation strategies beside the paper's: truncate and surgical nets (what is copied,
-what trains, on CaffeNet and on MobileNetV3 with BatchNorm), their plan names and groups, and
-the report's strategy section on results with known numbers."""
+"""The adaptation strategies beside the paper's: truncate, surgical, LP-FT and layer-wise
+learning-rate decay nets (what is copied, what trains and how fast, on CaffeNet and on
+MobileNetV3 with BatchNorm), their plan names and groups, and the report's strategy section on
+results with known numbers."""
 
 import keras
 import numpy as np
@@ -161,8 +162,8 @@ def test_the_report_judges_each_strategy_against_fine_tuning(tmp_path):
 
 
 def test_adaptation_kinds_need_two_halves():
-    with pytest.raises(ValueError, match="truncate and surgical experiments need a split with "
-                       "two halves"):
+    with pytest.raises(ValueError, match="truncate, surgical, lp_ft, llrd experiments need a "
+                       "split with two halves"):
         plan.make_plan([2], ["base", "surgical"], halves=())
 
 
@@ -189,3 +190,65 @@ def test_lp_ft_starts_from_its_trained_anb_and_fine_tunes_every_layer(sources):
     before = weights_by_layer(model)
     fit_a_few_steps(model)
     assert changed(before, weights_by_layer(model)) == sorted(before)  # every layer trains
+
+
+def one_step_deltas(model, lr_multipliers=None):
+    """Each weighted layer's kernel change after one SGD step on a fixed batch."""
+    before = {v.path: np.array(v) for v in model.trainable_weights}
+    compile_model(model, TrainConfig(steps=1, eval_every=1, learning_rate=0.01), 5,
+                  lr_multipliers=lr_multipliers)
+    rng = np.random.RandomState(0)
+    x = (rng.randn(16, 32, 32, 3) * 50 + 20).astype("float32")
+    model.fit(x, rng.randint(0, 5, 16), batch_size=16, epochs=1, verbose=0, shuffle=False)
+    return {v.path: np.array(v) - before[v.path] for v in model.trainable_weights}
+
+
+@pytest.mark.parametrize("family", ["caffenet", "mobilenet"])
+def test_layer_wise_decay_scales_each_copied_blocks_step_by_its_factor(sources, family):
+    arch = CAFFENET if family == "caffenet" else MOBILENET
+    keras.utils.set_random_seed(1)  # both nets draw the same fresh layers
+    model = transfer.build(arch, 3, "llrd", sources[family])
+    factors = transfer.lr_multipliers(model, 3, 0.5)
+    blocks = {k: {v.path for layer in backbones.block_layers(model, k)
+                  for v in layer.trainable_weights} for k in (1, 2, 3)}
+    assert set(factors) == blocks[3]  # only the copied blocks; the fresh layers keep the rate
+    assert {factors[p] for p in blocks[1]} == {0.125}  # block 1: 0.5 ** 3, the lowest
+    assert {factors[p] for p in blocks[2] - blocks[1]} == {0.25}
+    assert {factors[p] for p in blocks[3] - blocks[2]} == {0.5}
+    if family == "caffenet":
+        assert factors == {f"conv{i}/{w}": 0.5 ** (4 - i) for i in (1, 2, 3)
+                           for w in ("kernel", "bias")}
+    # One step from the same weights on the same batch: each variable moves by its factor
+    # times what plain fine-tuning (AnB+) moves it.
+    keras.utils.set_random_seed(1)
+    plain = one_step_deltas(transfer.build(arch, 3, "fine_tune", sources[family]))
+    decayed = one_step_deltas(model, factors)
+    moved = 0
+    for path, delta in plain.items():
+        if np.abs(delta).max() > 0:
+            moved += 1
+            np.testing.assert_allclose(decayed[path], factors.get(path, 1.0) * delta,
+                                       rtol=2e-3, atol=1e-7)  # float32 w1 - w0
+    assert moved == len(plain)
+    assert transfer.lr_multipliers(model, 3, 1.0) == dict.fromkeys(factors, 1.0)
+
+
+def test_layer_wise_decay_is_saved_with_the_optimizer(sources, tmp_path):
+    model = transfer.build(CAFFENET, 2, "llrd", sources["caffenet"])
+    factors = transfer.lr_multipliers(model, 2, 0.7)
+    compile_model(model, TrainConfig(steps=1, eval_every=1), 5, lr_multipliers=factors)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert loaded.optimizer.lr_multipliers == pytest.approx(factors)
+    assert loaded.optimizer.get_config()["lr_multipliers"]["conv1/kernel"] == pytest.approx(0.49)
+
+
+def test_llrd_nets_are_named_planned_alone_and_carry_their_decay():
+    nets = plan.make_plan([2, 5], ["base", "transfer", "llrd"])
+    llrd = [net for net in nets if net.kind == "llrd"]
+    assert [net.name for net in llrd] == ["B2A-llrd", "A2B-llrd", "B5A-llrd", "A5B-llrd"]
+    assert {(net.mode, net.parent, net.hparams()["strategy"]) for net in llrd} == {
+        ("llrd", "baseB", "llrd"), ("llrd", "baseA", "llrd")}
+    assert all(groups.group_key(net) is None for net in llrd)  # its own rate per variable
+    with pytest.raises(transfer.TransferError, match="needs n >= 1"):
+        transfer.build(CAFFENET, 0, "llrd", None)

@@ -45,6 +45,7 @@ class SweepConfig:
     verbose: int = 0           # 1: Keras' line per evaluation (not part of any identity)
     source: str | None = None  # a user's pretrained .keras model as base A (experiment.pretrained)
     source_sha256: str | None = None  # its file's sha256 (part of every dependant's identity)
+    llrd_decay: float = catalog.LLRD_DECAY  # the llrd nets' factor per block (transfer.lr_multipliers)
 
 
 @dataclasses.dataclass
@@ -116,7 +117,7 @@ def sweep_settings(config):
             "dataset": config.dataset, "strategy": config.strategy,
             # Fused groups share a random trunk among random1..7 and a dropout mask inside a
             # trunk: a workdir holds nets trained one way only.
-            "fused": config.fused,
+            "fused": config.fused, "llrd_decay": config.llrd_decay,
             # Only a --source sweep has the key: workdirs from before it keep their binding.
             **({"source_sha256": config.source_sha256} if config.source else {})}
 
@@ -129,6 +130,8 @@ def recipe_settings(config):
     # `fused` is bound per workdir (sweep.json) but kept out of the recipe hash, which rows
     # written before it was recorded carry.
     del settings["replicates"], settings["seed"], settings["fused"]
+    # Only the llrd nets depend on it; they carry it in their identity and row.
+    del settings["llrd_decay"]
     return settings
 
 
@@ -172,6 +175,8 @@ def net_identity(ctx, net):
         "split": ctx.split.to_dict(), "split_fingerprint": ctx.split.fingerprint,
         "mixed_precision": ctx.config.mixed_precision,
     }
+    if net.kind == "llrd":
+        identity["llrd_decay"] = ctx.config.llrd_decay
     parent = plan.parent_net(net)
     if parent is not None and ctx.config.source and parent.name == "baseA":
         identity["parent"] = {"source_sha256": ctx.config.source_sha256}  # not trained here

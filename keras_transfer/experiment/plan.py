@@ -133,9 +133,9 @@ def make_plan(layers, experiments, halves=("A", "B"), per_class=(), target_per_c
     if unknown:
         raise ValueError(f"unknown experiments {sorted(unknown)}; choose from {EXPERIMENTS}")
     if not halves and set(experiments) & {"selffer", "transfer", *catalog.ADAPTATION_KINDS}:
-        raise ValueError("selffer, transfer, truncate and surgical experiments need a split "
-                         "with two halves (--split=random, natural_manmade or a JSON file), not "
-                         "--split=none")
+        raise ValueError(f"selffer, transfer and {', '.join(catalog.ADAPTATION_KINDS)} "
+                         "experiments need a split with two halves (--split=random, "
+                         "natural_manmade or a JSON file), not --split=none")
     dependants = []
     for n in layers:
         for target in halves:

@@ -5,7 +5,7 @@ every replicate (runs/r<i>/baseA: its model.keras, a manifest naming the file an
 and result.json with status "imported"; no results row, since its accuracy on its own data is
 not measured here). Every class of --dataset is the target, half B of the split "pretrained";
 the sweep trains the target side: baseB from scratch (the baseline), the selffers BnB, BnB+
-(the co-adaptation control on the target) and the transfers AnB, AnB+, truncate and surgical
+(the co-adaptation control on the target) and the transfers AnB, AnB+ and the adaptation kinds
 over the cut points. Replicates vary the target-side nets' inits and data orders; the source
 is the same file in all of them.
 """

@@ -19,7 +19,7 @@ import time
 
 from absl import logging
 
-from keras_transfer import files
+from keras_transfer import catalog, files
 from keras_transfer.experiment import results
 from keras_transfer.nets import saved_model
 from keras_transfer.training import fit
@@ -85,8 +85,8 @@ def check_writable(workdir):
 
 SWEEP = "sweep.json"
 # Settings sweep.json did not always hold, with the value every earlier sweep.json meant: local
-# sweeps fused groups by default.
-RECORDED_LATER = {"fused": True}
+# sweeps fused groups by default, and llrd nets came with their default decay.
+RECORDED_LATER = {"fused": True, "llrd_decay": catalog.LLRD_DECAY}
 LOCK = "sweep.lock"
 
 

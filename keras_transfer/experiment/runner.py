@@ -201,7 +201,9 @@ def train_unit(ctx, nets, todo, callbacks=()):
             model, inner = groups.compiled_group(nets, models, arch, recipe, ctx.fused_models)
         else:
             (model,), inner = models, models
-            compile_model(model, recipe, arch.num_classes)
+            compile_model(model, recipe, arch.num_classes, lr_multipliers=(
+                transfer.lr_multipliers(model, nets[0].n, config.llrd_decay)
+                if nets[0].mode == "llrd" else None))
     # The copied (frozen or to be fine-tuned) blocks as they are before training, and the
     # layers no step may change.
     copied = [transfer.weights_checksum(parent_model if parent_model is not None else m,
@@ -282,13 +284,14 @@ def finish(ctx, net, model, copied_sha, result, fused_info):
         "recipe": recipe, "recipe_hash": files.config_hash(recipe),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         **({"source_sha256": config.source_sha256} if config.source else {}),
+        **({"llrd_decay": config.llrd_decay} if net.kind == "llrd" else {}),
     }
     row["source"] = net.source
     if net.kind in ("base", "reduced"):
         summaries.write_conv1_filters(run_dir, model, config.recipe.steps)
     summaries.write_hparams(run_dir, row)
     exported = config.export and (net.kind in ("base", "reduced") or net.fine_tune
-                                  or net.mode in ("surgical", "lp_ft"))
+                                  or net.mode in ("surgical", "lp_ft", "llrd"))
     rundir.finish(config.workdir, run_dir, model, config.flags_text, manifest, row,
                   (ctx.source.info.mean, class_names) if exported else None)
     return row

@@ -16,7 +16,7 @@ import numpy as np
 from keras_transfer import catalog
 from keras_transfer.nets import backbones
 
-MODES = ("frozen", "fine_tune", "random_frozen", "truncate", "surgical", "lp_ft")
+MODES = ("frozen", "fine_tune", "random_frozen", "truncate", "surgical", "lp_ft", "llrd")
 # Modes whose nets share their frozen blocks 1..n, so a group of them runs one trunk.
 SHARED_TRUNK = ("frozen", "random_frozen", "truncate")
 MAX_N = catalog.MAX_N  # fc8 is the classifier of the target task and is never copied
@@ -65,12 +65,13 @@ def build(arch, n, mode, source=None, name=None):
       "truncate" (blocks 1..n copied and frozen, the rest dropped, a new linear classifier on
       their features), "surgical" (every block copied, only block n and the classifier
       trained; n >= 1) or "lp_ft" (every layer, classifier included, copied from `source`, the
-      trained AnB, and all fine-tuned).
+      trained AnB, and all fine-tuned) or "llrd" (blocks 1..n copied and fine-tuned at
+      layer-wise decayed rates: compile it with `lr_multipliers`).
     source: a Keras model or the path of a `.keras` file; required unless mode is random_frozen.
     """
     if mode not in MODES:
         raise TransferError(f"unknown mode {mode!r}; choose one of {MODES}")
-    if mode in ("truncate", "surgical", "lp_ft") and n == 0:
+    if mode in ("truncate", "surgical", "lp_ft", "llrd") and n == 0:
         raise TransferError(f"mode {mode!r} needs n >= 1 (the block it cuts at or trains)")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 <= n <= MAX_N:
         raise TransferError(
@@ -100,6 +101,19 @@ def frozen_layers(model, mode, n):
         return [layer for layer in backbones.block_layers(model, copied_depth(mode, n, model))
                 if id(layer) not in block_n]
     return backbones.block_layers(model, n) if mode in SHARED_TRUNK else []
+
+
+def lr_multipliers(model, n, decay):
+    """Layer-wise learning-rate decay over the copied blocks: {variable path: factor}, block k
+    of 1..n at decay ** (n + 1 - k) (block n at decay, the first block lowest); the fresh
+    layers above n learn at the full rate. decay 1 is fine-tuning (AnB+), 0 freezing (AnB)."""
+    factors, seen = {}, set()
+    for k in range(1, n + 1):
+        for layer in backbones.block_layers(model, k):
+            if id(layer) not in seen:
+                seen.add(id(layer))
+                factors.update({v.path: decay ** (n + 1 - k) for v in layer.trainable_weights})
+    return factors
 
 
 def copied_depth(mode, n, model):

@@ -230,7 +230,7 @@ def decomposition_figure(rows):
 
 
 STRATEGY_COLORS = {"frozen": "#b0232a", "fine_tune": "#f08c8c", "truncate": "#1f4e9c",
-                   "surgical": "#2e8b57", "lp_ft": "#d9822b"}
+                   "surgical": "#2e8b57", "lp_ft": "#d9822b", "llrd": "#7b3fa0"}
 
 
 def strategies_figure(rows):

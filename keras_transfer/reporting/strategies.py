@@ -15,7 +15,8 @@ GROUPS = {"frozen": "AnB", "fine_tune": "AnB+",
 LABELS = {"frozen": "frozen (AnB)", "fine_tune": "fine-tuned (AnB+)",
           "truncate": "truncate: linear classifier on blocks 1..n",
           "surgical": "surgical: train block n only",
-          "lp_ft": "LP-FT: AnB, then every layer fine-tuned"}
+          "lp_ft": "LP-FT: AnB, then every layer fine-tuned",
+          "llrd": "layer-wise lr decay: AnB+, block k at decay^(n+1-k)"}
 REFERENCE = "fine_tune"  # the strategy each adaptation kind is compared with
 
 

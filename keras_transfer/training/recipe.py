@@ -59,21 +59,35 @@ class TrainConfig:
 @keras.saving.register_keras_serializable(package="keras_transfer")
 class CaffeSGD(keras.optimizers.SGD):
     """SGD whose bias variables learn at `bias_lr_multiplier` times the learning rate (Caffe's
-    `lr_mult: 2` on biases); Keras has no per-variable learning rates."""
+    `lr_mult: 2` on biases), and each variable named in `lr_multipliers` ({variable path:
+    factor}, e.g. layer-wise decay) at that factor times its rate; Keras has no per-variable
+    learning rates."""
 
-    def __init__(self, bias_lr_multiplier=2.0, **kwargs):
+    def __init__(self, bias_lr_multiplier=2.0, lr_multipliers=None, **kwargs):
         super().__init__(**kwargs)
         self.bias_lr_multiplier = bias_lr_multiplier
+        self.lr_multipliers = dict(lr_multipliers or {})
+
+    def build(self, variables):
+        super().build(variables)
+        # By the variable's index: update_step sees the backend's variable, whose name on the
+        # TF backend is not the Keras path.
+        self._lr_factors = [float(self.lr_multipliers.get(v.path, 1.0)) for v in variables]
 
     def update_step(self, gradient, variable, learning_rate):
         # On the TF backend this sees the raw tf.Variable ("model/fc6/bias:0"; with
         # MirroredStrategy "…/bias/replica_1:0"), elsewhere the Keras variable ("bias").
         if "bias" in variable.name.split(":")[0].split("/")[-2:]:
             learning_rate = learning_rate * self.bias_lr_multiplier
+        if self.lr_multipliers:
+            factor = self._lr_factors[self._get_variable_index(variable)]
+            if factor != 1.0:
+                learning_rate = learning_rate * factor
         super().update_step(gradient, variable, learning_rate)
 
     def get_config(self):
-        return {**super().get_config(), "bias_lr_multiplier": self.bias_lr_multiplier}
+        return {**super().get_config(), "bias_lr_multiplier": self.bias_lr_multiplier,
+                "lr_multipliers": self.lr_multipliers}
 
 
 @keras.saving.register_keras_serializable(package="keras_transfer")
@@ -119,17 +133,19 @@ def metrics(num_classes):
     return found
 
 
-def compile_model(model, config, num_classes):
+def compile_model(model, config, num_classes, lr_multipliers=None):
     """Compiles `model` (whose `trainable` flags are already set) with the paper's optimizer. A
     model with several outputs (a group of nets, one output each) gets one loss and one metric
-    set per output, so each net's numbers are logged under its output's name."""
+    set per output, so each net's numbers are logged under its output's name.
+    lr_multipliers: {variable path: factor} for variables that learn at another rate."""
     schedule = CaffeSchedule(config.learning_rate, config.lr_step, config.lr_gamma,
                              config.warmup_steps, config.lr_policy, config.steps)
     outputs = len(model.outputs)
     loss, metric_sets = keras.losses.SparseCategoricalCrossentropy, metrics
     model.compile(
         optimizer=CaffeSGD(learning_rate=schedule, momentum=config.momentum,
-                           bias_lr_multiplier=config.bias_lr_multiplier),
+                           bias_lr_multiplier=config.bias_lr_multiplier,
+                           lr_multipliers=lr_multipliers),
         loss=loss() if outputs == 1 else [loss() for _ in range(outputs)],
         metrics=(metric_sets(num_classes) if outputs == 1
                  else [metric_sets(num_classes) for _ in range(outputs)]),
