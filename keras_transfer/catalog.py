@@ -4,7 +4,8 @@ against these; every other module takes them from here."""
 
 CAFFENET_MODELS = ("caffenet", "caffenet_mini", "caffenet_small")
 MOBILENET_MODELS = ("mobilenetv3_mini", "mobilenetv3_small")
-MODEL_NAMES = CAFFENET_MODELS + MOBILENET_MODELS
+RESNET_MODELS = ("resnet_mini", "resnet50")
+MODEL_NAMES = CAFFENET_MODELS + MOBILENET_MODELS + RESNET_MODELS
 # The layer axis: each model's ordered cut points, the paper's indices 1..8. A net "n" copies
 # layers 1..n; the last layer is the target's classifier and is never copied. The builders
 # (nets.alexnet) name their layers by these; plan, transfer, summaries, bench and the report
@@ -15,8 +16,16 @@ CAFFENET_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "f
 # the classifier (nets.backbones maps each to a tensor of the Keras graph).
 MOBILENET_LAYERS = ("stem", "block0", "blocks1-2", "blocks3-5", "blocks6-7", "blocks8-10",
                     "conv_1", "classifier")
+# resnet_mini (nets.resnet): its stem and its six basic blocks, two a stage. ResNet-50
+# (keras.applications) at its stage ends conv2..conv5, and in the middle of its two longest
+# stages (conv3: 4 blocks, conv4: 6), so that seven cuts spread over its 16 blocks.
+RESNET_MINI_LAYERS = ("stem", "stage1_block1", "stage1_block2", "stage2_block1",
+                      "stage2_block2", "stage3_block1", "stage3_block2", "classifier")
+RESNET50_LAYERS = ("stem", "conv2", "conv3_block2", "conv3", "conv4_block3", "conv4", "conv5",
+                   "classifier")
 LAYERS = {**{name: CAFFENET_LAYERS for name in CAFFENET_MODELS},
-          **{name: MOBILENET_LAYERS for name in MOBILENET_MODELS}}
+          **{name: MOBILENET_LAYERS for name in MOBILENET_MODELS},
+          "resnet_mini": RESNET_MINI_LAYERS, "resnet50": RESNET50_LAYERS}
 # The report's n axis (figures, decomposition, findings) is 1..7 for every model: each model's
 # axis has eight cut points, the last its classifier.
 assert all(len(axis) == len(CAFFENET_LAYERS) for axis in LAYERS.values())

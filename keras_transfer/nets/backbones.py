@@ -6,9 +6,10 @@ where the last one has no fixed name); "blocks 1..n" are all layers between the 
 and that tensor. So one rule copies, freezes, checksums and taps any backbone, residual ones
 included, and no builder or transfer code counts layers itself.
 
-MobileNetV3 comes from `keras.applications` (already a dependency, no download: weights=None),
-flattened into one functional model with our input scaling and a new classifier, so its layers
-are addressable by name like CaffeNet's (BUILD_NOTES.md "Backbones").
+MobileNetV3 and ResNet-50 come from `keras.applications` (already a dependency, no download:
+weights=None), flattened into one functional model with our input scaling and a new
+classifier, so their layers are addressable by name like CaffeNet's; resnet_mini is built in
+`nets.resnet` (BUILD_NOTES.md "Backbones").
 """
 
 import dataclasses
@@ -17,7 +18,7 @@ import keras
 from keras import layers
 
 from keras_transfer import catalog
-from keras_transfer.nets import alexnet
+from keras_transfer.nets import alexnet, resnet
 
 # (catalog cut name -> (Keras layer name, "output" or "input")) per family. For MobileNetV3 the
 # block-ending activations carry Keras' automatic names (re_lu_7), which depend on what was
@@ -32,6 +33,17 @@ CUTS = {
         ("expanded_conv_8_expand", "input"),        # blocks 6-7
         ("conv_1", "input"),                        # blocks 8-10 (stride 2 at 8)
         ("avg_pool", "input"),                      # conv_1: the last 1x1 conv, BN, activation
+        ("classifier", "output"),
+    ])),
+    "resnet_mini": {name: (name, "output") for name in catalog.RESNET_MINI_LAYERS},
+    "resnet50": dict(zip(catalog.RESNET50_LAYERS, [
+        ("pool1_pool", "output"),                   # stem: conv 7x7/2, BN, ReLU, max pool 3x3/2
+        ("conv2_block3_out", "output"),             # conv2: 3 bottleneck blocks
+        ("conv3_block2_out", "output"),             # conv3: blocks 1-2 of 4 (stride 2 at 1)
+        ("conv3_block4_out", "output"),
+        ("conv4_block3_out", "output"),             # conv4: blocks 1-3 of 6 (stride 2 at 1)
+        ("conv4_block6_out", "output"),
+        ("conv5_block3_out", "output"),             # conv5: 3 blocks (stride 2 at 1)
         ("classifier", "output"),
     ])),
 }
@@ -64,28 +76,35 @@ MOBILENETS = {
     "mobilenetv3_mini": dict(input_size=32, alpha=0.75, minimalistic=True, input_scale=1 / 64),
     "mobilenetv3_small": dict(input_size=224, alpha=1.0, minimalistic=False),
 }
-assert set(MOBILENETS) | set(alexnet.MODELS) == set(catalog.MODEL_NAMES)
+RESNETS = {
+    # 32 px, widths 16/32/64: 0.18 M parameters.
+    "resnet_mini": dict(input_size=32, depth="mini", width=16, input_scale=1 / 64),
+    "resnet50": dict(input_size=224, depth="50", input_scale=1 / 64),
+}
+assert set(MOBILENETS) | set(RESNETS) | set(alexnet.MODELS) == set(catalog.MODEL_NAMES)
 
 
 def architecture(model_name, num_classes, **overrides):
     """The architecture of a `--model` name (CaffeNet's or a backbone's)."""
     if model_name in MOBILENETS:
         return MobileNetArchitecture(num_classes, **{**MOBILENETS[model_name], **overrides})
+    if model_name in RESNETS:
+        return resnet.ResNetArchitecture(num_classes, **{**RESNETS[model_name], **overrides})
     return alexnet.architecture(model_name, num_classes, **overrides)
 
 
 def build(arch, name="net"):
     """A fresh net of `arch`, each layer from its own initializer."""
     if isinstance(arch, MobileNetArchitecture):
-        return mobilenet(arch, name)
+        return regularise(mobilenet(arch, name), arch)
+    if isinstance(arch, resnet.ResNetArchitecture):
+        return regularise(resnet.build(arch, name), arch)
     return alexnet.build(arch, name=name)
 
 
 def mobilenet(arch, name="mobilenet"):
     """MobileNetV3-Small with our input (mean-subtracted floats times `input_scale`) and head
-    (global average pool, dropout, `classifier`, float32 softmax). Weight decay as CaffeNet's
-    (L2 on conv and dense kernels; not on depthwise kernels or BatchNorm, the usual MobileNet
-    practice)."""
+    (global average pool, dropout, `classifier`, float32 softmax)."""
     image = keras.Input((arch.input_size, arch.input_size, 3), name="image")
     x = layers.Rescaling(arch.input_scale, name="input_scale")(image)
     trunk = keras.applications.MobileNetV3Small(
@@ -95,7 +114,13 @@ def mobilenet(arch, name="mobilenet"):
     x = layers.Dropout(arch.dropout, name="drop")(x)
     logits = layers.Dense(arch.num_classes, name="classifier")(x)
     probs = layers.Activation("softmax", dtype="float32", name="prob")(logits)
-    model = keras.Model(image, probs, name=name)
+    return keras.Model(image, probs, name=name)
+
+
+def regularise(model, arch):
+    """A BatchNorm backbone's training settings: BatchNorm momentum `arch.bn_momentum`, and
+    weight decay as CaffeNet's (L2 on conv and dense kernels; not on depthwise kernels or
+    BatchNorm, the usual practice)."""
     decay = keras.regularizers.L2(arch.weight_decay / 2) if arch.weight_decay else None
     for layer in model.layers:
         if isinstance(layer, layers.BatchNormalization):

@@ -1,0 +1,88 @@
+"""Residual nets: a small ResNet of basic blocks for the embedded default (`resnet_mini`), and
+ResNet-50 from `keras.applications` (`resnet50`, weights=None: nothing downloads).
+
+resnet_mini is the CIFAR-style ResNet of He et al. 2016 (section 4.2) with two basic blocks a
+stage: a 3x3 stem, three stages of widths w, 2w, 4w (stride 2 at the first block of stages 2
+and 3, the shortcut then a 1x1 conv and BatchNorm), global average pooling and the
+classifier. Each block ends in a layer named after its cut point (`stage2_block1`), so the
+layer axis is the blocks themselves (catalog.RESNET_MINI_LAYERS).
+"""
+
+import dataclasses
+
+import keras
+from keras import layers
+
+from keras_transfer.nets import alexnet
+
+
+@dataclasses.dataclass(frozen=True)
+class ResNetArchitecture:
+    """A residual net: `depth` "mini" (ours, `width` the first stage's channels) or "50"
+    (keras.applications.ResNet50); `num_classes` is the classifier's width."""
+    num_classes: int
+    input_size: int = 224
+    depth: str = "50"
+    width: int = 16
+    dropout: float = 0.0
+    weight_decay: float = alexnet.CAFFE_WEIGHT_DECAY
+    input_scale: float = 1.0
+    bn_momentum: float = 0.99
+
+    def __post_init__(self):
+        alexnet.check_regularisation(self.dropout, self.weight_decay)
+        if self.depth not in DEPTHS:
+            raise ValueError(f"ResNet depth must be one of {DEPTHS}, got {self.depth!r}")
+
+    def to_dict(self):
+        return {"family": "resnet", **dataclasses.asdict(self)}
+
+
+DEPTHS = ("mini", "50")
+STAGES = 3          # resnet_mini: stages of two basic blocks
+BLOCKS_PER_STAGE = 2
+
+
+def build(arch, name="resnet"):
+    """A fresh residual net of `arch`: our input scaling, the trunk, global average pool,
+    dropout, `classifier` and a float32 softmax."""
+    image = keras.Input((arch.input_size, arch.input_size, 3), name="image")
+    x = layers.Rescaling(arch.input_scale, name="input_scale")(image)
+    if arch.depth == "mini":
+        x = mini_trunk(x, arch.width)
+    else:
+        x = keras.applications.ResNet50(input_tensor=x, include_top=False, weights=None).output
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    x = layers.Dropout(arch.dropout, name="drop")(x)
+    logits = layers.Dense(arch.num_classes, name="classifier")(x)
+    probs = layers.Activation("softmax", dtype="float32", name="prob")(logits)
+    return keras.Model(image, probs, name=name)
+
+
+def mini_trunk(x, width):
+    x = conv_bn(x, width, 3, 1, "stem")
+    x = layers.Activation("relu", name="stem")(x)
+    for stage in range(1, STAGES + 1):
+        for block in range(1, BLOCKS_PER_STAGE + 1):
+            stride = 2 if stage > 1 and block == 1 else 1
+            x = basic_block(x, width * 2 ** (stage - 1), stride, f"stage{stage}_block{block}")
+    return x
+
+
+def basic_block(x, filters, stride, name):
+    """Two 3x3 convs with BatchNorm; the shortcut is the input, or a strided 1x1 conv and
+    BatchNorm where the shape changes; ReLU after the sum, in a layer named `name`."""
+    shortcut = x
+    if stride != 1 or x.shape[-1] != filters:
+        shortcut = conv_bn(x, filters, 1, stride, f"{name}_shortcut")
+    y = conv_bn(x, filters, 3, stride, f"{name}_1")
+    y = layers.Activation("relu", name=f"{name}_1_relu")(y)
+    y = conv_bn(y, filters, 3, 1, f"{name}_2")
+    y = layers.Add(name=f"{name}_add")([shortcut, y])
+    return layers.Activation("relu", name=name)(y)
+
+
+def conv_bn(x, filters, size, stride, name):
+    x = layers.Conv2D(filters, size, strides=stride, padding="same", use_bias=False,
+                      kernel_initializer="he_normal", name=f"{name}_conv")(x)
+    return layers.BatchNormalization(epsilon=1.001e-5, name=f"{name}_bn")(x)
