@@ -42,8 +42,17 @@ def config_hash(config):
 
 
 def file_sha256(path):
-    """sha256 (hex) of a file's bytes, read in 1 MiB blocks."""
+    """sha256 (hex) of a file's bytes, read in 1 MiB blocks; of a directory, of its files'
+    relative paths and bytes in sorted order (a SavedModel)."""
     digest = hashlib.sha256()
+    if os.path.isdir(path):
+        for root, dirs, names in os.walk(path):
+            dirs.sort()
+            for name in sorted(names):
+                full = os.path.join(root, name)
+                digest.update(os.path.relpath(full, path).encode() + b"\0")
+                digest.update(file_sha256(full).encode())
+        return digest.hexdigest()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)

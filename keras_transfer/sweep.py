@@ -77,8 +77,8 @@ flags.DEFINE_enum("engine", "local", ["local", "kerastuner"],
                   "process is the chief (TUNER_ID=chief) or a worker (docs/distributed.md).")
 flags.DEFINE_float("kerastuner_lease_seconds", 600.0,
                    "--engine=kerastuner: a worker silent this long on a net loses it to another.")
-flags.DEFINE_string("source", None, "A pretrained Keras model (.keras, same --model) as base "
-                    "A: every class of --dataset is the target, and the sweep trains baseB from "
+flags.DEFINE_string("source", None, "A pretrained net of --model (a .keras file, a .weights.h5 "
+                    "file or a SavedModel directory) as base A: every class of --dataset is the target, and the sweep trains baseB from "
                     "scratch and the nets that copy from the source or from baseB (no --split).")
 flags.DEFINE_float("llrd_decay", catalog.LLRD_DECAY, "--experiments=llrd: layer-wise "
                    "learning-rate decay; block k of the n copied ones learns at "

@@ -153,3 +153,39 @@ def test_source_with_a_split_is_one_clear_error(tmp_path):
     assert out.returncode != 0 and "Traceback" not in out.stderr
     assert out.stderr.strip().splitlines()[-1] == (
         "error: --source trains on every class of --dataset (the target); drop --split=random")
+
+
+@pytest.mark.parametrize("model", ["caffenet_small", "mobilenetv3_mini"])
+def test_a_source_reads_from_each_format_keras_writes(tmp_path, model):
+    source = pretrained_model(str(tmp_path / "source.keras"), model=model)
+    source.save_weights(str(tmp_path / "source.weights.h5"))
+    source.export(str(tmp_path / "exported"), verbose=False)
+    expected = transfer.weights_checksum(source)  # BatchNorm's moving statistics included
+    for path in ("source.keras", "source.weights.h5", "exported"):
+        config = source_config(tmp_path, tmp_path / path, model=model)
+        loaded = pretrained.load(config)
+        assert transfer.weights_checksum(loaded) == expected, path
+        assert loaded.output_shape == (None, 7), path  # the source's classifier width
+    assert pretrained.fingerprint(str(tmp_path / "exported")) == pretrained.fingerprint(
+        str(tmp_path / "exported"))
+
+
+def test_a_weights_file_or_savedmodel_of_another_model_is_one_clear_error(tmp_path):
+    source = pretrained_model(str(tmp_path / "mobilenet.keras"), model="mobilenetv3_mini")
+    source.save_weights(str(tmp_path / "mobilenet.weights.h5"))
+    source.export(str(tmp_path / "mobilenet_export"), verbose=False)
+    with pytest.raises(pretrained.SourceError, match=r"mobilenet.weights.h5: the weights file "
+                       r".* does not fit this --model"):
+        pretrained.load(source_config(tmp_path, tmp_path / "mobilenet.weights.h5"))
+    with pytest.raises(pretrained.SourceError, match=r"has no variable 'fc8/kernel' \(the "
+                       r"classifier of this --model\)"):
+        pretrained.load(source_config(tmp_path, tmp_path / "mobilenet_export"))
+    wide = pretrained_model(str(tmp_path / "caffenet.keras"), model="caffenet_mini")
+    wide.export(str(tmp_path / "caffenet_export"), verbose=False)
+    # caffenet_mini's convs are caffenet_small's; its fc6 reads a larger map.
+    with pytest.raises(pretrained.SourceError, match=r"its variable 'fc6/kernel' is of shape "
+                       r"\(64, 512\), the model's is of shape \(576, 512\)"):
+        pretrained.load(source_config(tmp_path, tmp_path / "caffenet_export"))
+    (tmp_path / "junk.weights.h5").write_bytes(b"not hdf5")
+    with pytest.raises(pretrained.SourceError, match="cannot be read"):
+        pretrained.load(source_config(tmp_path, tmp_path / "junk.weights.h5"))

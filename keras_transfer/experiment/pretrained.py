@@ -1,4 +1,5 @@
-"""A user's pretrained model as the source of a sweep (`--source=PATH`).
+"""A user's pretrained model as the source of a sweep (`--source=PATH`: a .keras file, a
+.weights.h5 file or a SavedModel directory of a --model net; nets.source_files reads them).
 
 The model plays base A: it is not trained, but installed as the finished parent `baseA` of
 every replicate (runs/r<i>/baseA: its model.keras, a manifest naming the file and its sha256,
@@ -16,7 +17,7 @@ from keras_transfer import catalog, files
 from keras_transfer.data import splits
 from keras_transfer.experiment import rundir
 from keras_transfer.experiment.config import architecture
-from keras_transfer.nets import backbones, transfer
+from keras_transfer.nets import backbones, source_files, transfer
 
 SPLIT = catalog.PRETRAINED_SPLIT  # half A empty (the source's), half B every class
 
@@ -26,14 +27,16 @@ class SourceError(ValueError):
 
 
 def fingerprint(path):
-    """sha256 of the source file, with one clear error when it is missing or not a file."""
+    """sha256 of the source file (of a SavedModel directory's files), with one clear error when
+    it is missing or a directory that is not a SavedModel."""
     if not os.path.exists(path):
         raise SourceError(f"--source={path}: no such file. Give a Keras model saved with "
-                          "model.save('name.keras') (e.g. a base net's runs/r0/baseA/model.keras)")
-    if os.path.isdir(path):
-        raise SourceError(
-            f"--source={path} is a directory (a SavedModel?). A SavedModel keeps no layer names "
-            "to copy by; load it in Keras and save it as a .keras file, the format --source reads")
+                          "model.save('name.keras'), model.save_weights('name.weights.h5') or "
+                          "model.export('dir') (e.g. a base net's runs/r0/baseA/model.keras)")
+    if os.path.isdir(path) and not os.path.exists(os.path.join(path, "saved_model.pb")):
+        raise SourceError(f"--source={path} is a directory but not a SavedModel (no "
+                          "saved_model.pb); give a .keras file, a .weights.h5 file or a "
+                          "SavedModel directory")
     return files.file_sha256(path)
 
 
@@ -47,12 +50,12 @@ def target_side(nets):
     return [net for net in nets if net.target != "A" and net.name != "baseA"]
 
 
-def load(path):
-    """The source model, or a SourceError saying why it cannot be read."""
+def load(config):
+    """The source model as a --model net, or a SourceError saying why it cannot be read."""
     try:
-        return transfer.load_source(path, remedy="")
-    except transfer.TransferError as e:
-        raise SourceError(f"--source={path}: {e}") from None
+        return source_files.read(config.source, lambda width: architecture(config, width))
+    except source_files.SourceFileError as e:
+        raise SourceError(f"--source={config.source}: {e}") from None
 
 
 def install(ctx):
@@ -66,7 +69,7 @@ def install(ctx):
         if result and result.get("source_sha256") == config.source_sha256:
             continue
         if model is None:  # once, for every replicate that lacks it
-            model = load(config.source)
+            model = load(config)
             sha = transfer.weights_checksum(model)
         os.makedirs(run_dir, exist_ok=True)
         model.save(os.path.join(run_dir, rundir.MODEL))
@@ -84,7 +87,7 @@ def check(config, split):
     """Loads the source and copies every block but the classifier into a target net of
     --model, before the workdir is bound or anything trains: a source that cannot be read, or
     of another architecture, fails here (naming its first mismatching layer)."""
-    model = load(config.source)
+    model = load(config)
     target = backbones.build(architecture(config, len(split.half("B"))))
     try:
         transfer.copy_blocks(model, target, backbones.num_cuts(target) - 1)
