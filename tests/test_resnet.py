@@ -45,12 +45,12 @@ def source():
 def test_resnet_mini_has_its_definitions_shapes_and_parameters(source):
     assert catalog.layer_axis(MODEL) == catalog.RESNET_MINI_LAYERS
     model = backbones.build(backbones.architecture(MODEL, 20))
-    # stem 3x3x3x16 + BN; stage 1: 2 blocks of two 3x3x16x16 convs; stage 2: 3x3x16x32,
+    # stem 3x3x3x16 (stride 2) + BN; stage 1: 2 blocks of two 3x3x16x16 convs; stage 2: 3x3x16x32,
     # 3x3x32x32, a 1x1x16x32 shortcut, then 2 x 3x3x32x32; stage 3 likewise at 64; BN 4 per
     # channel; classifier 64x20 + 20.
     assert model.count_params() == 496 + 2 * 4736 + 14720 + 18688 + 58112 + 74240 + 1300
     shapes = [tuple(backbones.cut_tensor(model, n).shape[1:]) for n in range(1, 9)]
-    assert shapes == [(32, 32, 16)] * 3 + [(16, 16, 32)] * 2 + [(8, 8, 64)] * 2 + [(20,)]
+    assert shapes == [(16, 16, 16)] * 3 + [(8, 8, 32)] * 2 + [(4, 4, 64)] * 2 + [(20,)]
     counts = [len(backbones.block_layers(source, n)) for n in range(9)]
     assert counts == sorted(counts) and len(set(counts)) == 9
     assert counts[8] == len(source.layers) - 2  # every layer but the input and the softmax
