@@ -17,12 +17,17 @@ adds its section after this one.
 import dataclasses
 import statistics
 
+from keras_transfer import catalog
 from keras_transfer.reporting import decomposition as D
 from keras_transfer.reporting import findings as F
 from keras_transfer.reporting import reduced, stats
 
 ALL = "all"  # the K of full-data nets
 MODES = {"AnB": "frozen", "AnB+": "fine-tuned", "BnB": "frozen", "BnB+": "fine-tuned"}
+# The adaptation kinds' transfer groups (decomposition.group_of), beside the paper's modes.
+STRATEGY_GROUPS = {f"AnB-{kind}": kind for kind in catalog.ADAPTATION_KINDS}
+
+
 @dataclasses.dataclass(frozen=True)
 class Best:
     group: str       # AnB, AnB+, BnB or BnB+
@@ -31,10 +36,12 @@ class Best:
 
     @property
     def mode(self):
-        return MODES[self.group]
+        return MODES.get(self.group) or STRATEGY_GROUPS[self.group]
 
     def name(self, target="B"):
-        """The net's name without its @k suffix, e.g. A3B+."""
+        """The net's name without its @k suffix, e.g. A3B+ or A3B-surgical."""
+        if self.group in STRATEGY_GROUPS:
+            return f"{self.group[0]}{self.n}{target}-{STRATEGY_GROUPS[self.group]}"
         return f"{self.group[0]}{self.n}{target}{'+' if self.group.endswith('+') else ''}"
 
 
@@ -80,6 +87,20 @@ class Cell:
         return D.contrast(self.rows, [[(1, self.key(win)), (-1, self.key(reference))]])
 
     @property
+    def best_strategy(self):
+        """The best transfer net of every strategy (the paper's two and the adaptation kinds)
+        at this K, or None; ties to the paper's modes, frozen first."""
+        got = [self.best[g] for g in ("AnB", "AnB+", *STRATEGY_GROUPS) if g in self.best]
+        return max(got, key=lambda b: b.stat.mean) if got else None
+
+    def strategy_gain(self, reference):
+        """Paired best strategy minus `reference` ("base" or a Best), or None."""
+        best = self.best_strategy
+        if best is None or reference is None or (reference == "base" and self.scratch is None):
+            return None
+        return D.contrast(self.rows, [[(1, self.key(best)), (-1, self.key(reference))]])
+
+    @property
     def tuned_minus_frozen(self):
         """Paired best AnB+ minus best AnB, or None."""
         a, b = self.best.get("AnB+"), self.best.get("AnB")
@@ -123,14 +144,15 @@ def cells(rows):
     sized_splits = {F.split_kind(r) for r in rows if r.get("target_per_class") is not None}
     for split in sorted(sized_splits, key=lambda s: (s != "random", s)):
         side = [r for r in F.select(rows, split=split, target=target, size="any")
-                if r["kind"] in ("base", "selffer", "transfer")]
+                if r["kind"] in ("base", "selffer", "transfer", *catalog.ADAPTATION_KINDS)]
         ks = sorted({k_of(r) for r in side}, key=k_order)
         out[split] = []
         for k in ks:
             size = "full" if k == ALL else k
             at_k = F.select(side, size=size)
             scratch = D.block_estimate(F.select(at_k, "base", size=size))
-            best = {g: b for g in MODES if (b := best_n(at_k, g, size)) is not None}
+            best = {g: b for g in (*MODES, *STRATEGY_GROUPS)
+                    if (b := best_n(at_k, g, size)) is not None}
             out[split].append(Cell(split, k, scratch, best, len(at_k), tuple(at_k)))
     return out
 
@@ -257,6 +279,28 @@ def decision_table(by_split):
         "within each block, mean [95 % interval]; counts are replicate blocks.", ""]
 
 
+def strategy_table(by_split):
+    """Markdown: per split and K, the best (strategy, n) over the paper's modes and the
+    adaptation kinds, with paired gains over from-scratch and over the paper's best; empty
+    when no adaptation kind was trained at any K."""
+    if not any(g in c.best for cs in by_split.values() for c in cs for g in STRATEGY_GROUPS):
+        return []
+    header = ["split", "K", "best (strategy, n)", "top-1", "− from scratch",
+              "− best frozen/fine-tuned", "strategies measured"]
+    body = []
+    for split, cs in by_split.items():
+        for c in cs:
+            best, paper = c.best_strategy, c.winner
+            gains = [g and g.estimate for g in (c.strategy_gain("base"), c.strategy_gain(
+                paper if paper is not best else None))]
+            measured = ", ".join(b.mode for g, b in c.best.items() if g.startswith("AnB"))
+            body.append([f"`{split}`", k_label(c.k), _best(best), best and best.stat.pm(),
+                         *gains, measured])
+    return ["### Which strategy at K images per class", ""] + F.markdown_table(header, body) + [
+        "Every strategy's best n by its mean; gains paired within replicate blocks (none when "
+        "the best is the paper's own frozen or fine-tuned net).", ""]
+
+
 def _best(best):
     return None if best is None else f"{best.name()} (n={best.n}, {best.mode})"
 
@@ -273,6 +317,7 @@ def markdown(rows):
                 "fine-tuned n likewise for AnB+ (ties to the smaller n, then to frozen). "
                 "\"all\" = the full-data nets of the same target half.", ""]
         out += decision_table(by_split)
+        out += strategy_table(by_split)
         out += ["### Dataset-size findings (judged from 95 % intervals)", ""]
         out += [f"- **{f.status}**: {f.name}. {f.evidence}." for f in findings(rows)] + [""]
     return out + reduced.markdown(rows)
