@@ -5,6 +5,9 @@ against these; every other module takes them from here."""
 CAFFENET_MODELS = ("caffenet", "caffenet_mini", "caffenet_small")
 MOBILENET_MODELS = ("mobilenetv3_mini", "mobilenetv3_small")
 RESNET_MODELS = ("resnet_mini", "resnet50")
+# --source=imagenet: the models whose trunk has keras.applications ImageNet weights.
+IMAGENET_SOURCE = "imagenet"
+IMAGENET_MODELS = ("mobilenetv3_small", "resnet50")
 MODEL_NAMES = CAFFENET_MODELS + MOBILENET_MODELS + RESNET_MODELS
 # The layer axis: each model's ordered cut points, the paper's indices 1..8. A net "n" copies
 # layers 1..n; the last layer is the target's classifier and is never copied. The builders

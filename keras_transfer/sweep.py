@@ -78,7 +78,8 @@ flags.DEFINE_enum("engine", "local", ["local", "kerastuner"],
 flags.DEFINE_float("kerastuner_lease_seconds", 600.0,
                    "--engine=kerastuner: a worker silent this long on a net loses it to another.")
 flags.DEFINE_string("source", None, "A pretrained net of --model (a .keras file, a .weights.h5 "
-                    "file or a SavedModel directory) as base A: every class of --dataset is the target, and the sweep trains baseB from "
+                    "file, a SavedModel directory, or 'imagenet': keras.applications' weights "
+                    "for mobilenetv3_small and resnet50) as base A: every class of --dataset is the target, and the sweep trains baseB from "
                     "scratch and the nets that copy from the source or from baseB (no --split).")
 flags.DEFINE_float("llrd_decay", catalog.LLRD_DECAY, "--experiments=llrd: layer-wise "
                    "learning-rate decay; block k of the n copied ones learns at "
@@ -113,7 +114,7 @@ def source_config():
     config = config_from_flags(pretrained.SPLIT, FLAGS.workdir or os.path.join(
         "runs", pretrained.SPLIT))
     return dataclasses.replace(config, source=FLAGS.source,
-                               source_sha256=pretrained.fingerprint(FLAGS.source))
+                               source_sha256=pretrained.fingerprint(FLAGS.source, FLAGS.model))
 
 
 def config_from_flags(split, workdir):

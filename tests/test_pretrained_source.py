@@ -48,7 +48,8 @@ def source_config(tmp_path, source, **overrides):
         "split": pretrained.SPLIT, "model": "caffenet_small", "layers": (1, 2),
         "experiments": ("base", "selffer", "transfer", "surgical", "llrd"), "recipe": TINY,
         "llrd_decay": 0.5,
-        "source": str(source), "source_sha256": pretrained.fingerprint(str(source)),
+        "source": str(source),
+        "source_sha256": pretrained.fingerprint(str(source), overrides.get("model")),
         **overrides})
 
 
@@ -189,3 +190,56 @@ def test_a_weights_file_or_savedmodel_of_another_model_is_one_clear_error(tmp_pa
     (tmp_path / "junk.weights.h5").write_bytes(b"not hdf5")
     with pytest.raises(pretrained.SourceError, match="cannot be read"):
         pretrained.load(source_config(tmp_path, tmp_path / "junk.weights.h5"))
+
+
+def legacy_weights_file(path, trunk):
+    """A weights file in the format keras.applications downloads (legacy HDF5, by topology)."""
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, trunk)
+    return str(path)
+
+
+@pytest.mark.parametrize("model", ["mobilenetv3_small", "resnet50"])
+def test_imagenet_source_is_keras_applications_weights(tmp_path, monkeypatch, model):
+    from keras.src.utils import file_utils
+    keras.utils.set_random_seed(5)
+    trunk = (keras.applications.MobileNetV3Small(input_shape=(224, 224, 3), include_top=False,
+                                                 weights=None, include_preprocessing=False)
+             if model == "mobilenetv3_small" else
+             keras.applications.ResNet50(input_shape=(224, 224, 3), include_top=False,
+                                         weights=None))
+    weights = legacy_weights_file(tmp_path / "imagenet.h5", trunk)  # nothing downloads
+    asked = []
+    monkeypatch.setattr(file_utils, "get_file", lambda name, *a, **k: asked.append(name) or weights)
+    sha = pretrained.fingerprint("imagenet", model)
+    assert asked == [{"mobilenetv3_small": "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5",
+                      "resnet50": "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"}[model]]
+    net = pretrained.load(source_config(tmp_path, "imagenet", model=model))
+    assert net.output_shape == (None, 1000)
+    for layer in trunk.layers:
+        if not layer.weights:
+            continue
+        expected = layer.get_weights()
+        if layer.name == "conv1_conv":  # ResNet-50's BGR filters, turned to read RGB
+            expected = [expected[0][:, :, ::-1, :], expected[1]]
+        assert all(np.array_equal(a, b) for a, b in zip(
+            net.get_layer(layer.name).get_weights(), expected)), layer.name
+    assert pretrained.fingerprint("imagenet", model) == sha  # the fresh classifier is not in it
+
+
+def test_imagenet_source_errors_name_the_model_and_the_download(tmp_path, monkeypatch):
+    from keras.src.utils import file_utils
+    with pytest.raises(pretrained.SourceError, match="--model=caffenet_small has no ImageNet "
+                       "weights; choose one of mobilenetv3_small, resnet50"):
+        pretrained.fingerprint("imagenet", "caffenet_small")
+
+    def offline(name, origin, **kwargs):
+        raise Exception(f"URL fetch failure on {origin}: None -- [Errno -3] Temporary failure "
+                        "in name resolution")
+    monkeypatch.setattr(file_utils, "get_file", offline)
+    with pytest.raises(pretrained.SourceError, match=r"--source=imagenet: keras.applications' "
+                       r"ImageNet weights could not be loaded \(Exception: URL fetch failure .*"
+                       r"~/.keras/models"):
+        pretrained.fingerprint("imagenet", "mobilenetv3_small")

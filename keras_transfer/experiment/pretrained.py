@@ -26,9 +26,12 @@ class SourceError(ValueError):
     """A --source that cannot be used: the message names the file and what to do."""
 
 
-def fingerprint(path):
-    """sha256 of the source file (of a SavedModel directory's files), with one clear error when
-    it is missing or a directory that is not a SavedModel."""
+def fingerprint(path, model=None):
+    """sha256 of the source file (of a SavedModel directory's files; of the ImageNet trunk's
+    weights of --model `model` for "imagenet"), with one clear error when it is missing, a
+    directory that is not a SavedModel, or ImageNet weights --model does not have."""
+    if path == catalog.IMAGENET_SOURCE:
+        return imagenet_fingerprint(model)
     if not os.path.exists(path):
         raise SourceError(f"--source={path}: no such file. Give a Keras model saved with "
                           "model.save('name.keras'), model.save_weights('name.weights.h5') or "
@@ -38,6 +41,19 @@ def fingerprint(path):
                           "saved_model.pb); give a .keras file, a .weights.h5 file or a "
                           "SavedModel directory")
     return files.file_sha256(path)
+
+
+def imagenet_fingerprint(model):
+    if model not in catalog.IMAGENET_MODELS:
+        raise SourceError(f"--source=imagenet: --model={model} has no ImageNet weights; "
+                          f"choose one of {', '.join(catalog.IMAGENET_MODELS)}, or give "
+                          "--source=PATH")
+    try:
+        net = source_files.imagenet(lambda width: backbones.architecture(model, width))
+    except source_files.SourceFileError as e:
+        raise SourceError(f"--source=imagenet: {e}") from None
+    # The trunk only: the classifier is fresh (its init is not the source's).
+    return "imagenet-" + transfer.weights_checksum(net, backbones.num_cuts(net) - 1)
 
 
 def split(class_names):
@@ -74,7 +90,9 @@ def install(ctx):
         os.makedirs(run_dir, exist_ok=True)
         model.save(os.path.join(run_dir, rundir.MODEL))
         files.write_json(os.path.join(run_dir, rundir.MANIFEST), {
-            "imported_from": os.path.abspath(config.source),
+            "imported_from": ("keras.applications ImageNet weights"
+                              if config.source == catalog.IMAGENET_SOURCE
+                              else os.path.abspath(config.source)),
             "source_sha256": config.source_sha256, "weights_sha256": sha,
             **rundir.environment()})
         files.write_json(os.path.join(run_dir, rundir.RESULT), {  # last: "installed"

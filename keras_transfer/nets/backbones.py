@@ -74,13 +74,16 @@ class MobileNetArchitecture:
 MOBILENETS = {
     # 32 px (the embedded data's size), widths x 0.75, minimalistic: 0.27 M parameters.
     "mobilenetv3_mini": dict(input_size=32, alpha=0.75, minimalistic=True, input_scale=1 / 64),
-    "mobilenetv3_small": dict(input_size=224, alpha=1.0, minimalistic=False),
+    # Input scale 1/127.5: the [-1, 1] range (about) its ImageNet weights were trained on.
+    "mobilenetv3_small": dict(input_size=224, alpha=1.0, minimalistic=False,
+                              input_scale=1 / 127.5),
 }
 RESNETS = {
     # 32 px, a stride-2 stem, widths 16/32/64 on 16/8/4 px maps: 0.18 M parameters.
     "resnet_mini": dict(input_size=32, depth="mini", width=16, stem_stride=2,
                         input_scale=1 / 64),
-    "resnet50": dict(input_size=224, depth="50", input_scale=1 / 64),
+    # Input scale 1: Keras' ImageNet weights read mean-subtracted 0..255 pixels ("caffe").
+    "resnet50": dict(input_size=224, depth="50", input_scale=1.0),
 }
 assert set(MOBILENETS) | set(RESNETS) | set(alexnet.MODELS) == set(catalog.MODEL_NAMES)
 
@@ -94,23 +97,27 @@ def architecture(model_name, num_classes, **overrides):
     return alexnet.architecture(model_name, num_classes, **overrides)
 
 
-def build(arch, name="net"):
-    """A fresh net of `arch`, each layer from its own initializer."""
+def build(arch, name="net", weights=None):
+    """A fresh net of `arch`, each layer from its own initializer; weights="imagenet": the
+    trunk of a `catalog.IMAGENET_MODELS` net with keras.applications' ImageNet weights (a
+    download), the classifier fresh."""
     if isinstance(arch, MobileNetArchitecture):
-        return regularise(mobilenet(arch, name), arch)
+        return regularise(mobilenet(arch, name, weights), arch)
     if isinstance(arch, resnet.ResNetArchitecture):
-        return regularise(resnet.build(arch, name), arch)
+        return regularise(resnet.build(arch, name, weights), arch)
+    if weights is not None:
+        raise ValueError("CaffeNet has no pretrained weights here")
     return alexnet.build(arch, name=name)
 
 
-def mobilenet(arch, name="mobilenet"):
+def mobilenet(arch, name="mobilenet", weights=None):
     """MobileNetV3-Small with our input (mean-subtracted floats times `input_scale`) and head
     (global average pool, dropout, `classifier`, float32 softmax)."""
     image = keras.Input((arch.input_size, arch.input_size, 3), name="image")
     x = layers.Rescaling(arch.input_scale, name="input_scale")(image)
     trunk = keras.applications.MobileNetV3Small(
         input_tensor=x, alpha=arch.alpha, minimalistic=arch.minimalistic, include_top=False,
-        weights=None, include_preprocessing=False)
+        weights=weights, include_preprocessing=False)
     x = layers.GlobalAveragePooling2D(name="avg_pool")(trunk.output)
     x = layers.Dropout(arch.dropout, name="drop")(x)
     logits = layers.Dense(arch.num_classes, name="classifier")(x)

@@ -44,20 +44,31 @@ STAGES = 3          # resnet_mini: stages of two basic blocks
 BLOCKS_PER_STAGE = 2
 
 
-def build(arch, name="resnet"):
+def build(arch, name="resnet", weights=None):
     """A fresh residual net of `arch`: our input scaling, the trunk, global average pool,
-    dropout, `classifier` and a float32 softmax."""
+    dropout, `classifier` and a float32 softmax. weights="imagenet": ResNet-50's trunk with
+    keras.applications' ImageNet weights (downloaded once into ~/.keras), its first conv
+    taking RGB (Keras' weights read BGR)."""
     image = keras.Input((arch.input_size, arch.input_size, 3), name="image")
     x = layers.Rescaling(arch.input_scale, name="input_scale")(image)
     if arch.depth == "mini":
+        if weights is not None:
+            raise ValueError("resnet_mini has no pretrained weights (ImageNet: resnet50)")
         x = mini_trunk(x, arch.width, arch.stem_stride)
     else:
-        x = keras.applications.ResNet50(input_tensor=x, include_top=False, weights=None).output
+        x = keras.applications.ResNet50(input_tensor=x, include_top=False,
+                                        weights=weights).output
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     x = layers.Dropout(arch.dropout, name="drop")(x)
     logits = layers.Dense(arch.num_classes, name="classifier")(x)
     probs = layers.Activation("softmax", dtype="float32", name="prob")(logits)
-    return keras.Model(image, probs, name=name)
+    model = keras.Model(image, probs, name=name)
+    if weights == "imagenet":
+        # Keras' ResNet-50 weights expect BGR ("caffe" preprocessing); the pipelines give RGB.
+        # A first conv with its input channels reversed computes the same on RGB.
+        stem = model.get_layer("conv1_conv")
+        stem.kernel.assign(stem.kernel.numpy()[:, :, ::-1, :])
+    return model
 
 
 def mini_trunk(x, width, stem_stride):

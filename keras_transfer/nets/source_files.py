@@ -6,7 +6,9 @@ base's):
 - a weights file (`model.save_weights`, `.weights.h5`): the --model net is built with the
   file's classifier width and loaded (Keras checks every layer's shapes);
 - a SavedModel directory (`model.export`, or a run directory's `saved_model/`): its variables
-  carry the Keras variable paths (`conv1/kernel`), copied by path with shapes asserted.
+  carry the Keras variable paths (`conv1/kernel`), copied by path with shapes asserted;
+- "imagenet": keras.applications' ImageNet weights for the trunk (catalog.IMAGENET_MODELS;
+  downloaded once into ~/.keras/models), a fresh 1000-way classifier.
 """
 
 import os
@@ -14,6 +16,7 @@ import re
 
 import h5py
 
+from keras_transfer import catalog
 from keras_transfer.nets import backbones, transfer
 
 
@@ -24,6 +27,8 @@ class SourceFileError(ValueError):
 def read(path, arch_for):
     """The net stored at `path`. arch_for(num_classes): the --model architecture with that
     classifier width."""
+    if path == catalog.IMAGENET_SOURCE:
+        return imagenet(arch_for)
     if os.path.isdir(path):
         return from_saved_model(path, arch_for)
     if path.endswith(".h5"):
@@ -32,6 +37,20 @@ def read(path, arch_for):
         return transfer.load_source(path, remedy="")
     except transfer.TransferError as e:
         raise SourceFileError(str(e)) from None
+
+
+IMAGENET_CLASSES = 1000
+
+
+def imagenet(arch_for):
+    try:
+        return backbones.build(arch_for(IMAGENET_CLASSES), weights="imagenet")
+    except Exception as e:  # download (URL, hash) and h5 errors have no common base class
+        raise SourceFileError(
+            f"keras.applications' ImageNet weights could not be loaded ({type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else ''}). They are downloaded once into "
+            "~/.keras/models: on a machine without internet copy that file there, or give "
+            "--source=PATH") from None
 
 
 def classifier_kernel(arch_for):
