@@ -110,6 +110,12 @@ def test_sweep_lists_the_models_cut_points():
     assert mobilenet[0].endswith("the classifier (classifier) is always new")
     assert mobilenet[1:] == [f"  n={n}  after {name}" for n, name in enumerate(
         ("stem", "block0", "blocks1-2", "blocks3-5", "blocks6-7", "blocks8-10", "conv_1"), 1)]
+    resnet = subprocess.run([sys.executable, "-m", "keras_transfer.sweep",
+                             "--model=resnet50", "--list_cut_points"],
+                            capture_output=True, text=True, timeout=120,
+                            check=True).stdout.splitlines()
+    assert resnet[1:] == [f"  n={n}  after {name}" for n, name in enumerate(
+        ("stem", "conv2", "conv3_block2", "conv3", "conv4_block3", "conv4", "conv5"), 1)]
     bad = subprocess.run([sys.executable, "-m", "keras_transfer.sweep", "--model=resnet9000",
                           "--list_cut_points"], capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "caffenet_mini" in bad.stderr  # names the known models
