@@ -9,6 +9,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 SCRIPT = textwrap.dedent("""
     import json, sys
     import numpy as np
@@ -59,3 +61,68 @@ def test_two_replicas_match_one_replica_for_the_same_global_batch():
     import numpy as np
     for a, b in zip(out["default"]["weights"], out["mirrored"]["weights"]):
         np.testing.assert_allclose(np.array(a), np.array(b), rtol=1e-4, atol=1e-5)
+
+
+BACKBONE_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras
+    from keras_transfer.experiment.config import make_strategy, set_precision
+    from keras_transfer.nets import backbones, transfer
+    from keras_transfer.training.recipe import TrainConfig, compile_model
+
+    model_name = sys.argv[1]
+    set_precision(True)  # mixed_bfloat16 on CPU
+    arch = backbones.architecture(model_name, 5)
+    keras.utils.set_random_seed(0)
+    source = backbones.build(arch)
+    strategy = make_strategy("mirrored")
+    rng = np.random.RandomState(0)
+    x = rng.randn(16, 32, 32, 3).astype("float32") * 60
+    y = rng.randint(0, 5, 16).astype("int32")
+    deltas, factors = {}, None
+    for mode in ("fine_tune", "llrd", "frozen"):
+        keras.utils.set_random_seed(1)
+        with strategy.scope():
+            model = transfer.build(arch, 3, mode, source)
+            if mode == "llrd":
+                factors = transfer.lr_multipliers(model, 3, 0.5)
+            compile_model(model, TrainConfig(steps=1, eval_every=1, batch_size=8,
+                                             learning_rate=0.01), 5,
+                          lr_multipliers=factors if mode == "llrd" else None)
+        before = {v.path: np.array(v) for v in model.weights}
+        sha = transfer.frozen_checksum(model, mode, 3)
+        model.fit(tf.data.Dataset.from_tensor_slices((x, y)).batch(16), epochs=1, verbose=0)
+        deltas[mode] = {p: (np.array(v) - before[p]).tolist() for v in model.trainable_weights
+                        for p in [v.path]}
+        if mode == "frozen":
+            print("FROZEN_SAME", sha == transfer.frozen_checksum(model, mode, 3))
+    print("RESULT" + json.dumps({"replicas": strategy.num_replicas_in_sync,
+                                 "policy": keras.mixed_precision.global_policy().name,
+                                 "factors": factors, "deltas": deltas}))
+""")
+
+
+@pytest.mark.parametrize("model", ["resnet_mini", pytest.param("mobilenetv3_mini", marks=pytest.mark.slow)])
+def test_batchnorm_backbones_train_mirrored_in_bfloat16_with_layer_wise_decay(model):
+    import numpy as np
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run([sys.executable, "-c", BACKBONE_SCRIPT, model], capture_output=True,
+                          text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "FROZEN_SAME True" in proc.stdout  # frozen blocks (BatchNorm too) unchanged
+    line = next(l for l in proc.stdout.splitlines() if l.startswith("RESULT"))
+    out = json.loads(line[len("RESULT"):])
+    assert (out["replicas"], out["policy"]) == (2, "mixed_bfloat16")
+    plain, decayed = out["deltas"]["fine_tune"], out["deltas"]["llrd"]
+    assert set(out["factors"]) < set(plain) and set(out["factors"].values()) == {
+        0.125, 0.25, 0.5}
+    # One step from the same weights and batch, each replica's variable (TF names them
+    # .../replica_1) moves by its factor times what plain fine-tuning moves it.
+    for path, delta in plain.items():
+        np.testing.assert_allclose(np.array(decayed[path]),
+                                   out["factors"].get(path, 1.0) * np.array(delta),
+                                   rtol=2e-3, atol=1e-7, err_msg=path)
