@@ -4,11 +4,12 @@ cut points, copying by name, frozen BatchNorm, fused heads, and the errors of a 
 import keras
 import numpy as np
 import pytest
+from few_steps import check_fused_heads, fit_a_few_steps
 
 from keras_transfer import catalog
 from keras_transfer.experiment import plan
-from keras_transfer.nets import backbones, groups, transfer
-from keras_transfer.training.recipe import TrainConfig, compile_model
+from keras_transfer.nets import backbones, transfer
+from keras_transfer.training.recipe import TrainConfig
 
 MODEL = "mobilenetv3_mini"
 ARCH = backbones.architecture(MODEL, 5, dropout=0.0)
@@ -21,14 +22,6 @@ def batchnorms(layers):
 def statistics(layers):
     return [(np.array(bn.moving_mean.numpy()), np.array(bn.moving_variance.numpy()))
             for bn in batchnorms(layers)]
-
-
-def fit_a_few_steps(model, steps=3, seed=0):
-    compile_model(model, TrainConfig(steps=steps, eval_every=steps, learning_rate=0.05), 5)
-    rng = np.random.RandomState(seed)
-    x = (rng.randn(16 * steps, 32, 32, 3) * 50 + 20).astype("float32")  # BN: a non-zero mean
-    model.fit(x, rng.randint(0, 5, 16 * steps), batch_size=16, epochs=1, steps_per_epoch=steps,
-              verbose=0)
 
 
 @pytest.fixture(scope="module")
@@ -112,13 +105,7 @@ def test_weight_decay_on_conv_and_dense_kernels_only():
 
 def test_fused_frozen_heads_compute_what_the_standalone_nets_do(source):
     nets = [plan.copied("A", n, "B", False) for n in (1, 3, 7)]
-    models = groups.build_heads(nets, source, ARCH, [1, 2, 3], ["a1", "a3", "a7"])
-    fused = groups.fused_model(nets, models)
-    x = np.random.RandomState(2).randn(4, 32, 32, 3).astype("float32") * 50
-    for alone, together in zip(models, fused.predict(x, verbose=0)):
-        np.testing.assert_allclose(alone.predict(x, verbose=0), together, rtol=1e-5, atol=1e-6)
-    for net, model in zip(nets, models):  # each head's blocks 1..n hold the shared trunk
-        assert transfer.weights_checksum(model, net.n) == transfer.weights_checksum(source, net.n)
+    check_fused_heads(nets, source, ARCH, ["a1", "a3", "a7"])
 
 
 def test_a_source_of_another_model_names_the_first_mismatch(source):

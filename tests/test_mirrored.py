@@ -106,7 +106,8 @@ BACKBONE_SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("model", ["resnet_mini", pytest.param("mobilenetv3_mini", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("model", [
+    "resnet_mini", pytest.param("mobilenetv3_mini", marks=pytest.mark.slow)])
 def test_batchnorm_backbones_train_mirrored_in_bfloat16_with_layer_wise_decay(model):
     import numpy as np
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}

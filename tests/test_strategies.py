@@ -6,35 +6,17 @@ results with known numbers."""
 import keras
 import numpy as np
 import pytest
+from few_steps import check_fused_heads, changed, fit_a_few_steps, weights_by_layer
 from test_report import REP_JITTER, REP_SHIFT, T2, random_split_rows, row
 
 from keras_transfer import catalog, report
 from keras_transfer.experiment import groups, plan
 from keras_transfer.nets import backbones, transfer
-from keras_transfer.nets import groups as net_groups
 from keras_transfer.reporting import strategies
 from keras_transfer.training.recipe import TrainConfig, compile_model
 
 CAFFENET = backbones.architecture("caffenet_small", 5, dropout=0.0)
 MOBILENET = backbones.architecture("mobilenetv3_mini", 5, dropout=0.0)
-
-
-def fit_a_few_steps(model, steps=3):
-    compile_model(model, TrainConfig(steps=steps, eval_every=steps, learning_rate=0.05), 5)
-    rng = np.random.RandomState(0)
-    x = (rng.randn(16 * steps, 32, 32, 3) * 50 + 20).astype("float32")
-    model.fit(x, rng.randint(0, 5, 16 * steps), batch_size=16, epochs=1, steps_per_epoch=steps,
-              verbose=0)
-
-
-def weights_by_layer(model):
-    return {layer.name: [np.array(w) for w in layer.get_weights()] for layer in model.layers
-            if layer.get_weights()}
-
-
-def changed(before, after):
-    return sorted(name for name in before if not all(
-        np.array_equal(a, b) for a, b in zip(before[name], after[name])))
 
 
 @pytest.fixture(scope="module")
@@ -90,12 +72,7 @@ def test_surgical_on_batchnorm_trains_one_block_and_its_statistics(sources):
 def test_truncated_heads_on_one_trunk_compute_what_each_net_does(sources):
     for arch, source in ((CAFFENET, sources["caffenet"]), (MOBILENET, sources["mobilenet"])):
         nets = [plan.adapted("truncate", "A", n, "B") for n in (2, 5, 7)]
-        models = net_groups.build_heads(nets, source, arch, [1, 2, 3], ["t2", "t5", "t7"])
-        fused = net_groups.fused_model(nets, models)
-        x = np.random.RandomState(1).randn(4, 32, 32, 3).astype("float32") * 50
-        for alone, together in zip(models, fused.predict(x, verbose=0)):
-            np.testing.assert_allclose(alone.predict(x, verbose=0), together, rtol=1e-5,
-                                       atol=1e-6)
+        check_fused_heads(nets, source, arch, ["t2", "t5", "t7"])
 
 
 def test_plan_names_kinds_and_groups_of_the_adaptation_kinds():

@@ -45,7 +45,7 @@ class SweepConfig:
     verbose: int = 0           # 1: Keras' line per evaluation (not part of any identity)
     source: str | None = None  # a user's pretrained .keras model as base A (experiment.pretrained)
     source_sha256: str | None = None  # its file's sha256 (part of every dependant's identity)
-    llrd_decay: float = catalog.LLRD_DECAY  # the llrd nets' factor per block (transfer.lr_multipliers)
+    llrd_decay: float = catalog.LLRD_DECAY  # the llrd nets' factor a block (lr_multipliers)
 
 
 @dataclasses.dataclass

@@ -36,10 +36,11 @@ def fingerprint(path, model=None):
         raise SourceError(f"--source={path}: no such file. Give a Keras model saved with "
                           "model.save('name.keras'), model.save_weights('name.weights.h5') or "
                           "model.export('dir') (e.g. a base net's runs/r0/baseA/model.keras)")
-    if os.path.isdir(path) and not os.path.exists(os.path.join(path, "saved_model.pb")):
-        raise SourceError(f"--source={path} is a directory but not a SavedModel (no "
-                          "saved_model.pb); give a .keras file, a .weights.h5 file or a "
-                          "SavedModel directory")
+    if os.path.isdir(path):
+        try:
+            source_files.check_saved_model_dir(path)
+        except source_files.SourceFileError as e:
+            raise SourceError(f"--source={path}: {e}") from None
     return files.file_sha256(path)
 
 

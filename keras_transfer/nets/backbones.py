@@ -6,10 +6,10 @@ where the last one has no fixed name); "blocks 1..n" are all layers between the 
 and that tensor. So one rule copies, freezes, checksums and taps any backbone, residual ones
 included, and no builder or transfer code counts layers itself.
 
-MobileNetV3 and ResNet-50 come from `keras.applications` (already a dependency, no download:
-weights=None), flattened into one functional model with our input scaling and a new
-classifier, so their layers are addressable by name like CaffeNet's; resnet_mini is built in
-`nets.resnet` (BUILD_NOTES.md "Backbones").
+MobileNetV3 and ResNet-50 come from `keras.applications` (already a dependency; weights=None,
+no download, unless a --source=imagenet asks for its weights), flattened into one functional
+model with our input scaling and a new classifier, so their layers are addressable by name
+like CaffeNet's; resnet_mini is built in `nets.resnet` (BUILD_NOTES.md "Backbones").
 """
 
 import dataclasses

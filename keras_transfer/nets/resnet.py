@@ -1,11 +1,13 @@
 """Residual nets: a small ResNet of basic blocks for the embedded default (`resnet_mini`), and
-ResNet-50 from `keras.applications` (`resnet50`, weights=None: nothing downloads).
+ResNet-50 from `keras.applications` (`resnet50`; weights=None, nothing downloads, unless
+--source=imagenet asks for its ImageNet weights).
 
 resnet_mini is the CIFAR-style ResNet of He et al. 2016 (section 4.2) with two basic blocks a
-stage: a 3x3 stem (stride 2 here: 2.5x the throughput on these CPUs), three stages of widths w, 2w, 4w (stride 2 at the first block of stages 2
-and 3, the shortcut then a 1x1 conv and BatchNorm), global average pooling and the
-classifier. Each block ends in a layer named after its cut point (`stage2_block1`), so the
-layer axis is the blocks themselves (catalog.RESNET_MINI_LAYERS).
+stage: a 3x3 stem (stride 2 here: 2.5x the throughput on these CPUs), three stages of widths
+w, 2w, 4w (stride 2 at the first block of stages 2 and 3, the shortcut then a 1x1 conv and
+BatchNorm), global average pooling and the classifier. Each block ends in a layer named after
+its cut point (`stage2_block1`), so the layer axis is the blocks themselves
+(catalog.RESNET_MINI_LAYERS).
 """
 
 import dataclasses

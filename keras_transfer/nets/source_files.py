@@ -81,13 +81,18 @@ def from_weights(path, arch_for):
     return model
 
 
-def from_saved_model(path, arch_for):
-    import tensorflow as tf  # only a SavedModel needs TensorFlow itself
-
+def check_saved_model_dir(path):
+    """A directory given as a source must be a SavedModel."""
     if not os.path.exists(os.path.join(path, "saved_model.pb")):
         raise SourceFileError(f"{path!r} is a directory but not a SavedModel (no "
                               "saved_model.pb); give a .keras file, a .weights.h5 file or a "
                               "SavedModel directory")
+
+
+def from_saved_model(path, arch_for):
+    import tensorflow as tf  # only a SavedModel needs TensorFlow itself
+
+    check_saved_model_dir(path)
     try:
         loaded = tf.saved_model.load(path)
     except Exception as e:  # protobuf and op-registry errors have no common base class
