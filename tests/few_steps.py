@@ -37,3 +37,20 @@ def check_fused_heads(nets, source, arch, names):
         np.testing.assert_allclose(alone.predict(x, verbose=0), together, rtol=1e-5, atol=1e-6)
     for net, model in zip(nets, models):
         assert transfer.weights_checksum(model, net.n) == transfer.weights_checksum(source, net.n)
+
+
+def check_saved_model_serves(run_dir, size=32):
+    """The run's SavedModel gives, on uint8 images, what its model.keras computes on them."""
+    import json
+
+    import keras
+    import tensorflow as tf
+
+    from keras_transfer import data
+    model = keras.saving.load_model(str(run_dir / "model.keras"))
+    served = tf.saved_model.load(str(run_dir / "saved_model"))
+    mean = json.loads((run_dir / "manifest.json").read_text())["data"]["mean"]
+    images = np.random.RandomState(0).randint(0, 256, (3, size, size, 3)).astype("uint8")
+    expected = model(data.serving_preprocess(images, size, mean), training=False).numpy()
+    np.testing.assert_allclose(served.serving_default(images).numpy(), expected,
+                               rtol=1e-5, atol=1e-6)

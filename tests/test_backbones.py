@@ -4,7 +4,7 @@ cut points, copying by name, frozen BatchNorm, fused heads, and the errors of a 
 import keras
 import numpy as np
 import pytest
-from few_steps import check_fused_heads, fit_a_few_steps
+from few_steps import check_fused_heads, check_saved_model_serves, fit_a_few_steps
 
 from keras_transfer import catalog
 from keras_transfer.experiment import plan
@@ -124,9 +124,6 @@ def test_a_source_of_another_model_names_the_first_mismatch(source):
 def test_a_mobilenet_sweep_runs_end_to_end_and_serves(tmp_path):
     import json
 
-    import tensorflow as tf
-
-    from keras_transfer import data
     from keras_transfer.experiment import runner
     from keras_transfer.experiment.config import SweepConfig
 
@@ -146,10 +143,4 @@ def test_a_mobilenet_sweep_runs_end_to_end_and_serves(tmp_path):
     assert transfer.weights_checksum(frozen, 4) == transfer.weights_checksum(base, 4) == \
         manifest["copied_weights_sha256"]
     plus = tmp_path / "runs" / "r0" / "A4B+"
-    model = keras.saving.load_model(str(plus / "model.keras"))
-    served = tf.saved_model.load(str(plus / "saved_model"))
-    mean = json.loads((plus / "manifest.json").read_text())["data"]["mean"]
-    images = np.random.RandomState(0).randint(0, 256, (3, 32, 32, 3)).astype("uint8")
-    expected = model(data.serving_preprocess(images, 32, mean), training=False).numpy()
-    np.testing.assert_allclose(served.serving_default(images).numpy(), expected,
-                               rtol=1e-5, atol=1e-6)
+    check_saved_model_serves(plus)

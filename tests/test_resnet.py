@@ -3,9 +3,9 @@ have the shapes and parameter counts of their definitions, and copying, frozen B
 (the shortcuts' too), surgical and layer-wise decay work on residual blocks."""
 
 import keras
-import numpy as np
 import pytest
-from few_steps import check_fused_heads, changed, fit_a_few_steps, weights_by_layer
+from few_steps import (check_fused_heads, changed, check_saved_model_serves, fit_a_few_steps,
+                       weights_by_layer)
 
 from keras_transfer import catalog
 from keras_transfer.experiment import plan
@@ -90,11 +90,6 @@ def test_fused_frozen_heads_on_a_residual_trunk_compute_what_each_net_does(sourc
 
 @pytest.mark.slow
 def test_a_resnet_sweep_with_every_strategy_runs_and_serves(tmp_path):
-    import json
-
-    import tensorflow as tf
-
-    from keras_transfer import data
     from keras_transfer.experiment import runner
     from keras_transfer.experiment.config import SweepConfig
 
@@ -111,10 +106,4 @@ def test_a_resnet_sweep_with_every_strategy_runs_and_serves(tmp_path):
     frozen = keras.saving.load_model(str(run / "A2B" / "model.keras"))
     assert transfer.weights_checksum(frozen, 2) == transfer.weights_checksum(base, 2)
     plus = run / "A2B-llrd"
-    model = keras.saving.load_model(str(plus / "model.keras"))
-    served = tf.saved_model.load(str(plus / "saved_model"))
-    mean = json.loads((plus / "manifest.json").read_text())["data"]["mean"]
-    images = np.random.RandomState(0).randint(0, 256, (3, 32, 32, 3)).astype("uint8")
-    expected = model(data.serving_preprocess(images, 32, mean), training=False).numpy()
-    np.testing.assert_allclose(served.serving_default(images).numpy(), expected,
-                               rtol=1e-5, atol=1e-6)
+    check_saved_model_serves(plus)
