@@ -4,11 +4,14 @@ against these; every other module takes them from here."""
 
 CAFFENET_MODELS = ("caffenet", "caffenet_mini", "caffenet_small")
 MOBILENET_MODELS = ("mobilenetv3_mini", "mobilenetv3_small")
-RESNET_MODELS = ("resnet_mini", "resnet50")
+RESNET_MODELS = ("resnet_mini", "resnet18", "resnet50")
+VIT_MODELS = ("vit_mini", "vit_tiny")
+APPLICATION_MODELS = ("efficientnetv2_b0", "convnext_tiny")   # keras.applications as they are
 # --source=imagenet: the models whose trunk has keras.applications ImageNet weights.
 IMAGENET_SOURCE = "imagenet"
-IMAGENET_MODELS = ("mobilenetv3_small", "resnet50")
-MODEL_NAMES = CAFFENET_MODELS + MOBILENET_MODELS + RESNET_MODELS
+IMAGENET_MODELS = ("mobilenetv3_small", "resnet50", "efficientnetv2_b0", "convnext_tiny")
+MODEL_NAMES = CAFFENET_MODELS + MOBILENET_MODELS + RESNET_MODELS + VIT_MODELS + \
+    APPLICATION_MODELS
 # The layer axis: each model's ordered cut points, the paper's indices 1..8. A net "n" copies
 # layers 1..n; the last layer is the target's classifier and is never copied. The builders
 # (nets.alexnet) name their layers by these; plan, transfer, summaries, bench and the report
@@ -26,14 +29,30 @@ RESNET_MINI_LAYERS = ("stem", "stage1_block1", "stage1_block2", "stage2_block1",
                       "stage2_block2", "stage3_block1", "stage3_block2", "classifier")
 RESNET50_LAYERS = ("stem", "conv2", "conv3_block2", "conv3", "conv4_block3", "conv4", "conv5",
                    "classifier")
+# ResNet-18: its stem (with the max pool) and each of its eight basic blocks: nine n.
+RESNET18_LAYERS = ("stem_pool", *[f"stage{s}_block{b}" for s in (1, 2, 3, 4) for b in (1, 2)],
+                   "classifier")
+# ViTs (nets.vit): the patch and position embedding, then every transformer block.
+VIT_MINI_LAYERS = ("embed", *[f"block{k}" for k in range(1, 7)], "classifier")
+VIT_TINY_LAYERS = ("embed", *[f"block{k}" for k in range(1, 13)], "classifier")
+# EfficientNetV2-B0 at its stem, the ends of its six stages and its last 1x1 conv (`top`);
+# ConvNeXt-Tiny at its stem and the ends of its four stages, its long third stage (9 blocks)
+# also after blocks 3 and 6 (nets.backbones maps each to a Keras tensor).
+EFFICIENTNETV2_LAYERS = ("stem", "block1", "block2", "block3", "block4", "block5", "block6",
+                         "top", "classifier")
+CONVNEXT_LAYERS = ("stem", "stage0", "stage1", "stage2_block3", "stage2_block6", "stage2",
+                   "stage3", "classifier")
 LAYERS = {**{name: CAFFENET_LAYERS for name in CAFFENET_MODELS},
           **{name: MOBILENET_LAYERS for name in MOBILENET_MODELS},
-          "resnet_mini": RESNET_MINI_LAYERS, "resnet50": RESNET50_LAYERS}
-# The report's n axis (figures, decomposition, findings) is 1..7 for every model: each model's
-# axis has eight cut points, the last its classifier.
-assert all(len(axis) == len(CAFFENET_LAYERS) for axis in LAYERS.values())
+          "resnet_mini": RESNET_MINI_LAYERS, "resnet18": RESNET18_LAYERS,
+          "resnet50": RESNET50_LAYERS, "vit_mini": VIT_MINI_LAYERS, "vit_tiny": VIT_TINY_LAYERS,
+          "efficientnetv2_b0": EFFICIENTNETV2_LAYERS, "convnext_tiny": CONVNEXT_LAYERS}
+# The paper's axis: CaffeNet's eight layers, n = 1..7 (fc8 is the target's classifier and is
+# never copied). A backbone has as many cut points as its axis names; the report takes its n
+# axis from the rows' model (reporting.decomposition.axis) and reads the paper's layer ranges
+# at the same depth.
 NUM_LAYERS = len(CAFFENET_LAYERS)
-MAX_N = NUM_LAYERS - 1      # fc8 is the target's classifier: never copied
+MAX_N = NUM_LAYERS - 1
 NS = tuple(range(1, MAX_N + 1))
 
 

@@ -25,7 +25,8 @@ from absl import app, flags
 
 from keras_transfer import cli
 from keras_transfer.experiment import results, tensorboard_view
-from keras_transfer.reporting import datasize, datasize_figures, figures, paper, strategies, trust
+from keras_transfer.reporting import (datasize, datasize_figures, figures, missing, paper,
+                                      strategies, trust)
 from keras_transfer.reporting import decomposition as D
 from keras_transfer.reporting import findings as F
 
@@ -137,18 +138,19 @@ def check_recipes(rows, pool_recipes=False):
     return ["pooled different recipes (--pool_recipes): " + "; ".join(labels)]
 
 
-def _curve_row(label, base, curve, fmt=lambda e: e.pm()):
+def _curve_row(label, base, curve, ns, fmt=lambda e: e.pm()):
     return [label, fmt(base) if base is not None else None,
-            *[fmt(curve[n]) if n in curve else None for n in F.NS]]
+            *[fmt(curve[n]) if n in curve else None for n in ns]]
 
 
-def _paper_row(label, base, group):
-    return _curve_row(f"*paper {label}*", base, paper.per_n(group), lambda v: f"*{v:.4f}*")
+def _paper_row(label, base, group, ns):
+    return _curve_row(f"*paper {label}*", base, paper.per_n(group), ns, lambda v: f"*{v:.4f}*")
 
 
 def per_n_tables(rows, comparable):
     """Markdown per split kind: base and each group per n, paper rows beside when comparable."""
-    header = ["group", "base (n=0)", *[f"n={n}" for n in F.NS]]
+    ns = D.axis(rows)
+    header = ["group", "base (n=0)", *[f"n={n}" for n in ns]]
     out = []
     for kind in sorted({F.split_kind(r) for r in F.select(rows)},
                        key=lambda s: (s != "random", s)):
@@ -156,37 +158,37 @@ def per_n_tables(rows, comparable):
         if not sel:
             continue
         seeds = sorted({str(r["split_seed"]) for r in sel if r["split_seed"] is not None})
-        body = [_curve_row("base (A and B)", F.base_stat(sel), {})]
+        body = [_curve_row("base (A and B)", F.base_stat(sel), {}, ns)]
         if comparable and kind == "random":
-            body.append(["*paper base*", f"*{paper.BASE_MEAN:.4f}*", *[None] * len(F.NS)])
+            body.append(["*paper base*", f"*{paper.BASE_MEAN:.4f}*", *[None] * len(ns)])
         for group in F.GROUPS:
             curve = F.per_n(sel, group)
             if curve:
-                body.append(_curve_row(group, None, curve))
+                body.append(_curve_row(group, None, curve, ns))
                 if comparable and kind == "random":
-                    body.append(_paper_row(group, None, group))
+                    body.append(_paper_row(group, None, group, ns))
         if kind == "natural_manmade":
             refs = {"transfer to man-made": ("to_manmade", paper.BASE_MANMADE),
                     "transfer to natural": ("to_natural", paper.BASE_NATURAL)}
             for label, (base, curve) in F.natmm_curves(rows).items():
-                body.append(_curve_row(label + " (AnB)", base, curve))
+                body.append(_curve_row(label + " (AnB)", base, curve, ns))
                 if comparable:
-                    body.append(_paper_row(label, refs[label][1], refs[label][0]))
+                    body.append(_paper_row(label, refs[label][1], refs[label][0], ns))
         out += [f"### Split `{kind}`" + (f" (split seeds {', '.join(seeds)} pooled)"
                                           if seeds else ""), ""]
         out += F.markdown_table(header, body)
     if F.select(rows, "random") or F.select(rows, "baseAll"):
         base = D.block_estimate(F.select(rows, "baseAll"))
-        body = [_curve_row("random frozen filters", base, F.per_n(rows, "random"))]
+        body = [_curve_row("random frozen filters", base, F.per_n(rows, "random"), ns)]
         if comparable:
-            body.append(_paper_row("random filters", paper.BASE_ALL, "random"))
+            body.append(_paper_row("random filters", paper.BASE_ALL, "random", ns))
         out += ["### Random frozen filters (all classes; base = baseAll)", ""]
         out += F.markdown_table(header, body)
     rel = F.relative_curves(rows)
     if rel:
         out += ["### Relative to the matching base (Figure 3 c; paired in units)", ""]
         out += F.markdown_table(header, [[k, "0", *[v[n].estimate if n in v else None
-                                                    for n in F.NS]] for k, v in rel.items()])
+                                                    for n in ns]] for k, v in rel.items()])
     return out
 
 
@@ -251,7 +253,7 @@ def render_markdown(rows, sources, warnings, margin=F.MARGIN):
     out += strategies.markdown(rows)
     out += datasize.markdown(rows)
     out += ["## Missing nets", ""]
-    for (split, split_seed, seed, rep), names in F.missing_nets(rows).items():
+    for (split, split_seed, seed, rep), names in missing.missing_nets(rows).items():
         label = F.split_label({"split": split, "split_seed": split_seed})
         out.append(f"- split {label}, seed {seed}, replicate {rep}: "
                    + (f"{len(names)} missing: {', '.join(names)}" if names else "complete"))

@@ -28,7 +28,8 @@ cli.define_data_flags(
     "comma-separated, run one after another into WORKDIR/<split>.")
 cli.define_recipe_flags(450_000, "Training steps per net.",
                         "Seed of initialisations and data order.")
-flags.DEFINE_string("layers", "1-7", "The n values: copy layers 1..n (e.g. '1-7' or '1,3,5').")
+flags.DEFINE_string("layers", "all", "The n values: copy blocks 1..n ('all': every cut point "
+                    "but the classifier, 1..7 on CaffeNet; or e.g. '1-7', '1,3,5').")
 flags.DEFINE_list("experiments", list(plan.PAPER_EXPERIMENTS), f"Subset of {plan.EXPERIMENTS}.")
 flags.DEFINE_string("per_class", "", "reduced experiment: k images per class, e.g. '1,5,25,100'.")
 flags.DEFINE_string("target_per_class", "",

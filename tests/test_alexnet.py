@@ -82,10 +82,9 @@ def test_architecture_lookup():
 
 def test_the_keras_free_catalog_names_what_alexnet_builds():
     from keras_transfer import catalog
-    from keras_transfer.nets import transfer
     assert catalog.CAFFENET_MODELS == tuple(sorted(alexnet.MODELS))
     assert catalog.NUM_LAYERS == len(alexnet.LAYER_NAMES) == 8
-    assert catalog.NS == tuple(range(1, transfer.MAX_N + 1)) == (1, 2, 3, 4, 5, 6, 7)
+    assert catalog.NS == tuple(range(1, catalog.max_n("caffenet") + 1)) == (1, 2, 3, 4, 5, 6, 7)
     for name in catalog.CAFFENET_MODELS:  # every model's layers are named by its axis
         model = alexnet.build(alexnet.architecture(name, 10))
         assert [alexnet.layer(model, i).name for i in range(1, catalog.NUM_LAYERS + 1)] == \

@@ -18,7 +18,7 @@ from test_report import (
 
 from keras_transfer import report
 from keras_transfer.experiment import plan
-from keras_transfer.reporting import datasize
+from keras_transfer.reporting import datasize, missing
 from keras_transfer.reporting import findings as F
 
 ALL = datasize.ALL
@@ -206,20 +206,20 @@ def test_sized_rows_do_not_leak_into_the_paper_figures(tmp_path):
 def test_missing_nets_know_the_k_names():
     rows = random_split_rows() + [r for r in plan_rows(RANDOM, ks=(5,), replicates=None)
                                   if r["target_per_class"] is not None]
-    assert F.missing_nets(rows) == {("random", 0, 0, 0): [
+    assert missing.missing_nets(rows) == {("random", 0, 0, 0): [
         f"{s}{n}{t}{p}@k5" for n in range(4, 8) for s, t in (("A", "B"), ("B", "B"))
         for p in ("", "+")]}  # the K nets ran for n=1..3 only; the full ones for n=1..7
     done = [r for r in plan_rows(RANDOM) if (r["net"], r["replicate"]) not in (
         ("baseB@k20", 1), ("A2B+@k5", 1), ("A2B+@k5", 2))]
     order = [net.name for net in plan.make_plan(LAYERS, ("base", "selffer", "transfer"),
                                                  ("A", "B"), (), (5, 20))]
-    assert F.missing_nets(done) == {
+    assert missing.missing_nets(done) == {
         ("random", 0, 0, 0): [],
         ("random", 0, 0, 1): sorted(["A2B+@k5", "baseB@k20"], key=order.index),  # plan order
         ("random", 0, 0, 2): ["A2B+@k5"]}
     # Each (split, split_seed, seed) infers its own plan: seed 1 ran only reduced0020, so it is
     # complete by itself (a k or an experiment no net of that seed reached is not detectable).
-    assert F.missing_nets(reduced_rows()) == {("none", 0, 0, 0): [], ("none", 0, 1, 0): []}
+    assert missing.missing_nets(reduced_rows()) == {("none", 0, 0, 0): [], ("none", 0, 1, 0): []}
 
 
 def test_report_writes_the_figures(tmp_path):

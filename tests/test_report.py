@@ -9,8 +9,9 @@ import sys
 import matplotlib.image
 import pytest
 
-from keras_transfer import report
+from keras_transfer import catalog, report
 from keras_transfer.reporting import findings as F
+from keras_transfer.reporting import missing as M
 from keras_transfer.reporting import paper
 
 BASE = {"A": 0.60, "B": 0.62}                                      # base mean 0.61
@@ -44,7 +45,7 @@ def random_split_rows(bnb=BNB, anb=ANB, bnb_plus=BNB_PLUS, anb_plus=ANB_PLUS, sh
                       jitter=0.0, **kw):
     """A full A/B sweep; the two directions differ by +-0.01; dependants move by jitter more."""
     rows = [row(f"base{h}", "base", 0, False, None, h, BASE[h] + shift, **kw) for h in "AB"]
-    for n in F.NS:
+    for n in catalog.NS:
         for s, t, d in (("B", "B", 0.01), ("A", "A", -0.01), ("A", "B", 0.01), ("B", "A", -0.01)):
             kind = "selffer" if s == t else "transfer"
             frozen, plus = (bnb[n], bnb_plus) if s == t else (anb[n], anb_plus)
@@ -58,7 +59,7 @@ def natmm_rows(drop=0.03, shift=0.0, jitter=0.0, **kw):
     kw = {"split": "natural_manmade", **kw}
     rows = [row(f"base{h}", "base", 0, False, None, h, NATMM_BASE[h] + shift, **kw)
             for h in "AB"]
-    for n in F.NS:
+    for n in catalog.NS:
         for s, t in (("A", "B"), ("B", "A")):
             rows.append(row(f"{s}{n}{t}", "transfer", n, False, s, t,
                             NATMM_BASE[t] - drop * n + shift + jitter, **kw))
@@ -111,7 +112,7 @@ def test_group_tables_are_exact():
     assert t1[("AnB+ - BnB+", "1-3")] == (pytest.approx(0.015), [1, 2, 3])
     # Paired, AnB+ - base per replicate is 0.02 + jitter: 0.022, 0.018, 0.020.
     paired, used = F.table1_paired(rows)[("AnB+ - base", "1-7")]
-    assert used == list(F.NS) and paired.estimate.mean == pytest.approx(0.02)
+    assert used == list(catalog.NS) and paired.estimate.mean == pytest.approx(0.02)
     assert paired.estimate.half_width == pytest.approx(T2 * 0.002 / 3 ** 0.5)
 
 
@@ -134,7 +135,7 @@ def test_findings_flip_when_the_input_does():
     # BnB and AnB above base, AnB+ below (BnB+ at base, so the control holds): no dip, no
     # specificity, no fine-tuning gain, no boost.
     flat = random_split_rows
-    worse = lambda **k: flat(bnb=dict.fromkeys(F.NS, 0.63), anb=dict.fromkeys(F.NS, 0.65),  # noqa
+    worse = lambda **k: flat(bnb=dict.fromkeys(catalog.NS, 0.63), anb=dict.fromkeys(catalog.NS, 0.65),  # noqa
                              bnb_plus=0.61, anb_plus=0.55, **k)
     rising_nm = lambda **k: natmm_rows(drop=-0.02, **k)  # noqa: E731  natural/man-made gains
     got = statuses(replicated(worse, rising_nm, random_filter_rows))
@@ -298,7 +299,7 @@ def test_paper_table1_only_beside_random_splits():
 
 def test_partial_sweep_lists_missing_nets():
     rows = [r for r in random_split_rows() if r["net"] not in ("A5B", "B7A+", "baseB")]
-    missing = F.missing_nets(rows)
+    missing = M.missing_nets(rows)
     assert missing == {("random", 0, 0, 0): ["baseB", "A5B", "B7A+"]}
     md = report.render_markdown(rows, ["r.jsonl"], [])
     assert "split random/0, seed 0, replicate 0: 3 missing: baseB, A5B, B7A+" in md
@@ -306,9 +307,9 @@ def test_partial_sweep_lists_missing_nets():
     # The expected n come from the rows (plan.make_plan over what ran): random filters missing
     # n=3..7 are found because the A/B nets ran n=1..7; a --layers=1,2 sweep is complete.
     only_some = random_filter_rows()[:3]
-    got = F.missing_nets(random_split_rows() + only_some)[("random", 0, 0, 0)]
+    got = M.missing_nets(random_split_rows() + only_some)[("random", 0, 0, 0)]
     assert got == [f"random{n}" for n in range(3, 8)]
-    assert F.missing_nets(only_some) == {("random", 0, 0, 0): []}
+    assert M.missing_nets(only_some) == {("random", 0, 0, 0): []}
 
 
 def test_missing_nets_per_replicate():
@@ -317,7 +318,7 @@ def test_missing_nets_per_replicate():
     rows = [r for r in replicated(random_split_rows)
             if (r["net"], r["replicate"]) != ("A5B", 1)
             and (r["replicate"] != 2 or r["net"] == "baseA")]
-    missing = F.missing_nets(rows)
+    missing = M.missing_nets(rows)
     assert missing[("random", 0, 0, 0)] == [] and missing[("random", 0, 0, 1)] == ["A5B"]
     assert len(missing[("random", 0, 0, 2)]) == len(random_split_rows()) - 1
 

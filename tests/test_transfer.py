@@ -71,9 +71,10 @@ def test_checksum_tracks_copied_layers(source):
     assert transfer.weights_checksum(model, 6) != transfer.weights_checksum(source, 6)
 
 
-@pytest.mark.parametrize("n", [8, -1, 2.5, True])
-def test_bad_n_is_a_clear_error(source, n):
-    with pytest.raises(transfer.TransferError, match="0..7"):
+@pytest.mark.parametrize("n, message", [(8, "n must be in 0..7 .* got 8"), (-1, "0..7"),
+                                        (2.5, "must be an integer"), (True, "must be an integer")])
+def test_bad_n_is_a_clear_error(source, n, message):
+    with pytest.raises(transfer.TransferError, match=message):
         transfer.build(ARCH, n, "frozen", source)
 
 

@@ -189,9 +189,11 @@ def parse_sizes(text, flag):
 
 
 def parse_layers(text, model="caffenet"):
-    """`--layers` value ("1,2,3" or "1-7") to a sorted list of n in 1..max_n(model), with a
-    clear error."""
+    """`--layers` value ("1,2,3", "1-7" or "all": 1..max_n) to a sorted list of n in
+    1..max_n(model), with a clear error."""
     top = catalog.max_n(model)
+    if str(text).strip() == "all":
+        return list(range(1, top + 1))
     values = set()
     try:
         for part in str(text).split(","):
@@ -202,7 +204,7 @@ def parse_layers(text, model="caffenet"):
             elif part:
                 values.add(int(part))
     except ValueError:
-        raise ValueError(f"--layers={text!r} is not a list of integers like '1,2,3' or '1-7'")
+        raise ValueError(f"--layers={text!r} is not 'all' or a list of integers like '1,2,3' or '1-7'")
     bad = sorted(v for v in values if not 1 <= v <= top)
     if bad or not values:
         raise ValueError(f"--layers={text!r}: every n must be in 1..{top} for {model} (n is the "

@@ -6,10 +6,11 @@ where the last one has no fixed name); "blocks 1..n" are all layers between the 
 and that tensor. So one rule copies, freezes, checksums and taps any backbone, residual ones
 included, and no builder or transfer code counts layers itself.
 
-MobileNetV3 and ResNet-50 come from `keras.applications` (already a dependency; weights=None,
-no download, unless a --source=imagenet asks for its weights), flattened into one functional
-model with our input scaling and a new classifier, so their layers are addressable by name
-like CaffeNet's; resnet_mini is built in `nets.resnet` (BUILD_NOTES.md "Backbones").
+MobileNetV3, ResNet-50, EfficientNetV2-B0 and ConvNeXt-Tiny come from `keras.applications`
+(already a dependency; weights=None, no download, unless a --source=imagenet asks for its
+weights), flattened into one functional model with our input scaling and a new classifier, so
+their layers are addressable by name like CaffeNet's; resnet_mini and resnet18 are built in
+`nets.resnet`, the ViTs in `nets.vit` (BUILD_NOTES.md "Backbones").
 """
 
 import dataclasses
@@ -18,7 +19,7 @@ import keras
 from keras import layers
 
 from keras_transfer import catalog
-from keras_transfer.nets import alexnet, resnet
+from keras_transfer.nets import alexnet, resnet, vit
 
 # (catalog cut name -> (Keras layer name, "output" or "input")) per family. For MobileNetV3 the
 # block-ending activations carry Keras' automatic names (re_lu_7), which depend on what was
@@ -36,6 +37,7 @@ CUTS = {
         ("classifier", "output"),
     ])),
     "resnet_mini": {name: (name, "output") for name in catalog.RESNET_MINI_LAYERS},
+    "resnet18": {name: (name, "output") for name in catalog.RESNET18_LAYERS},
     "resnet50": dict(zip(catalog.RESNET50_LAYERS, [
         ("pool1_pool", "output"),                   # stem: conv 7x7/2, BN, ReLU, max pool 3x3/2
         ("conv2_block3_out", "output"),             # conv2: 3 bottleneck blocks
@@ -46,6 +48,31 @@ CUTS = {
         ("conv5_block3_out", "output"),             # conv5: 3 blocks (stride 2 at 1)
         ("classifier", "output"),
     ])),
+    # Inputs of each next stage's first layer: Keras' blocks end in auto-named layers (a
+    # stage's last block may or may not end in an `_add`; ConvNeXt's residual sum is an op).
+    "efficientnetv2": dict(zip(catalog.EFFICIENTNETV2_LAYERS, [
+        ("stem_activation", "output"),              # stem: conv 3x3/2, BN, SiLU
+        ("block2a_expand_conv", "input"),           # stage 1: 1 fused-MBConv block
+        ("block3a_expand_conv", "input"),           # stage 2: 2 fused-MBConv (stride 2)
+        ("block4a_expand_conv", "input"),           # stage 3: 2 fused-MBConv (stride 2)
+        ("block5a_expand_conv", "input"),           # stage 4: 3 MBConv, squeeze-excite (/2)
+        ("block6a_expand_conv", "input"),           # stage 5: 5 MBConv
+        ("top_conv", "input"),                      # stage 6: 8 MBConv (stride 2)
+        ("avg_pool", "input"),                      # top: 1x1 conv to 1280, BN, SiLU
+        ("classifier", "output"),
+    ])),
+    "convnext": dict(zip(catalog.CONVNEXT_LAYERS, [
+        ("convnext_tiny_stem", "output"),           # stem: conv 4x4/4, LayerNorm
+        ("convnext_tiny_downsampling_block_0", "input"),             # stage 0: 3 blocks
+        ("convnext_tiny_downsampling_block_1", "input"),             # stage 1: 3 blocks
+        ("convnext_tiny_stage_2_block_3_depthwise_conv", "input"),   # stage 2: blocks 0-2
+        ("convnext_tiny_stage_2_block_6_depthwise_conv", "input"),   # blocks 3-5
+        ("convnext_tiny_downsampling_block_2", "input"),             # blocks 6-8
+        ("avg_pool", "input"),                                       # stage 3: 3 blocks
+        ("classifier", "output"),
+    ])),
+    # Every ViT depth: the embedding, then as many blocks as the model has (`cut_points`).
+    "vit": {"embed": ("embed", "output")},
 }
 
 
@@ -78,14 +105,51 @@ MOBILENETS = {
     "mobilenetv3_small": dict(input_size=224, alpha=1.0, minimalistic=False,
                               input_scale=1 / 127.5),
 }
+VITS = {
+    # 32 px in 4x4 patches (64 tokens), width 64, 6 blocks of 4 heads: 0.27 M parameters.
+    "vit_mini": dict(input_size=32, patch_size=4, width=64, depth=6, heads=4, mlp_width=128,
+                     input_scale=1 / 64),
+    # ViT-Ti/16 (DeiT-Tiny's shape) at 224 px: 5.7 M parameters.
+    "vit_tiny": dict(input_size=224, patch_size=16, width=192, depth=12, heads=3,
+                     mlp_width=768, input_scale=1 / 64),
+}
 RESNETS = {
     # 32 px, a stride-2 stem, widths 16/32/64 on 16/8/4 px maps: 0.18 M parameters.
     "resnet_mini": dict(input_size=32, depth="mini", width=16, stem_stride=2,
                         input_scale=1 / 64),
     # Input scale 1: Keras' ImageNet weights read mean-subtracted 0..255 pixels ("caffe").
+    "resnet18": dict(input_size=224, depth="18", width=64, input_scale=1 / 64),
     "resnet50": dict(input_size=224, depth="50", input_scale=1.0),
 }
-assert set(MOBILENETS) | set(RESNETS) | set(alexnet.MODELS) == set(catalog.MODEL_NAMES)
+
+
+@dataclasses.dataclass(frozen=True)
+class ApplicationArchitecture:
+    """A keras.applications net as Keras defines it (`application`: a key of APPLICATIONS),
+    with our input scaling and head; `num_classes` is the classifier's width."""
+    num_classes: int
+    application: str = "efficientnetv2_b0"
+    input_size: int = 224
+    dropout: float = 0.2
+    weight_decay: float = alexnet.CAFFE_WEIGHT_DECAY
+    input_scale: float = 1 / 127.5
+    bn_momentum: float = 0.99
+
+    def __post_init__(self):
+        alexnet.check_regularisation(self.dropout, self.weight_decay)
+
+    def to_dict(self):
+        return {"family": APPLICATIONS[self.application][0], **dataclasses.asdict(self)}
+
+
+APPLICATIONS = {
+    # Input scales match the ImageNet weights: EfficientNetV2 without its preprocessing reads
+    # [-1, 1]; ConvNeXt reads (x / 255 - mean) / std, std about 0.226 (x 255 = 57.6).
+    "efficientnetv2_b0": ("efficientnetv2", "EfficientNetV2B0", 1 / 127.5),
+    "convnext_tiny": ("convnext", "ConvNeXtTiny", 1 / 57.6),
+}
+assert set(MOBILENETS) | set(RESNETS) | set(VITS) | set(APPLICATIONS) | set(alexnet.MODELS) \
+    == set(catalog.MODEL_NAMES)
 
 
 def architecture(model_name, num_classes, **overrides):
@@ -94,6 +158,11 @@ def architecture(model_name, num_classes, **overrides):
         return MobileNetArchitecture(num_classes, **{**MOBILENETS[model_name], **overrides})
     if model_name in RESNETS:
         return resnet.ResNetArchitecture(num_classes, **{**RESNETS[model_name], **overrides})
+    if model_name in VITS:
+        return vit.ViTArchitecture(num_classes, **{**VITS[model_name], **overrides})
+    if model_name in APPLICATIONS:
+        settings = {"application": model_name, "input_scale": APPLICATIONS[model_name][2]}
+        return ApplicationArchitecture(num_classes, **{**settings, **overrides})
     return alexnet.architecture(model_name, num_classes, **overrides)
 
 
@@ -105,8 +174,12 @@ def build(arch, name="net", weights=None):
         return regularise(mobilenet(arch, name, weights), arch)
     if isinstance(arch, resnet.ResNetArchitecture):
         return regularise(resnet.build(arch, name, weights), arch)
+    if isinstance(arch, ApplicationArchitecture):
+        return regularise(application(arch, name, weights), arch)
     if weights is not None:
-        raise ValueError("CaffeNet has no pretrained weights here")
+        raise ValueError(f"{type(arch).__name__} has no pretrained weights here")
+    if isinstance(arch, vit.ViTArchitecture):
+        return regularise(vit.build(arch, name), arch)
     return alexnet.build(arch, name=name)
 
 
@@ -125,15 +198,41 @@ def mobilenet(arch, name="mobilenet", weights=None):
     return keras.Model(image, probs, name=name)
 
 
-def regularise(model, arch):
-    """A BatchNorm backbone's training settings: BatchNorm momentum `arch.bn_momentum`, and
-    weight decay as CaffeNet's (L2 on conv and dense kernels; not on depthwise kernels or
-    BatchNorm, the usual practice)."""
-    decay = keras.regularizers.L2(arch.weight_decay / 2) if arch.weight_decay else None
+def application(arch, name, weights=None):
+    """A keras.applications trunk (without its preprocessing) with our input and head, as
+    `mobilenet`."""
+    image = keras.Input((arch.input_size, arch.input_size, 3), name="image")
+    x = layers.Rescaling(arch.input_scale, name="input_scale")(image)
+    build_trunk = getattr(keras.applications, APPLICATIONS[arch.application][1])
+    trunk = build_trunk(input_tensor=x, include_top=False, weights=weights,
+                        include_preprocessing=False)
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(trunk.output)
+    x = layers.Dropout(arch.dropout, name="drop")(x)
+    logits = layers.Dense(arch.num_classes, name="classifier")(x)
+    probs = layers.Activation("softmax", dtype="float32", name="prob")(logits)
+    return keras.Model(image, probs, name=name)
+
+
+def all_layers(model):
+    """Every layer of `model`, those inside nested models (ConvNeXt's Sequential stem and
+    downsampling blocks) and inside layers (a MultiHeadAttention's projections) included."""
+    out = []
     for layer in model.layers:
+        out.append(layer)
+        out += [sub for sub in layer._flatten_layers(include_self=False)]
+    return out
+
+
+def regularise(model, arch):
+    """A backbone's training settings: BatchNorm momentum `arch.bn_momentum`, and weight decay
+    as CaffeNet's (L2 on conv and dense kernels, attention projections included; not on
+    depthwise kernels, normalisation layers or embeddings, the usual practice)."""
+    decay = keras.regularizers.L2(arch.weight_decay / 2) if arch.weight_decay else None
+    for layer in all_layers(model):
         if isinstance(layer, layers.BatchNormalization):
             layer.momentum = arch.bn_momentum
-        elif type(layer) in (layers.Conv2D, layers.Dense) and decay is not None:
+        elif type(layer) in (layers.Conv2D, layers.Dense, layers.EinsumDense) \
+                and decay is not None:
             layer.kernel_regularizer = decay        # what get_config saves
             layer.kernel.regularizer = decay        # what the loss sums (already built)
     return model
@@ -149,6 +248,8 @@ def truncate(model, n, arch):
     x = cut_tensor(model, n)
     if len(x.shape) == 4:
         x = layers.GlobalAveragePooling2D(name="probe_pool")(x)
+    elif len(x.shape) == 3:  # a ViT's tokens
+        x = layers.GlobalAveragePooling1D(name="probe_pool")(x)
     decay = keras.regularizers.L2(arch.weight_decay / 2) if arch.weight_decay else None
     logits = layers.Dense(arch.num_classes, name="probe", kernel_regularizer=decay)(x)
     probs = layers.Activation("softmax", dtype="float32", name="prob")(logits)
@@ -156,7 +257,7 @@ def truncate(model, n, arch):
 
 
 def family_of(model):
-    """The family ("caffenet", "mobilenetv3") whose first cut layer exists in `model` (a
+    """The family ("caffenet", "mobilenetv3", ...) whose first cut layer exists in `model` (a
     truncated net has only its first cuts)."""
     names = {layer.name for layer in model.layers}
     for family, cuts in CUTS.items():
@@ -166,13 +267,23 @@ def family_of(model):
                      f"({', '.join(CUTS)}); build it with keras_transfer's --model builders")
 
 
+def cut_points(model):
+    """[(Keras layer name, "output" or "input")] of `model`'s cut points, in order."""
+    family = family_of(model)
+    if family != "vit":
+        return list(CUTS[family].values())
+    names = {layer.name for layer in model.layers}
+    depth = max((k for k in range(1, len(names)) if f"block{k}" in names), default=0)
+    return [(name, "output") for name in vit.cut_names(depth)]
+
+
 def num_cuts(model):
-    return len(CUTS[family_of(model)])
+    return len(cut_points(model))
 
 
 def cut_tensor(model, n):
     """The tensor at cut point n (1-based) of `model`: what blocks n+1.. read."""
-    cuts = list(CUTS[family_of(model)].values())
+    cuts = cut_points(model)
     if not 1 <= n <= len(cuts):
         raise ValueError(f"cut point must be 1..{len(cuts)}, got {n!r}")
     layer_name, where = cuts[n - 1]

@@ -1,13 +1,16 @@
-"""Residual nets: a small ResNet of basic blocks for the embedded default (`resnet_mini`), and
-ResNet-50 from `keras.applications` (`resnet50`; weights=None, nothing downloads, unless
---source=imagenet asks for its ImageNet weights).
+"""Residual nets: a small ResNet of basic blocks for the embedded default (`resnet_mini`),
+ResNet-18 (`resnet18`, built here: keras.applications has none), and ResNet-50 from
+`keras.applications` (`resnet50`; weights=None, nothing downloads, unless --source=imagenet
+asks for its ImageNet weights).
 
 resnet_mini is the CIFAR-style ResNet of He et al. 2016 (section 4.2) with two basic blocks a
 stage: a 3x3 stem (stride 2 here: 2.5x the throughput on these CPUs), three stages of widths
 w, 2w, 4w (stride 2 at the first block of stages 2 and 3, the shortcut then a 1x1 conv and
-BatchNorm), global average pooling and the classifier. Each block ends in a layer named after
-its cut point (`stage2_block1`), so the layer axis is the blocks themselves
-(catalog.RESNET_MINI_LAYERS).
+BatchNorm), global average pooling and the classifier. resnet18 is the ImageNet ResNet-18 of
+the same paper (Table 1): a 7x7/2 stem with a 3x3/2 max pool, four stages of two basic blocks,
+widths 64..512; 11,689,512 trainable parameters at 1,000 classes, torchvision's count. Each
+block ends in a layer named after its cut point (`stage2_block1`), so the layer axis is the
+blocks themselves (catalog.RESNET_MINI_LAYERS, RESNET18_LAYERS).
 """
 
 import dataclasses
@@ -20,8 +23,9 @@ from keras_transfer.nets import alexnet
 
 @dataclasses.dataclass(frozen=True)
 class ResNetArchitecture:
-    """A residual net: `depth` "mini" (ours, `width` the first stage's channels) or "50"
-    (keras.applications.ResNet50); `num_classes` is the classifier's width."""
+    """A residual net: `depth` "mini" (ours, `width` the first stage's channels), "18" (ours,
+    the ImageNet layout) or "50" (keras.applications.ResNet50); `num_classes` is the
+    classifier's width."""
     num_classes: int
     input_size: int = 224
     depth: str = "50"
@@ -41,9 +45,9 @@ class ResNetArchitecture:
         return {"family": "resnet", **dataclasses.asdict(self)}
 
 
-DEPTHS = ("mini", "50")
-STAGES = 3          # resnet_mini: stages of two basic blocks
-BLOCKS_PER_STAGE = 2
+DEPTHS = ("mini", "18", "50")
+BLOCKS_PER_STAGE = 2  # resnet_mini and resnet18: stages of two basic blocks
+STAGES = {"mini": 3, "18": 4}
 
 
 def build(arch, name="resnet", weights=None):
@@ -53,10 +57,11 @@ def build(arch, name="resnet", weights=None):
     taking RGB (Keras' weights read BGR)."""
     image = keras.Input((arch.input_size, arch.input_size, 3), name="image")
     x = layers.Rescaling(arch.input_scale, name="input_scale")(image)
-    if arch.depth == "mini":
+    if arch.depth in STAGES:
         if weights is not None:
-            raise ValueError("resnet_mini has no pretrained weights (ImageNet: resnet50)")
-        x = mini_trunk(x, arch.width, arch.stem_stride)
+            raise ValueError(f"resnet{arch.depth} has no pretrained weights here (ImageNet: "
+                             "resnet50)")
+        x = basic_trunk(x, arch)
     else:
         x = keras.applications.ResNet50(input_tensor=x, include_top=False,
                                         weights=weights).output
@@ -73,13 +78,21 @@ def build(arch, name="resnet", weights=None):
     return model
 
 
-def mini_trunk(x, width, stem_stride):
-    x = conv_bn(x, width, 3, stem_stride, "stem")
-    x = layers.Activation("relu", name="stem")(x)
-    for stage in range(1, STAGES + 1):
+def basic_trunk(x, arch):
+    """resnet_mini's 3x3 stem (its cut `stem`) or ResNet-18's 7x7/2 stem and 3x3/2 max pool
+    (cut `stem_pool`), then the stages of basic blocks."""
+    if arch.depth == "mini":
+        x = conv_bn(x, arch.width, 3, arch.stem_stride, "stem")
+        x = layers.Activation("relu", name="stem")(x)
+    else:
+        x = conv_bn(x, arch.width, 7, 2, "stem")
+        x = layers.Activation("relu", name="stem_relu")(x)
+        x = layers.MaxPooling2D(3, 2, padding="same", name="stem_pool")(x)
+    for stage in range(1, STAGES[arch.depth] + 1):
         for block in range(1, BLOCKS_PER_STAGE + 1):
             stride = 2 if stage > 1 and block == 1 else 1
-            x = basic_block(x, width * 2 ** (stage - 1), stride, f"stage{stage}_block{block}")
+            x = basic_block(x, arch.width * 2 ** (stage - 1), stride,
+                            f"stage{stage}_block{block}")
     return x
 
 

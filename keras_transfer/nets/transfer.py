@@ -13,13 +13,11 @@ import os
 import keras
 import numpy as np
 
-from keras_transfer import catalog
 from keras_transfer.nets import backbones
 
 MODES = ("frozen", "fine_tune", "random_frozen", "truncate", "surgical", "lp_ft", "llrd")
 # Modes whose nets share their frozen blocks 1..n, so a group of them runs one trunk.
 SHARED_TRUNK = ("frozen", "random_frozen", "truncate")
-MAX_N = catalog.MAX_N  # fc8 is the classifier of the target task and is never copied
 
 
 class TransferError(ValueError):
@@ -59,7 +57,7 @@ def build(arch, n, mode, source=None, name=None):
     """A fresh net of `arch` whose blocks 1..n come from `source` (or stay random, frozen).
 
     arch: the target net's architecture (`nets.backbones.architecture`).
-    n: number of copied (or random-frozen) blocks, 0..7.
+    n: number of copied (or random-frozen) blocks, 0..(cut points - 1): 0..7 on CaffeNet.
     mode: "frozen" (copied layers not trained), "fine_tune" (all layers trained),
       "random_frozen" (no source; layers 1..n keep their random init and are frozen),
       "truncate" (blocks 1..n copied and frozen, the rest dropped, a new linear classifier on
@@ -73,21 +71,28 @@ def build(arch, n, mode, source=None, name=None):
         raise TransferError(f"unknown mode {mode!r}; choose one of {MODES}")
     if mode in ("truncate", "surgical", "lp_ft", "llrd") and n == 0:
         raise TransferError(f"mode {mode!r} needs n >= 1 (the block it cuts at or trains)")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 <= n <= MAX_N:
-        raise TransferError(
-            f"n must be an integer in 0..{MAX_N} (the number of blocks copied); got {n!r}. "
-            "The last cut point (n=8) is the target's classifier and is never transferred.")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise TransferError(f"n must be an integer (the number of blocks copied); got {n!r}")
     if mode != "random_frozen" and n > 0 and source is None:
         raise TransferError(f"mode {mode!r} with n={n} needs a source network to copy from")
     if isinstance(source, str):
         source = load_source(source)
 
     model = backbones.build(arch, name=name or "net")
+    top = backbones.num_cuts(model) - 1
+    if not 0 <= n <= top:
+        raise TransferError(
+            f"n must be in 0..{top} (the number of blocks copied); got {n}. The last cut point "
+            f"(n={top + 1}) is the target's classifier and is never transferred.")
     copied = copied_depth(mode, n, model)
     if mode != "random_frozen":
         copy_blocks(source, model, copied)
     for layer in frozen_layers(model, mode, n):
         layer.trainable = False
+        if isinstance(layer, keras.layers.Dropout):
+            # A frozen block computes fixed features: stochastic depth there (EfficientNet's
+            # per-block dropout) would drop them at random while the layers above train.
+            layer.rate = 0.0
     return backbones.truncate(model, n, arch) if mode == "truncate" else model
 
 

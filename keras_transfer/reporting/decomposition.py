@@ -23,7 +23,6 @@ from keras_transfer.experiment.results import REQUIRED_KEYS  # noqa: F401 (the r
 from keras_transfer.reporting import stats
 
 METRIC = "top1_best10"
-NS = catalog.NS
 GROUPS = ("BnB", "BnB+", "AnB", "AnB+")
 KINDS = catalog.KINDS
 BASES = ("base", "baseAll")  # groups measured at n = 0: a unit has one, whatever n is asked
@@ -54,6 +53,28 @@ def split_kind(row):
 def is_full(row):
     """A net trained on every image of its classes (not reduced, not K-limited)."""
     return row.get("per_class") is None and row.get("target_per_class") is None
+
+
+def top_n(rows):
+    """The largest n of the rows' model: every cut point but the classifier (7 for CaffeNet;
+    a backbone has its own count). Rows of several models take the deepest; rows without a
+    known model the paper's 7."""
+    return max((catalog.max_n(r["model"]) for r in rows if r.get("model") in catalog.LAYERS),
+               default=catalog.MAX_N)
+
+
+def axis(rows):
+    """The report's n axis for these rows: 1..top_n (an n without rows shows as empty)."""
+    return tuple(range(1, top_n(rows) + 1))
+
+
+def paper_range(lo, hi, top):
+    """The paper's layers lo..hi of its 7 at the same depth on an axis of `top` cut points
+    (lo..hi itself when top is 7): how a finding about, say, the top layers 5..7 reads on a
+    backbone with another number of blocks."""
+    scale = top / catalog.MAX_N
+    first = max(1, round(lo * scale))
+    return tuple(range(first, max(first, round(hi * scale)) + 1))
 
 
 def replicate(row):
@@ -206,7 +227,7 @@ def decomposition(pool, rows):
     out = {}
     for label, plus, minus in QUANTITIES:
         src = select(rows, target="all") if minus == "baseAll" else select(pool)
-        curve = {n: p for n in NS if (p := paired(src, plus, minus, [n])).estimate}
+        curve = {n: p for n in axis(rows) if (p := paired(src, plus, minus, [n])).estimate}
         if curve:
             out[label] = curve
     return out

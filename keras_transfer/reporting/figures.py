@@ -88,7 +88,7 @@ def empty(ax, text):
             fontsize=LABEL)
 
 
-def _xaxis(ax, ns=F.NS):
+def _xaxis(ax, ns):
     ax.set_xticks([0, *ns])
     ax.set_xticklabels(["base", *map(str, ns)])
     ax.set_xlim(-0.6, max(ns) + 0.6)
@@ -123,7 +123,7 @@ def transfer_figure(rows):
     finish(top, f"Transfer vs selffer, both directions pooled ({label})",
            f"top-1 ({F.METRIC})")
     finish(bottom, "", "mean top-1 (95 % CI)")
-    _xaxis(bottom)
+    _xaxis(bottom, D.axis(rows))
     fig.subplots_adjust(left=0.1, right=0.97, top=0.94, bottom=0.09, hspace=0.08)
     legend.place(top, ncols=(3, 2, 1))
     legend.place(bottom)
@@ -146,7 +146,7 @@ def relative_panel(ax, rows):
         empty(ax, "nothing with a matching base yet")
     ax.set_ylim(lo, hi)
     finish(ax, "(c) relative to the matching base", "top-1 relative to base (95 % CI)")
-    _xaxis(ax)
+    _xaxis(ax, D.axis(rows))
 
 
 def natural_manmade_figure(rows):
@@ -170,7 +170,7 @@ def natural_manmade_figure(rows):
         empty(ax, "no natural_manmade split in the results")
     finish(ax, "(a) natural/man-made split, frozen transfer (A = natural)",
            f"top-1 ({F.METRIC})")
-    _xaxis(ax)
+    _xaxis(ax, D.axis(rows))
     fig.subplots_adjust(left=0.12, right=0.97, top=0.92, bottom=0.13)
     legend.place(ax, ncols=(1, 2))
     return fig
@@ -192,7 +192,7 @@ def random_filters_figure(rows):
     if not (base or rnd):
         empty(top, "random filters were not run")
     finish(top, "(b) random frozen filters vs the all-class base", f"top-1 ({F.METRIC})")
-    _xaxis(top)
+    _xaxis(top, D.axis(rows))
     relative_panel(bottom, rows)
     fig.subplots_adjust(left=0.12, right=0.97, top=0.95, bottom=0.08, hspace=0.42)
     legend.place(top, ncols=(1, 3))
@@ -219,8 +219,8 @@ def decomposition_figure(rows):
                     error_bars(est.values()), fmt="-o", ms=4, capsize=2, color=color, label=name)
     if not dec:
         empty(ax, "no base with dependants in the same replicate yet")
-    ax.set_xticks(list(F.NS))
-    ax.set_xlim(0.4, max(F.NS) + 0.6)
+    ax.set_xticks(D.axis(rows))
+    ax.set_xlim(0.4, D.top_n(rows) + 0.6)
     ax.set_xlabel("layer n at which the network is chopped and retrained", fontsize=LABEL)
     finish(ax, f"Decomposition, paired within replicates ({label})",
            "difference in top-1 (95 % CI)")
@@ -247,8 +247,8 @@ def strategies_figure(rows):
         ax.errorbar([n + dx for n in curve], [e.mean for e in curve.values()],
                     error_bars(curve.values()), fmt="-o", ms=4, capsize=2,
                     color=STRATEGY_COLORS[strategy], label=S.LABELS[strategy])
-    ax.set_xticks(list(F.NS))
-    ax.set_xlim(0.4, max(F.NS) + 0.6)
+    ax.set_xticks(D.axis(rows))
+    ax.set_xlim(0.4, D.top_n(rows) + 0.6)
     ax.set_xlabel("n: blocks copied (surgical: the one block trained)", fontsize=LABEL)
     finish(ax, f"Adaptation strategies, transfer nets ({label})", f"top-1 ({F.METRIC}), 95 % CI")
     fig.subplots_adjust(left=0.1, right=0.97, top=0.92, bottom=0.11)

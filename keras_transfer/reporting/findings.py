@@ -18,7 +18,6 @@ import dataclasses
 import statistics
 
 from keras_transfer import catalog
-from keras_transfer.experiment import plan
 from keras_transfer.reporting import decomposition as D
 from keras_transfer.reporting import stats
 
@@ -27,7 +26,6 @@ from keras_transfer.reporting.decomposition import (  # noqa: F401
     GROUPS,
     KINDS,
     METRIC,
-    NS,
     REQUIRED_KEYS,
     group_of,
     is_full,
@@ -36,8 +34,11 @@ from keras_transfer.reporting.decomposition import (  # noqa: F401
 )
 
 MARGIN = 0.02  # an "about equal" claim (BnB+ vs base) holds when the interval is within +-this
-RANGES = {"1-7": NS, "1-3": (1, 2, 3), "3-7": (3, 4, 5, 6, 7), "5-7": (5, 6, 7)}
-MID_N, HIGH_N = (3, 4, 5, 6), (5, 6, 7)
+# The paper's n ranges on its 7 layers (Table 1; the co-adaptation dip at 3..6, the specificity
+# drop at 5..7). On a backbone with another number of cut points they are read at the same
+# depth (`decomposition.paper_range`), so "the top layers" stay the top layers.
+PAPER_RANGES = {"1-7": (1, 7), "1-3": (1, 3), "3-7": (3, 7), "5-7": (5, 7)}
+MID, HIGH = (3, 6), (5, 7)
 HOLDS, FAILS, INCONCLUSIVE = stats.HOLDS, stats.FAILS, stats.INCONCLUSIVE
 UNMEASURABLE = "not measurable"
 BASES_RISING = "not measurable: bases still rising"
@@ -99,8 +100,18 @@ def natmm_curves(rows):
     return out
 
 
+def ranges(top=catalog.MAX_N):
+    """{label: ns}: PAPER_RANGES on an axis of `top` cut points, labelled as the paper's when
+    top is its 7, else by this axis's own n ("1-9")."""
+    out = {}
+    for label, (lo, hi) in PAPER_RANGES.items():
+        ns = D.paper_range(lo, hi, top)
+        out.setdefault(label if top == catalog.MAX_N else f"{ns[0]}-{ns[-1]}", ns)
+    return out
+
+
 def _curve(rows, plus, minus):
-    return {n: p for n in NS if (p := D.paired(rows, plus, minus, [n])).estimate}
+    return {n: p for n in D.axis(rows) if (p := D.paired(rows, plus, minus, [n])).estimate}
 
 
 def relative_curves(rows):
@@ -119,7 +130,7 @@ def relative_curves(rows):
 def table1(anb_plus, bnb_plus, base):
     """{(comparison, range): (value, ns used)} from {n: mean} curves (the paper's numbers)."""
     out = {}
-    for label, ns in RANGES.items():
+    for label, ns in ranges().items():
         used = [n for n in ns if n in anb_plus]
         out[("AnB+ - base", label)] = (
             statistics.fmean(anb_plus[n] - base for n in used) if used and base is not None
@@ -134,7 +145,7 @@ def table1_paired(pool):
     """{(comparison, range): (Paired, ns used)}: Table 1 as paired differences in units."""
     have = {g: set(per_n(pool, g)) for g in ("AnB+", "BnB+")}
     out = {}
-    for label, ns in RANGES.items():
+    for label, ns in ranges(D.top_n(pool)).items():
         used = [n for n in ns if n in have["AnB+"]]
         out[("AnB+ - base", label)] = (D.paired(pool, "AnB+", "base", used), used)
         used = [n for n in used if n in have["BnB+"]]
@@ -191,24 +202,30 @@ def _drop_from_first(pool, group, ns):
 
 
 def coadaptation_dip(pool):
-    name = "Co-adaptation dip in BnB (base − BnB and BnB(1) − BnB above zero over n=3..6)"
+    ns = D.paper_range(*MID, D.top_n(pool))
+    mid = _ns(ns)
+    name = f"Co-adaptation dip in BnB (base − BnB and BnB(1) − BnB above zero over n={mid})"
     return judge(name, [
-        _part("base − BnB over n=3..6", D.paired(pool, "base", "BnB", MID_N), POSITIVE),
-        _part("BnB(1) − BnB over n=3..6", _drop_from_first(pool, "BnB", MID_N), POSITIVE)],
-        "needs base nets, BnB at n=1 and BnB at some n in 3..6")
+        _part(f"base − BnB over n={mid}", D.paired(pool, "base", "BnB", ns), POSITIVE),
+        _part(f"BnB(1) − BnB over n={mid}", _drop_from_first(pool, "BnB", ns), POSITIVE)],
+        f"needs base nets, BnB at n=1 and BnB at some n in {mid}")
 
 
 def specificity_drop(pool):
-    name = "Specificity drop in AnB (BnB − AnB and AnB(1) − AnB above zero over n=5..7)"
+    ns = D.paper_range(*HIGH, D.top_n(pool))
+    high = _ns(ns)
+    name = f"Specificity drop in AnB (BnB − AnB and AnB(1) − AnB above zero over n={high})"
     return judge(name, [
-        _part("BnB − AnB over n=5..7", D.paired(pool, "BnB", "AnB", HIGH_N), POSITIVE),
-        _part("AnB(1) − AnB over n=5..7", _drop_from_first(pool, "AnB", HIGH_N), POSITIVE)],
-        "needs AnB at n=1 and AnB and BnB at some n in 5..7")
+        _part(f"BnB − AnB over n={high}", D.paired(pool, "BnB", "AnB", ns), POSITIVE),
+        _part(f"AnB(1) − AnB over n={high}", _drop_from_first(pool, "AnB", ns), POSITIVE)],
+        f"needs AnB at n=1 and AnB and BnB at some n in {high}")
 
 
 def finetuning_helps(pool):
-    name = "Fine-tuning >= frozen (AnB+ − AnB and BnB+ − BnB above zero over n=1..7)"
-    parts = [_part(f"{p} − {f} over n=1..7", D.paired(pool, p, f, NS), POSITIVE)
+    ns = D.axis(pool)
+    every = _ns(ns)
+    name = f"Fine-tuning >= frozen (AnB+ − AnB and BnB+ − BnB above zero over n={every})"
+    parts = [_part(f"{p} − {f} over n={every}", D.paired(pool, p, f, ns), POSITIVE)
              for p, f in (("AnB+", "AnB"), ("BnB+", "BnB"))]
     # A sweep without selffers (or transfers) is judged on the pair it has.
     return judge(name, [p for p in parts if p[1] is not None],
@@ -216,20 +233,23 @@ def finetuning_helps(pool):
 
 
 def lingering_boost(pool):
-    name = "AnB+ above base (lingering boost of transfer + fine-tuning, over n=1..7)"
-    return judge(name, [_part("AnB+ − base over n=1..7", D.paired(pool, "AnB+", "base", NS),
-                              POSITIVE)], "needs base nets and AnB+ nets")
+    every = _ns(D.axis(pool))
+    name = f"AnB+ above base (lingering boost of transfer + fine-tuning, over n={every})"
+    return judge(name, [_part(f"AnB+ − base over n={every}",
+                              D.paired(pool, "AnB+", "base", D.axis(pool)), POSITIVE)],
+                 "needs base nets and AnB+ nets")
 
 
 def control_holds(pool, margin=MARGIN):
     """Judged even when a base was still rising: the control is the test of whether the bases
     reached what more training gives, so a rising base is one of its explanations, not a
     reason to stay silent (the evidence names such bases)."""
-    name = f"BnB+ ≈ base (control: BnB+ − base over n=1..7 within ±{margin})"
-    p = D.paired(pool, "BnB+", "base", NS)
+    every = _ns(D.axis(pool))
+    name = f"BnB+ ≈ base (control: BnB+ − base over n={every} within ±{margin})"
+    p = D.paired(pool, "BnB+", "base", D.axis(pool))
     if p.estimate is None:
         return Finding(name, UNMEASURABLE, "needs base nets and BnB+ nets")
-    evidence = f"BnB+ − base over n=1..7: {p.estimate}"
+    evidence = f"BnB+ − base over n={every}: {p.estimate}"
     late = unconverged_bases([p])
     if late:
         evidence += f" ({late[1]})"
@@ -237,14 +257,15 @@ def control_holds(pool, margin=MARGIN):
 
 
 def dissimilar_hurts_more(rows):
+    ns = D.paper_range(*HIGH, D.top_n(rows))
     name = ("Dissimilar split hurts more (natural/man-made AnB − base below the random split's "
-            "at n=5..7, paired by replicate)")
-    nm = D.paired(select(rows, split="natural_manmade"), "AnB", "base", HIGH_N)
-    rs = D.paired(select(rows, split="random"), "AnB", "base", HIGH_N)
+            f"at n={_ns(ns)}, paired by replicate)")
+    nm = D.paired(select(rows, split="natural_manmade"), "AnB", "base", ns)
+    rs = D.paired(select(rows, split="random"), "AnB", "base", ns)
     est = D.across(nm, rs) if nm.estimate and rs.estimate else None
     return judge(name, [("(natural/man-made − random) drop relative to base", est,
                          _side(NEGATIVE), [nm, rs])],
-                 "needs frozen transfer and bases at n in 5..7 on both a natural_manmade split "
+                 f"needs frozen transfer and bases at n in {_ns(ns)} on both a natural_manmade split "
                  "and a random split (merge their results)")
 
 
@@ -291,46 +312,3 @@ def without_control(finding, control):
     return Finding(finding.name, CONTROL_FAILS,
                    f"{control.evidence} (BnB+ should equal base); unjudged: {finding.status}, "
                    f"{finding.evidence}")
-
-
-def expected_nets(rows):
-    """Net names `plan.make_plan` gives for the experiments, n, k and K these rows show.
-
-    Inferred from the rows, so an experiment (or an n, k or K) with no finished net at all is not
-    expected: a partial sweep lists the nets missing within what started.
-    """
-    kinds = {r["kind"] for r in rows}
-    halves = ("A", "B") if any(r["target"] in ("A", "B") for r in rows) else ()
-    experiments = [e for e, present in (
-        ("base", any(r["kind"] == "base" and r["target"] != "all" for r in rows)),
-        ("selffer", "selffer" in kinds), ("transfer", "transfer" in kinds),
-        ("random_filters", "random" in kinds or any(group_of(r) == "baseAll" for r in rows)),
-        ("reduced", "reduced" in kinds),
-        *[(kind, kind in kinds) for kind in catalog.ADAPTATION_KINDS]) if present]
-    layers = sorted({int(r["n"]) for r in rows if r["n"]})
-    per_class = sorted({r["per_class"] for r in rows if r["kind"] == "reduced"})
-    target_per_class = sorted({r["target_per_class"] for r in rows
-                               if r.get("target_per_class") is not None})
-    sizes = target_per_class if halves else ()
-    nets = plan.make_plan(layers, experiments, halves, per_class, sizes)
-    if any(r["split"] == catalog.PRETRAINED_SPLIT for r in rows):  # base A is the user's model
-        nets = [net for net in nets if net.target != "A" and net.name != "baseA"]
-    return [net.name for net in nets]
-
-
-def missing_nets(rows):
-    """{(split, split_seed, seed, replicate): [missing names]}.
-
-    Each (split, split_seed, seed) infers one plan from all its replicates' rows
-    (`expected_nets`), and every replicate 0..the highest seen is expected to have run it all.
-    """
-    found = {}
-    for r in rows:
-        found.setdefault((str(r["split"]), r["split_seed"], r["seed"]), []).append(r)
-    out = {}
-    for key, got in sorted(found.items(), key=lambda kv: str(kv[0])):
-        expected = expected_nets(got)
-        for rep in range(max(D.replicate(r) for r in got) + 1):
-            names = {r["net"] for r in got if D.replicate(r) == rep}
-            out[(*key, rep)] = [name for name in expected if name not in names]
-    return out

@@ -40,7 +40,7 @@ def against_reference(pool):
     """{kind: {n: Paired}}: kind(n) − AnB+(n) within replicate units, for each adaptation kind."""
     out = {}
     for kind in catalog.ADAPTATION_KINDS:
-        curve = {n: p for n in F.NS
+        curve = {n: p for n in D.axis(pool)
                  if (p := D.paired(pool, GROUPS[kind], GROUPS[REFERENCE], [n])).estimate}
         if curve:
             out[kind] = curve
@@ -77,10 +77,11 @@ def markdown(rows):
     out = ["## Adaptation strategies on the same n axis", "",
            f"Transfer nets ({label}, both directions pooled): mean top-1 ({F.METRIC}) ± 95 % "
            "half-width over replicates. ![strategies](strategies.png)", ""]
-    body = [["base (from scratch)", base.pm() if base else None, *[None] * len(F.NS)]]
+    ns = D.axis(pool)
+    body = [["base (from scratch)", base.pm() if base else None, *[None] * len(ns)]]
     for s, curve in found.items():
-        body.append([LABELS[s], None, *[curve[n].pm() if n in curve else None for n in F.NS]])
-    out += F.markdown_table(["strategy", "n=0", *[f"n={n}" for n in F.NS]], body)
+        body.append([LABELS[s], None, *[curve[n].pm() if n in curve else None for n in ns]])
+    out += F.markdown_table(["strategy", "n=0", *[f"n={n}" for n in ns]], body)
     top = best(found)
     if top:
         s, n, e = top

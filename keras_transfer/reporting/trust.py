@@ -31,12 +31,14 @@ def method_note(margin):
 
 def control_section(finding, pool, margin):
     """The BnB+ - base control: pooled and per-direction, with its verdict."""
-    p = D.paired(pool, "BnB+", "base", D.NS)
-    out = ["## The control: BnB+ − base over n=1..7", ""]
+    ns = D.axis(pool)
+    every = f"n={ns[0]}..{ns[-1]}"
+    p = D.paired(pool, "BnB+", "base", ns)
+    out = [f"## The control: BnB+ − base over {every}", ""]
     if p.estimate is None:
         return out + [f"**{finding.status}**: {finding.evidence}.", ""]
     dirs = "; ".join(f"into {t}: {e}" for t, e in p.directions.items())
-    return out + [f"Mean BnB+ − base (paired, per unit mean over n=1..7): {p.estimate}"
+    return out + [f"Mean BnB+ − base (paired, per unit mean over {every}): {p.estimate}"
                   + (f"; per direction {dirs}" if dirs else "") + ".", "",
                   f"Within ±{margin} of base: **{finding.status}**"
                   + (f" ({finding.evidence})" if finding.status.startswith(F.UNMEASURABLE) else "")
@@ -106,6 +108,7 @@ def _order(row):
 def decomposition_section(pool, rows):
     """The decomposition table: one line per quantity (pooled), one per direction under it."""
     dec = D.decomposition(pool, rows)
+    ns = D.axis(rows)
     out = ["## Decomposition (paired differences in top-1 per n)", "",
            "![decomposition](decomposition.png)", "",
            "A/B quantities use the rows of Figure 2; the random-filter drop uses every all-class "
@@ -113,14 +116,14 @@ def decomposition_section(pool, rows):
            "quantity are its per-direction estimates (into target half A or B).", ""]
     body = []
     for label, curve in dec.items():
-        body.append([f"**{label}**", *[curve[n].estimate if n in curve else None for n in D.NS]])
+        body.append([f"**{label}**", *[curve[n].estimate if n in curve else None for n in ns]])
         for t in sorted({t for p in curve.values() for t in p.directions} - {"all"}):
             body.append([f"into {t}", *[curve[n].directions.get(t) if n in curve else None
-                                        for n in D.NS]])
+                                        for n in ns]])
     if not body:
         return out + ["No quantity of the decomposition is measurable yet (it needs a base and "
                       "its dependants in the same replicate).", ""]
-    return out + F.markdown_table(["quantity", *[f"n={n}" for n in D.NS]], body)
+    return out + F.markdown_table(["quantity", *[f"n={n}" for n in ns]], body)
 
 
 def _images_per_class(row):
