@@ -42,8 +42,16 @@ def test_cost_model_prefers_units_of_the_same_shape():
     # Another size of a measured mode: that mode's cost per net, times its nets.
     assert cost.seconds_per_step(GROUP[:2]) == pytest.approx(3.0 * 2)
     unseen = [net("r0/A1B+", 1, "fine_tune")] * 2
-    # Nothing like it: the mean cost per net of everything measured, times its nets.
-    assert cost.seconds_per_step(unseen) == pytest.approx((2.0 + 3.0) / 2 * 2)
+    # A mode not timed yet: a net trained alone (the base), times what fusing whole nets costs
+    # per net, times its nets.
+    whole = progress.FUSED_COST_PER_NET["whole_nets"]
+    assert cost.seconds_per_step(unseen) == pytest.approx(2.0 * whole * 2)
+    assert cost.seconds_per_step(unseen[:1]) == pytest.approx(2.0)  # alone: as a base
+    # A base's recorded mode is "frozen" (n = 0), yet it is no measure of frozen heads.
+    cost = progress.CostModel()
+    cost.add([net("r0/baseA", 0)], seconds=100.0, steps=10)
+    shared = progress.FUSED_COST_PER_NET["shared_trunk"]
+    assert cost.seconds_per_step(GROUP) == pytest.approx(10.0 * shared * 3)
 
 
 def test_plain_output_has_a_line_per_net_and_a_truthful_eta(capsys, clock):
@@ -66,10 +74,10 @@ def test_plain_output_has_a_line_per_net_and_a_truthful_eta(capsys, clock):
     numbered = [line for line in lines if line.startswith("[")]
     assert [line.split()[0] for line in numbered] == [f"[{k}/9]" for k in range(2, 10)]
     assert numbered[2].endswith("r0/A1B top1 0.5")
-    # After baseA (20 s): baseB costs the same, each group is costed per net (3 x 20 s).
-    # Extrapolated from another kind of unit: said to be a guess.
-    assert ("r0/baseA: 20 s; 2/9 nets, 20 s elapsed, ETA ~2 min (2 units of kinds not yet "
-            "timed)") in out  # 20 + 60 + 60 s
+    # After baseA (20 s): baseB costs the same; a group of three frozen heads, not timed yet,
+    # costs 3 x 20 s x FUSED_COST_PER_NET (0.2): 12 s. Said to be a guess.
+    assert ("r0/baseA: 20 s; 2/9 nets, 20 s elapsed, ETA ~44 s (2 units of kinds not yet "
+            "timed)") in out  # 20 + 12 + 12 s
     # After the first group the second is costed as the first one was: 60 s.
     assert re.search(r"r0/A1B: 60 s; 6/9 nets, 2 min elapsed, ETA 60 s$", out, re.MULTILINE)
     assert lines[-1].endswith("9/9 nets, 3 min elapsed, sweep trained")

@@ -6,7 +6,10 @@ bar counts nets, so a group of seven advances it by seven when it ends; the unit
 the group's training steps meanwhile. The ETA sums, over the units still to train, the measured
 seconds per training step of the latest unit of the same shape (the same (n, mode) of each net:
 the same compiled model), else of the same mode and size, else per net of units of the same
-mode, else per net of every unit so far, times their steps; until one unit has finished there is no measurement and no ETA is shown.
+mode (a net with n = 0, a base, is its own mode: from scratch), times their steps. A mode not
+timed yet is costed from the nets trained alone so far (the bases) times what a fused group
+costs per net (FUSED_COST_PER_NET, measured); until one unit has finished there is no
+measurement and no ETA is shown.
 
 The bars are rich's (a Keras dependency), drawn only on a terminal. Elsewhere (a CI log,
 `> file`) the same lines are printed without bars, and a unit that trains for long prints a
@@ -28,11 +31,25 @@ from rich.progress import (
 )
 
 PROGRESS_SECONDS = 300.0  # without a terminal: a unit's progress line at most this often
+# A fused group's cost per net and step relative to a net trained alone, for a mode not timed
+# yet: heads on one frozen trunk (frozen, random-frozen, truncate) about 0.2, whole nets side by
+# side (fine-tuned) about 0.45; they share one input pipeline and fill the cores better than one
+# small net (the default sweep on 2 CPU cores, BENCHMARKS.md "Default sweep"). Only the first
+# ETA of a sweep uses these: each mode's own measurement replaces them after its first unit.
+FUSED_COST_PER_NET = {"shared_trunk": 0.2, "whole_nets": 0.45}
+SHARED_TRUNK = ("frozen", "random_frozen", "truncate")
 
 
 def shape(unit):
     """What a unit's cost per step depends on: each net's (n, mode)."""
     return tuple((net.n, net.mode) for net in unit)
+
+
+def mode_of(key):
+    """The mode of a unit's nets (of its shape `key`); "scratch" for a base (n = 0), which
+    trains every layer whatever its recorded mode."""
+    n, mode = key[0]
+    return "scratch" if n == 0 else mode
 
 
 def duration(seconds):
@@ -58,7 +75,7 @@ class CostModel:
         """Whether a unit of the same shape, or of the same size and mode, has been measured
         (otherwise its cost is extrapolated from other kinds of unit)."""
         key = shape(unit)
-        return any(k == key or (len(k), k[0][1]) == (len(key), key[0][1])
+        return any(k == key or (len(k), mode_of(k)) == (len(key), mode_of(key))
                    for k, _ in self.measured)
 
     def seconds_per_step(self, unit):
@@ -66,16 +83,22 @@ class CostModel:
         key = shape(unit)
         same = [s for k, s in self.measured if k == key]
         if not same:
-            size = (len(key), key[0][1])  # the same number of nets and mode
-            same = [s for k, s in self.measured if (len(k), k[0][1]) == size]
+            size = (len(key), mode_of(key))  # the same number of nets and mode
+            same = [s for k, s in self.measured if (len(k), mode_of(k)) == size]
         if same:
             # The latest: a sweep's first units also pay one-off costs (the data cache, the
             # first graphs), which its later ones of the same shape do not.
             return same[-1]
         if not self.measured:
             return None
-        mode = [s / len(k) for k, s in self.measured if k[0][1] == key[0][1]]
-        per_net = statistics.fmean(mode or [s / len(k) for k, s in self.measured])
+        mode = [s / len(k) for k, s in self.measured if mode_of(k) == mode_of(key)]
+        if mode:
+            return statistics.fmean(mode) * len(key)
+        alone = [s for k, s in self.measured if len(k) == 1]
+        per_net = statistics.fmean(alone or [s / len(k) for k, s in self.measured])
+        if len(key) > 1:
+            fused = "shared_trunk" if mode_of(key) in SHARED_TRUNK else "whole_nets"
+            per_net *= FUSED_COST_PER_NET[fused]
         return per_net * len(key)
 
 
