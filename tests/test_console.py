@@ -42,15 +42,15 @@ def test_cost_model_prefers_units_of_the_same_shape():
     # Another size of a measured mode: that mode's cost per net, times its nets.
     assert cost.seconds_per_step(GROUP[:2]) == pytest.approx(3.0 * 2)
     unseen = [net("r0/A1B+", 1, "fine_tune")] * 2
-    # A mode not timed yet: a net trained alone (the base), times what fusing whole nets costs
-    # per net, times its nets.
-    whole = progress.FUSED_COST_PER_NET["whole_nets"]
-    assert cost.seconds_per_step(unseen) == pytest.approx(2.0 * whole * 2)
-    assert cost.seconds_per_step(unseen[:1]) == pytest.approx(2.0)  # alone: as a base
+    # A mode not timed yet: what a net alone costs (the base's 2.0 and the frozen group's
+    # 3.0 / 0.2 = 15 a net, averaged), times what fusing whole nets costs per net, times its nets.
+    whole, shared = (progress.FUSED_COST_PER_NET[k] for k in ("whole_nets", "shared_trunk"))
+    alone = (2.0 + 3.0 / shared) / 2
+    assert cost.seconds_per_step(unseen) == pytest.approx(alone * whole * 2)
+    assert cost.seconds_per_step(unseen[:1]) == pytest.approx(alone)
     # A base's recorded mode is "frozen" (n = 0), yet it is no measure of frozen heads.
     cost = progress.CostModel()
     cost.add([net("r0/baseA", 0)], seconds=100.0, steps=10)
-    shared = progress.FUSED_COST_PER_NET["shared_trunk"]
     assert cost.seconds_per_step(GROUP) == pytest.approx(10.0 * shared * 3)
 
 

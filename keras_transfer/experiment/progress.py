@@ -7,8 +7,9 @@ the group's training steps meanwhile. The ETA sums, over the units still to trai
 seconds per training step of the latest unit of the same shape (the same (n, mode) of each net:
 the same compiled model), else of the same mode and size, else per net of units of the same
 mode (a net with n = 0, a base, is its own mode: from scratch), times their steps. A mode not
-timed yet is costed from the nets trained alone so far (the bases) times what a fused group
-costs per net (FUSED_COST_PER_NET, measured); until one unit has finished there is no
+timed yet is costed from what a net alone costs (the bases; a fused group's cost per net
+divided by FUSED_COST_PER_NET, measured) times that factor for its own kind of group; until
+one unit has finished there is no
 measurement and no ETA is shown.
 
 The bars are rich's (a Keras dependency), drawn only on a terminal. Elsewhere (a CI log,
@@ -43,6 +44,13 @@ SHARED_TRUNK = ("frozen", "random_frozen", "truncate")
 def shape(unit):
     """What a unit's cost per step depends on: each net's (n, mode)."""
     return tuple((net.n, net.mode) for net in unit)
+
+
+def fused_cost(key):
+    """A unit's cost per net relative to a net trained alone (1 for a unit of one net)."""
+    if len(key) == 1:
+        return 1.0
+    return FUSED_COST_PER_NET["shared_trunk" if mode_of(key) in SHARED_TRUNK else "whole_nets"]
 
 
 def mode_of(key):
@@ -94,12 +102,9 @@ class CostModel:
         mode = [s / len(k) for k, s in self.measured if mode_of(k) == mode_of(key)]
         if mode:
             return statistics.fmean(mode) * len(key)
-        alone = [s for k, s in self.measured if len(k) == 1]
-        per_net = statistics.fmean(alone or [s / len(k) for k, s in self.measured])
-        if len(key) > 1:
-            fused = "shared_trunk" if mode_of(key) in SHARED_TRUNK else "whole_nets"
-            per_net *= FUSED_COST_PER_NET[fused]
-        return per_net * len(key)
+        # What a net trained alone costs, from every unit measured, each unfused by its factor.
+        alone = statistics.fmean(s / len(k) / fused_cost(k) for k, s in self.measured)
+        return alone * fused_cost(key) * len(key)
 
 
 class SweepProgress:
