@@ -204,7 +204,8 @@ def parse_layers(text, model="caffenet"):
             elif part:
                 values.add(int(part))
     except ValueError:
-        raise ValueError(f"--layers={text!r} is not 'all' or a list of integers like '1,2,3' or '1-7'")
+        raise ValueError(f"--layers={text!r} is not 'all' or a list of integers like '1,2,3' "
+                         "or '1-7'")
     bad = sorted(v for v in values if not 1 <= v <= top)
     if bad or not values:
         raise ValueError(f"--layers={text!r}: every n must be in 1..{top} for {model} (n is the "

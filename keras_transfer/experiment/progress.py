@@ -9,8 +9,7 @@ the same compiled model), else of the same mode and size, else per net of units 
 mode (a net with n = 0, a base, is its own mode: from scratch), times their steps. A mode not
 timed yet is costed from what a net alone costs (the bases; a fused group's cost per net
 divided by FUSED_COST_PER_NET, measured) times that factor for its own kind of group; until
-one unit has finished there is no
-measurement and no ETA is shown.
+one unit has finished there is no measurement and no ETA is shown.
 
 The bars are rich's (a Keras dependency), drawn only on a terminal. Elsewhere (a CI log,
 `> file`) the same lines are printed without bars, and a unit that trains for long prints a
@@ -31,6 +30,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from keras_transfer.nets import transfer
+
 PROGRESS_SECONDS = 300.0  # without a terminal: a unit's progress line at most this often
 # A fused group's cost per net and step relative to a net trained alone, for a mode not timed
 # yet: heads on one frozen trunk (frozen, random-frozen, truncate) about 0.2, whole nets side by
@@ -38,7 +39,6 @@ PROGRESS_SECONDS = 300.0  # without a terminal: a unit's progress line at most t
 # small net (the default sweep on 2 CPU cores, BENCHMARKS.md "Default sweep"). Only the first
 # ETA of a sweep uses these: each mode's own measurement replaces them after its first unit.
 FUSED_COST_PER_NET = {"shared_trunk": 0.2, "whole_nets": 0.45}
-SHARED_TRUNK = ("frozen", "random_frozen", "truncate")
 
 
 def shape(unit):
@@ -50,7 +50,8 @@ def fused_cost(key):
     """A unit's cost per net relative to a net trained alone (1 for a unit of one net)."""
     if len(key) == 1:
         return 1.0
-    return FUSED_COST_PER_NET["shared_trunk" if mode_of(key) in SHARED_TRUNK else "whole_nets"]
+    shared = mode_of(key) in transfer.SHARED_TRUNK
+    return FUSED_COST_PER_NET["shared_trunk" if shared else "whole_nets"]
 
 
 def mode_of(key):

@@ -50,7 +50,6 @@ class ViTArchitecture:
     dropout: float = 0.0
     weight_decay: float = alexnet.CAFFE_WEIGHT_DECAY
     input_scale: float = 1.0
-    bn_momentum: float = 0.99     # unused (no BatchNorm); kept so every backbone has the field
 
     def __post_init__(self):
         alexnet.check_regularisation(self.dropout, self.weight_decay)
