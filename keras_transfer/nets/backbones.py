@@ -184,29 +184,26 @@ def build(arch, name="net", weights=None):
 
 
 def mobilenet(arch, name="mobilenet", weights=None):
-    """MobileNetV3-Small with our input (mean-subtracted floats times `input_scale`) and head
-    (global average pool, dropout, `classifier`, float32 softmax)."""
-    image = keras.Input((arch.input_size, arch.input_size, 3), name="image")
-    x = layers.Rescaling(arch.input_scale, name="input_scale")(image)
-    trunk = keras.applications.MobileNetV3Small(
+    """MobileNetV3-Small on our input and head (`with_our_head`)."""
+    return with_our_head(arch, name, lambda x: keras.applications.MobileNetV3Small(
         input_tensor=x, alpha=arch.alpha, minimalistic=arch.minimalistic, include_top=False,
-        weights=weights, include_preprocessing=False)
-    x = layers.GlobalAveragePooling2D(name="avg_pool")(trunk.output)
-    x = layers.Dropout(arch.dropout, name="drop")(x)
-    logits = layers.Dense(arch.num_classes, name="classifier")(x)
-    probs = layers.Activation("softmax", dtype="float32", name="prob")(logits)
-    return keras.Model(image, probs, name=name)
+        weights=weights, include_preprocessing=False))
 
 
 def application(arch, name, weights=None):
-    """A keras.applications trunk (without its preprocessing) with our input and head, as
-    `mobilenet`."""
+    """A keras.applications trunk (without its preprocessing) on our input and head."""
+    build_trunk = getattr(keras.applications, APPLICATIONS[arch.application][1])
+    return with_our_head(arch, name, lambda x: build_trunk(
+        input_tensor=x, include_top=False, weights=weights, include_preprocessing=False))
+
+
+def with_our_head(arch, name, trunk):
+    """`trunk(x)` (a keras.applications model on tensor x) between our input (mean-subtracted
+    floats times `input_scale`) and head (global average pool, dropout, `classifier`, float32
+    softmax), flattened into one functional model."""
     image = keras.Input((arch.input_size, arch.input_size, 3), name="image")
     x = layers.Rescaling(arch.input_scale, name="input_scale")(image)
-    build_trunk = getattr(keras.applications, APPLICATIONS[arch.application][1])
-    trunk = build_trunk(input_tensor=x, include_top=False, weights=weights,
-                        include_preprocessing=False)
-    x = layers.GlobalAveragePooling2D(name="avg_pool")(trunk.output)
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(trunk(x).output)
     x = layers.Dropout(arch.dropout, name="drop")(x)
     logits = layers.Dense(arch.num_classes, name="classifier")(x)
     probs = layers.Activation("softmax", dtype="float32", name="prob")(logits)
@@ -219,7 +216,7 @@ def all_layers(model):
     out = []
     for layer in model.layers:
         out.append(layer)
-        out += [sub for sub in layer._flatten_layers(include_self=False)]
+        out += layer._flatten_layers(include_self=False)  # Keras' walk of sublayers
     return out
 
 
