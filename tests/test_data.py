@@ -167,6 +167,18 @@ def test_resumed_train_stream_continues_the_uninterrupted_one(synthetic_source):
         np.testing.assert_array_equal(y, y2)
 
 
+def test_train_order_depends_on_its_seed_not_on_the_global_seed(numbered_tree):
+    # Every net's init sets the global seed before its stream is built; seed 0 once crashed it.
+    source = data.open_source(f"folder:{numbered_tree}")
+    orders = []
+    for global_seed in (0, 7, 123):
+        tf.random.set_seed(global_seed)
+        orders.append(_train_ids(source, [0, 2], 3, seed=5, batches=4))
+    assert orders[0] == orders[1] == orders[2]
+    assert sorted(orders[0][:6]) == [(c, j) for c in (0, 2) for j in range(3)]  # one epoch
+    assert orders[0] != _train_ids(source, [0, 2], 3, seed=6, batches=4)
+
+
 class TinyColours(tfds.core.GeneratorBasedBuilder):
     """A real TFDS builder, registered as "tiny_colours", prepared offline from solid colours."""
 

@@ -17,6 +17,7 @@ AUTOTUNE = tf.data.AUTOTUNE
 MEAN_SAMPLE = 500              # images decoded to estimate a folder or TFDS dataset's mean
 _TFDS_SHUFFLE_BUFFER = 10_000  # encoded images (~1 GB for ImageNet) on top of shuffled files
 _EVAL_CACHE_BYTES = 256 << 20  # evaluation sets up to this size (as float crops) stay in memory
+_SHUFFLE_GRAPH_SEED = 87654321  # any fixed non-zero value; this is TensorFlow's default graph seed
 
 
 class DataError(ValueError):
@@ -159,9 +160,16 @@ class Source:
 
         # Epoch e is shuffled with its own seed, so a resumed stream starts at its epoch and
         # skips only within it (undecoded records), instead of replaying every earlier epoch.
+        def epoch_order(e):
+            # tf.data pairs a shuffle's seed with the graph seed, which this traced function
+            # inherits from the caller's global seed (every net's init seed sets one): pinned here,
+            # the order depends on `seed` alone, and a global seed of 0 cannot make TensorFlow
+            # compare the tensor seed with 0 as a Python bool.
+            tf.random.set_seed(_SHUFFLE_GRAPH_SEED)
+            return selection.shuffle(buffer, seed=seed * 1_000_003 + e)
+
         skip = int(start_batch) * batch_size
-        ds = tf.data.Dataset.range(skip // epoch, 2**62).flat_map(
-            lambda e: selection.shuffle(buffer, seed=seed * 1_000_003 + e))
+        ds = tf.data.Dataset.range(skip // epoch, 2**62).flat_map(epoch_order)
         ds = ds.skip(skip % epoch)
         return _map_and_batch(ds, augment, batch_size, drop_remainder=True, start=skip)
 

@@ -76,7 +76,7 @@ def case_layers_0(tmp_path):
 
 
 def case_layers_abc(tmp_path):
-    return ["--layers=abc"], "is not a list of integers"
+    return ["--layers=abc"], "is not 'all' or a list of integers"
 
 
 def case_unknown_scheme(tmp_path):
