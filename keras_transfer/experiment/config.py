@@ -53,13 +53,15 @@ class Context:
     """What every net of one sweep shares: data source, split, strategy, and two measured
     speed-ups that live as long as the sweep: the last parent loaded (read only: dependants
     copy its weights; keyed by its file's path, checksum, mtime and size, so a base changed on
-    disk is loaded and checked again) and the compiled fused models (groups.compiled_group)."""
+    disk is loaded and checked again) and the compiled fused models (groups.compiled_group).
+    A --source sweep also keeps the source model that setup.prepare checked, for install."""
     config: SweepConfig
     source: data.Source
     split: splits.Split
     strategy: tf.distribute.Strategy
     parent: dict = dataclasses.field(default_factory=dict)
     fused_models: dict = dataclasses.field(default_factory=dict)
+    source_model: keras.Model | None = None  # the --source model, read once by setup.prepare
 
     @property
     def global_batch(self):

@@ -86,7 +86,7 @@ def install(ctx):
         if result and result.get("source_sha256") == config.source_sha256:
             continue
         if model is None:  # once, for every replicate that lacks it
-            model = load(config)
+            model = ctx.source_model if ctx.source_model is not None else load(config)
             sha = transfer.weights_checksum(model)
         os.makedirs(run_dir, exist_ok=True)
         model.save(os.path.join(run_dir, rundir.MODEL))
@@ -105,7 +105,8 @@ def install(ctx):
 def check(config, split):
     """Loads the source and copies every block but the classifier into a target net of
     --model, before the workdir is bound or anything trains: a source that cannot be read, or
-    of another architecture, fails here (naming its first mismatching layer)."""
+    of another architecture, fails here (naming its first mismatching layer). Returns the
+    loaded model."""
     model = load(config)
     target = backbones.build(architecture(config, len(split.half("B"))))
     try:
@@ -113,3 +114,4 @@ def check(config, split):
     except transfer.TransferError as e:
         raise SourceError(f"--source={config.source} does not fit --model={config.model}: "
                           f"{e}") from None
+    return model

@@ -33,11 +33,12 @@ def prepare(config):
     """Opens the data and the split and checks the workdir, before any training starts."""
     source, split = open_data(config.workdir, config.dataset, config.data_dir, config.split,
                               config.split_seed, config.mixed_precision, config.max_bad_fraction)
-    if config.source:
-        pretrained.check(config, split)  # a bad source must not bind the workdir
+    # A bad source must not bind the workdir.
+    source_model = pretrained.check(config, split) if config.source else None
     # After the data and split: their errors say more than "the workdir holds another dataset".
     rundir.check_sweep(config.workdir, sweep_settings(config))
-    return Context(config, source, split, make_strategy(config.strategy))
+    return Context(config, source, split, make_strategy(config.strategy),
+                   source_model=source_model)
 
 
 def warn_if_no_bfloat16():

@@ -19,7 +19,7 @@ import keras
 from keras import layers
 
 from keras_transfer import catalog
-from keras_transfer.nets import alexnet, resnet, vit
+from keras_transfer.nets import alexnet, head, resnet, vit
 
 # (catalog cut name -> (Keras layer name, "output" or "input")) per family. For MobileNetV3 the
 # block-ending activations carry Keras' automatic names (re_lu_7), which depend on what was
@@ -201,13 +201,8 @@ def with_our_head(arch, name, trunk):
     """`trunk(x)` (a keras.applications model on tensor x) between our input (mean-subtracted
     floats times `input_scale`) and head (global average pool, dropout, `classifier`, float32
     softmax), flattened into one functional model."""
-    image = keras.Input((arch.input_size, arch.input_size, 3), name="image")
-    x = layers.Rescaling(arch.input_scale, name="input_scale")(image)
-    x = layers.GlobalAveragePooling2D(name="avg_pool")(trunk(x).output)
-    x = layers.Dropout(arch.dropout, name="drop")(x)
-    logits = layers.Dense(arch.num_classes, name="classifier")(x)
-    probs = layers.Activation("softmax", dtype="float32", name="prob")(logits)
-    return keras.Model(image, probs, name=name)
+    image, x = head.image_input(arch)
+    return head.with_classifier(image, trunk(x).output, arch, name)
 
 
 def all_layers(model):

@@ -18,7 +18,7 @@ import dataclasses
 import keras
 from keras import layers
 
-from keras_transfer.nets import alexnet
+from keras_transfer.nets import alexnet, head
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,8 +55,7 @@ def build(arch, name="resnet", weights=None):
     dropout, `classifier` and a float32 softmax. weights="imagenet": ResNet-50's trunk with
     keras.applications' ImageNet weights (downloaded once into ~/.keras), its first conv
     taking RGB (Keras' weights read BGR)."""
-    image = keras.Input((arch.input_size, arch.input_size, 3), name="image")
-    x = layers.Rescaling(arch.input_scale, name="input_scale")(image)
+    image, x = head.image_input(arch)
     if arch.depth in STAGES:
         if weights is not None:
             raise ValueError(f"resnet{arch.depth} has no pretrained weights here (ImageNet: "
@@ -65,11 +64,7 @@ def build(arch, name="resnet", weights=None):
     else:
         x = keras.applications.ResNet50(input_tensor=x, include_top=False,
                                         weights=weights).output
-    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    x = layers.Dropout(arch.dropout, name="drop")(x)
-    logits = layers.Dense(arch.num_classes, name="classifier")(x)
-    probs = layers.Activation("softmax", dtype="float32", name="prob")(logits)
-    model = keras.Model(image, probs, name=name)
+    model = head.with_classifier(image, x, arch, name)
     if weights == "imagenet":
         # Keras' ResNet-50 weights expect BGR ("caffe" preprocessing); the pipelines give RGB.
         # A first conv with its input channels reversed computes the same on RGB.

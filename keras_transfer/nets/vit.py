@@ -20,7 +20,7 @@ import dataclasses
 import keras
 from keras import layers
 
-from keras_transfer.nets import alexnet
+from keras_transfer.nets import alexnet, head
 
 
 @keras.saving.register_keras_serializable(package="keras_transfer")
@@ -70,8 +70,7 @@ def cut_names(depth):
 def build(arch, name="vit"):
     """A fresh ViT of `arch` with our input (mean-subtracted floats times `input_scale`) and
     head (LayerNorm, average over tokens, dropout, `classifier`, float32 softmax)."""
-    image = keras.Input((arch.input_size, arch.input_size, 3), name="image")
-    x = layers.Rescaling(arch.input_scale, name="input_scale")(image)
+    image, x = head.image_input(arch)
     x = layers.Conv2D(arch.width, arch.patch_size, strides=arch.patch_size,
                       name="patch_embed")(x)
     x = layers.Reshape((-1, arch.width), name="patch_tokens")(x)
@@ -79,11 +78,7 @@ def build(arch, name="vit"):
     for k in range(1, arch.depth + 1):
         x = block(x, arch, f"block{k}")
     x = layers.LayerNormalization(epsilon=1e-6, name="head_norm")(x)
-    x = layers.GlobalAveragePooling1D(name="avg_pool")(x)
-    x = layers.Dropout(arch.dropout, name="drop")(x)
-    logits = layers.Dense(arch.num_classes, name="classifier")(x)
-    probs = layers.Activation("softmax", dtype="float32", name="prob")(logits)
-    return keras.Model(image, probs, name=name)
+    return head.with_classifier(image, x, arch, name)
 
 
 def block(x, arch, name):
