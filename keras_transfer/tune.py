@@ -123,8 +123,7 @@ def search(config):
                                     sweep.split_seed, sweep.mixed_precision,
                                     sweep.max_bad_fraction)
     classes = split.half("A" if split.b else "all")
-    # Never a global seed of 0: TF then compares the data pipeline's tensor op seed to 0
-    # (random_seed.get_seed) and fails; experiment.config.init_seed derives seeds the same way.
+    # The trials' inits from --seed, but not the draws of the sweep's own bases.
     keras.utils.set_random_seed((sweep.recipe.seed * 1_000_003 + zlib.crc32(b"tune")) % 2 ** 31)
     common = dict(objective=keras_tuner.Objective("val_top1", "max"), seed=sweep.recipe.seed,
                   directory=sweep.workdir, project_name="search", overwrite=config.overwrite)
