@@ -76,8 +76,8 @@ def load(config):
 
 
 def install(ctx):
-    """Installs the source (checked by `check`) as baseA of each replicate; an installed copy of
-    the same file is kept."""
+    """Installs the source (read and checked by `check`: ctx.source_model) as baseA of each
+    replicate; an installed copy of the same file is kept."""
     config = ctx.config
     model = sha = None
     for replicate in range(config.replicates):
@@ -86,7 +86,7 @@ def install(ctx):
         if result and result.get("source_sha256") == config.source_sha256:
             continue
         if model is None:  # once, for every replicate that lacks it
-            model = ctx.source_model if ctx.source_model is not None else load(config)
+            model = ctx.source_model
             sha = transfer.weights_checksum(model)
         os.makedirs(run_dir, exist_ok=True)
         model.save(os.path.join(run_dir, rundir.MODEL))
