@@ -127,3 +127,62 @@ def test_batchnorm_backbones_train_mirrored_in_bfloat16_with_layer_wise_decay(mo
         np.testing.assert_allclose(np.array(decayed[path]),
                                    out["factors"].get(path, 1.0) * np.array(delta),
                                    rtol=2e-3, atol=1e-7, err_msg=path)
+
+
+BATCHNORM_SCRIPT = textwrap.dedent("""
+    import json, sys, tempfile
+    import numpy as np
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras
+    from keras_transfer.experiment.config import make_strategy
+    from keras_transfer.nets import backbones
+    from keras_transfer.training import fit
+    from keras_transfer.training.recipe import TrainConfig, compile_model
+
+    arch = backbones.architecture("resnet_mini", 5)
+    config = TrainConfig(steps=3, eval_every=3, batch_size=8, learning_rate=0.05)
+    rng = np.random.RandomState(0)
+    x = rng.randn(48, 32, 32, 3).astype("float32") * 60
+    y = rng.randint(0, 5, 48).astype("int32")
+    keras.utils.set_random_seed(1)
+    initial = backbones.build(arch).get_weights()
+    out = {}
+    for name in ("default", "mirrored"):
+        strategy = make_strategy(name)
+        with strategy.scope():
+            model = backbones.build(arch)
+            model.set_weights(initial)
+            compile_model(model, config, arch.num_classes)
+        run_dir = tempfile.mkdtemp()
+        data = tf.data.Dataset.from_tensor_slices((x, y)).batch(16).repeat()
+        fit.fit(model, [fit.Member(run_dir)], data,
+                tf.data.Dataset.from_tensor_slices((x[:16], y[:16])).batch(16), config,
+                run_dir, arch.num_classes, verbose=0)
+        norms = [l for l in backbones.all_layers(model)
+                 if isinstance(l, keras.layers.BatchNormalization)]
+        out[name] = {"replicas": strategy.num_replicas_in_sync, "norms": len(norms),
+                     "synchronized_after": any(l.synchronized for l in norms),
+                     "moving": [np.array(l.moving_variance).tolist() for l in norms],
+                     "weights": [w.tolist() for w in model.get_weights()[-2:]]}
+    print("RESULT" + json.dumps(out))
+""")
+
+
+def test_batchnorm_under_two_replicas_trains_as_on_one_device():
+    """Each replica sees half the global batch; with synchronized statistics two replicas give
+    the moving statistics and weights one device gives for the whole batch."""
+    import numpy as np
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run([sys.executable, "-c", BATCHNORM_SCRIPT], capture_output=True,
+                          text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = next(l for l in proc.stdout.splitlines() if l.startswith("RESULT"))
+    out = json.loads(line[len("RESULT"):])
+    one, two = out["default"], out["mirrored"]
+    assert (one["replicas"], two["replicas"]) == (1, 2)
+    assert one["norms"] == two["norms"] > 5
+    assert not two["synchronized_after"]  # the trained model saves as a plain one
+    for a, b in zip(one["moving"] + one["weights"], two["moving"] + two["weights"]):
+        np.testing.assert_allclose(np.array(b), np.array(a), rtol=1e-3, atol=1e-5)

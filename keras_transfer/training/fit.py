@@ -20,6 +20,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from keras_transfer.nets import backbones
 from keras_transfer.training import checkpoints, history
 from keras_transfer.training.recipe import compile_model
 
@@ -156,6 +157,19 @@ class StopOnDivergence(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def replica_batch_norms(model):
+    """The BatchNormalization layers whose statistics must be synchronized while `model` trains:
+    all of them under a strategy of several replicas (each replica would otherwise normalise by
+    its own slice of the batch, a noisier and different recipe than one device's; the recipe's
+    batch is the global one), none on one replica or off the TensorFlow backend (the only one
+    whose BatchNorm synchronizes)."""
+    if (keras.backend.backend() != "tensorflow"
+            or model.distribute_strategy.num_replicas_in_sync == 1):  # the scope it was built in
+        return []
+    return [layer for layer in backbones.all_layers(model)
+            if isinstance(layer, keras.layers.BatchNormalization)]
+
+
 def fit(model, members, train_data, eval_data, config, state_dir, num_classes, *,
         verbose="auto", extra_callbacks=(), checkpoint_seconds=0.0, owner=None, share=None):
     """Trains `model` (one net, or a group with one output per net) and returns one result per
@@ -183,7 +197,10 @@ def fit(model, members, train_data, eval_data, config, state_dir, num_classes, *
         NetLogs(members, config.eval_every, share or len(members)),
         checkpointer, stopper, divergence, *extra_callbacks,
     ]
+    norms = replica_batch_norms(model)
     if initial_epoch < config.epochs:
+        for layer in norms:
+            layer.synchronized = True
         try:
             with warnings.catch_warnings():
                 # The finite validation set ends each evaluation; Keras reads that as "ran out".
@@ -193,6 +210,8 @@ def fit(model, members, train_data, eval_data, config, state_dir, num_classes, *
                           callbacks=callbacks, verbose=verbose, shuffle=False)
         finally:
             stopper.restore()
+            for layer in norms:  # the saved model stays loadable on one device or backend
+                layer.synchronized = False
     if stopper.stopped and len(divergence.step) < len(members):
         name = signal.Signals(stopper.signum).name if stopper.signum else "a signal"
         done = len(history.read_history(os.path.join(members[0].run_dir, history.HISTORY)))
