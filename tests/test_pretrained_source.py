@@ -1,6 +1,7 @@
 """A sweep from a user's pretrained model (--source) onto a folder dataset: what it trains,
 what it copies, and the errors of a source that is missing, unreadable or of another model."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -243,3 +244,23 @@ def test_imagenet_source_errors_name_the_model_and_the_download(tmp_path, monkey
                        r"ImageNet weights could not be loaded \(Exception: URL fetch failure .*"
                        r"~/.keras/models"):
         pretrained.fingerprint("imagenet", "mobilenetv3_small")
+
+
+@pytest.mark.parametrize("model", ["caffenet_small", "resnet_mini"])
+def test_the_kerastuner_engine_trains_from_the_source_as_the_local_one(tmp_path, monkeypatch,
+                                                                      model):
+    from keras_transfer.experiment import distributed
+    monkeypatch.setenv("KERAS_TRANSFER_CACHE", str(tmp_path / "cache"))
+    folder_dataset(tmp_path / "data")
+    pretrained_model(str(tmp_path / "source.keras"), model)
+    config = source_config(tmp_path, tmp_path / "source.keras", layers=(2,), model=model,
+                           experiments=("base", "transfer"), export=False)
+    local = {r["net"]: r for r in runner.run_sweep(config)}
+    kt = {r["net"]: r for r in distributed.run_sweep(
+        dataclasses.replace(config, workdir=str(tmp_path / "kt")), lease_seconds=60)}
+    assert sorted(kt) == sorted(local) == ["A2B", "A2B+", "baseB"]
+    for name, row in local.items():  # the same nets from the same installed source
+        assert (kt[name]["top1"], kt[name]["config_hash"]) == (row["top1"],
+                                                               row["config_hash"]), name
+    installed = json.loads((tmp_path / "kt" / "runs" / "r0" / "baseA" / "result.json").read_text())
+    assert installed["status"] == "imported"

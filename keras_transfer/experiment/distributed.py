@@ -30,7 +30,7 @@ from keras_tuner.src.distribute import utils as kt_distribute
 from keras_tuner.src.engine import trial as kt_trial
 
 from keras_transfer import files
-from keras_transfer.experiment import rundir, runner, setup
+from keras_transfer.experiment import pretrained, rundir, runner, setup
 from keras_transfer.experiment.config import net_identity
 from keras_transfer.experiment.leases import Lease, LeaseLost, lease_path, read_text
 from keras_transfer.training import fit, summaries
@@ -74,7 +74,12 @@ class PlanOracle(keras_tuner.Oracle):
     def is_done(self, name):
         if name not in self.done:
             run_dir = rundir.run_dir_of(self.workdir, name)
-            if rundir.finished_result(run_dir, self.hashes[name]) is not None:
+            if name not in self.hashes:  # a parent outside the plan: the installed --source
+                result = files.read_json(os.path.join(run_dir, rundir.RESULT)) or {}
+                finished = result.get("status") == rundir.IMPORTED
+            else:
+                finished = rundir.finished_result(run_dir, self.hashes[name]) is not None
+            if finished:
                 self.done.add(name)
         return name in self.done
 
@@ -276,6 +281,8 @@ def run_sweep(config, lease_seconds=600.0):
     hashes = {n.key: net_identity(ctx, n)["hash"] for n in nets}
     distributed = kt_distribute.has_chief_oracle()
     chief = kt_distribute.is_chief_oracle()
+    if config.source and (chief or not distributed):
+        pretrained.install(ctx)  # the dependants' base; workers read it from the workdir
     tuner_id = os.environ.get("KERASTUNER_TUNER_ID", "tuner0")
     oracle = PlanOracle(nets, hashes, config.workdir, lease_seconds, seed=config.recipe.seed)
     done = [n.key for n in nets if oracle.is_done(n.key)]  # also: hash mismatches fail here
