@@ -237,11 +237,7 @@ PROBE_LAYERS = ("probe_pool", "probe")
 def truncate(model, n, arch):
     """`model` up to cut n (its layers, weights and trainable flags), then a new linear
     classifier `probe` (after a global average pool when the features are maps)."""
-    x = cut_tensor(model, n)
-    if len(x.shape) == 4:
-        x = layers.GlobalAveragePooling2D(name="probe_pool")(x)
-    elif len(x.shape) == 3:  # a ViT's tokens
-        x = layers.GlobalAveragePooling1D(name="probe_pool")(x)
+    x = head.global_pool(cut_tensor(model, n), "probe_pool")
     decay = keras.regularizers.L2(arch.weight_decay / 2) if arch.weight_decay else None
     logits = layers.Dense(arch.num_classes, name="probe", kernel_regularizer=decay)(x)
     probs = layers.Activation("softmax", dtype="float32", name="prob")(logits)

@@ -13,11 +13,19 @@ def image_input(arch):
     return image, layers.Rescaling(arch.input_scale, name="input_scale")(image)
 
 
+def global_pool(features, name):
+    """`features` averaged to a vector per image: over a map's positions, over a ViT's tokens;
+    a vector already (CaffeNet's fc layers) passes through."""
+    if len(features.shape) == 4:
+        return layers.GlobalAveragePooling2D(name=name)(features)
+    if len(features.shape) == 3:
+        return layers.GlobalAveragePooling1D(name=name)(features)
+    return features
+
+
 def with_classifier(image, features, arch, name):
     """The functional model from `image` through the trunk's `features` to the softmax."""
-    pool = layers.GlobalAveragePooling1D if len(features.shape) == 3 else \
-        layers.GlobalAveragePooling2D
-    x = pool(name="avg_pool")(features)
+    x = global_pool(features, "avg_pool")
     x = layers.Dropout(arch.dropout, name="drop")(x)
     logits = layers.Dense(arch.num_classes, name="classifier")(x)
     probs = layers.Activation("softmax", dtype="float32", name="prob")(logits)
