@@ -110,8 +110,6 @@ def source_config():
     if FLAGS["split"].present:
         raise ValueError("--source trains on every class of --dataset (the target); drop "
                          f"--split={FLAGS.split}")
-    if FLAGS.engine != "local":
-        raise ValueError("--source runs with --engine=local only (not yet with kerastuner)")
     config = config_from_flags(pretrained.SPLIT, FLAGS.workdir or os.path.join(
         "runs", pretrained.SPLIT))
     return dataclasses.replace(config, source=FLAGS.source,

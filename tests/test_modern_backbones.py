@@ -157,3 +157,43 @@ def test_a_vit_sweep_runs_and_its_fine_tuned_net_serves(tmp_path):
     frozen = keras.saving.load_model(str(run / "A7B" / "model.keras"))
     assert transfer.weights_checksum(frozen, 7) == transfer.weights_checksum(base, 7)
     check_saved_model_serves(run / "A2B+")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model_name", ["efficientnetv2_b0", "convnext_tiny"])
+def test_a_keras_applications_sweep_runs_fused_in_bfloat16_and_serves(tmp_path, monkeypatch,
+                                                                      model_name):
+    """The keras.applications families at their own 224 px through the whole product: bases,
+    frozen heads fused on one trunk, fine-tuned nets side by side, mixed precision, export."""
+    import json
+
+    from images import jpeg
+
+    from keras_transfer.experiment import runner
+    from keras_transfer.experiment.config import SweepConfig
+
+    monkeypatch.setenv("KERAS_TRANSFER_CACHE", str(tmp_path / "cache"))
+    colours = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220),
+               "grey": (128, 128, 128)}
+    for name, colour in colours.items():
+        for split, count in (("train", 4), ("val", 2)):
+            (tmp_path / "data" / split / name).mkdir(parents=True)
+            for j in range(count):
+                (tmp_path / "data" / split / name / f"{j}.JPEG").write_bytes(jpeg(colour))
+    (tmp_path / "split.json").write_text(json.dumps({"A": ["red", "green"],
+                                                     "B": ["blue", "grey"]}))
+    config = SweepConfig(workdir=str(tmp_path / "work"), dataset=f"folder:{tmp_path / 'data'}",
+                         split=str(tmp_path / "split.json"), model=model_name, layers=(2, 5),
+                         experiments=("base", "transfer"), mixed_precision=True,
+                         recipe=TrainConfig(steps=2, eval_every=2, batch_size=4, lr_step=1000))
+    rows = {r["net"]: r for r in runner.run_sweep(config)}
+    assert sorted(rows) == sorted(["baseA", "baseB", "A2B", "A5B", "A2B+", "A5B+",
+                                   "B2A", "B5A", "B2A+", "B5A+"])
+    assert {r["steps"] for r in rows.values()} == {2}
+    run = tmp_path / "work" / "runs" / "r0"
+    manifest = json.loads((run / "A5B" / "manifest.json").read_text())
+    assert manifest["fused"]  # A2B and A5B trained as two heads on one frozen trunk
+    base = keras.saving.load_model(str(run / "baseA" / "model.keras"))
+    frozen = keras.saving.load_model(str(run / "A5B" / "model.keras"))
+    assert transfer.weights_checksum(frozen, 5) == transfer.weights_checksum(base, 5)
+    check_saved_model_serves(run / "A2B+", size=224, atol=1e-4)
