@@ -165,6 +165,22 @@ def test_fused_fine_tuned_nets_equal_separately_trained_nets(source):
                             range(1, alexnet.NUM_LAYERS + 1))
 
 
+def test_fused_lp_ft_nets_each_continue_their_own_parent(source):
+    """LP-FT nets side by side: each starts from its own AnB (a parent per member) and trains
+    as it would alone."""
+    import keras
+    nets = [plan.adapted("lp_ft", "A", n, "B") for n in (1, 3)]
+    parents = []
+    for n in (1, 3):  # stand-ins for A1B and A3B: 5-way nets whose every layer is copied
+        keras.utils.set_random_seed(40 + n)
+        parents.append(transfer.build(ARCH, n, "frozen", source=source))
+    assert groups.group_name(groups.group_key(nets[0])) == "r0-A-B-lp_ft"
+    models = train_fused(nets, parents)
+    for net, model, parent in zip(nets, models, parents):
+        assert_same_updates(net, model, train_alone(net, parent), parent,
+                            range(1, alexnet.NUM_LAYERS + 1))
+
+
 def test_fine_tuned_nets_group_apart_from_frozen_ones():
     nets = plan.make_plan([1, 2, 3], ("base", "selffer", "transfer"))
     never = lambda net: False

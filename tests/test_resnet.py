@@ -2,6 +2,8 @@
 have the shapes and parameter counts of their definitions, and copying, frozen BatchNorm
 (the shortcuts' too), surgical and layer-wise decay work on residual blocks."""
 
+import json
+
 import keras
 import pytest
 from few_steps import (check_fused_heads, changed, check_saved_model_serves, fit_a_few_steps,
@@ -93,17 +95,23 @@ def test_a_resnet_sweep_with_every_strategy_runs_and_serves(tmp_path):
     from keras_transfer.experiment import runner
     from keras_transfer.experiment.config import SweepConfig
 
-    config = SweepConfig(workdir=str(tmp_path), model=MODEL, layers=(2,),
+    config = SweepConfig(workdir=str(tmp_path), model=MODEL, layers=(2, 5),
                          experiments=("base", "transfer", *catalog.ADAPTATION_KINDS),
                          recipe=TrainConfig(steps=4, eval_every=2, batch_size=16, lr_step=1000))
     rows = {r["net"]: r for r in runner.run_sweep(config)}
     assert sorted(rows) == sorted(["baseA", "baseB"] + [
-        f"{s}2{t}{suffix}" for s, t in (("A", "B"), ("B", "A"))
+        f"{s}{n}{t}{suffix}" for s, t in (("A", "B"), ("B", "A")) for n in (2, 5)
         for suffix in ("", "+", "-truncate", "-surgical", "-lp_ft", "-llrd")])
     assert {r["model"] for r in rows.values()} == {MODEL}
     run = tmp_path / "runs" / "r0"
     base = keras.saving.load_model(str(run / "baseA" / "model.keras"))
     frozen = keras.saving.load_model(str(run / "A2B" / "model.keras"))
     assert transfer.weights_checksum(frozen, 2) == transfer.weights_checksum(base, 2)
+    # LP-FT nets side by side, each from its own AnB's every weight
+    lp_ft = json.loads((run / "A5B-lp_ft" / "manifest.json").read_text())
+    assert lp_ft["fused"]["group"] == "r0-A-B-lp_ft" and lp_ft["fused"]["trunk_net"] is None
+    anb = keras.saving.load_model(str(run / "A5B" / "model.keras"))
+    assert lp_ft["copied_weights_sha256"] == transfer.weights_checksum(
+        anb, backbones.num_cuts(anb))
     plus = run / "A2B-llrd"
     check_saved_model_serves(plus)

@@ -154,7 +154,8 @@ def test_lp_ft_starts_from_its_trained_anb_and_fine_tunes_every_layer(sources):
     for net in lp_ft:  # its parent, the frozen AnB of the same replicate, trains before it
         assert net.parent_key == f"r{net.replicate}/{net.name.replace('-lp_ft', '')}"
         assert order.index(net.parent_key) < order.index(net.key)
-        assert groups.group_key(net) is None  # a parent each: trained alone
+        # side by side with the other n of its replicate and direction, a parent each
+        assert groups.group_key(net) == (net.source, net.target, None, "lp_ft", net.replicate)
     sized = plan.make_plan([2], ["base", "transfer", "lp_ft"], target_per_class=[10])
     assert next(n for n in sized if n.name == "A2B-lp_ft@k10").parent == "A2B@k10"
     with pytest.raises(ValueError, match="add transfer to --experiments"):

@@ -23,8 +23,8 @@ def group_key(net):
     """(source, target, images per class, how, replicate) for nets that train as one group (a
     frozen trunk's heads, or whole nets side by side), else None. `how` is False for the
     paper's frozen and random-frozen nets, True for its fine-tuned ones, else the kind."""
-    # lp_ft: a parent each; llrd: its own learning rate per variable
-    if net.n < 1 or net.kind in ("base", "reduced", "lp_ft", "llrd"):
+    # llrd: its own learning rate per variable, and side-by-side nets share variable paths
+    if net.n < 1 or net.kind in ("base", "reduced", "llrd"):
         return None
     how = net.mode == "fine_tune" if net.mode in ("frozen", "random_frozen", "fine_tune") \
         else net.mode

@@ -189,7 +189,9 @@ def train_unit(ctx, nets, todo, callbacks=()):
     rest); returns their results rows. callbacks: extra Keras callbacks (the console's)."""
     config, recipe, workdir = ctx.config, ctx.config.recipe, ctx.config.workdir
     fresh_session(config)  # nothing an earlier net built is needed from here on
-    parent_model = load_parent(ctx, nets[0])[0] if nets[0].parent else None
+    # One parent for a base (none) or a group sharing it; one each for LP-FT nets side by side.
+    parents = [load_parent(ctx, m)[0] if m.parent else None for m in nets]
+    parent_model = parents[0] if all(p is parents[0] for p in parents) else parents
     classes = ctx.split.half(nets[0].target)
     arch = architecture(config, len(classes))
     grouped = len(nets) > 1
@@ -206,9 +208,9 @@ def train_unit(ctx, nets, todo, callbacks=()):
                 if nets[0].mode == "llrd" else None))
     # The copied (frozen or to be fine-tuned) blocks as they are before training, and the
     # layers no step may change.
-    copied = [transfer.weights_checksum(parent_model if parent_model is not None else m,
+    copied = [transfer.weights_checksum(parent if parent is not None else m,
                                         transfer.copied_depth(net.mode, net.n, m))
-              if net.n else None for net, m in zip(nets, models)]
+              if net.n else None for net, m, parent in zip(nets, models, parents)]
     frozen = [transfer.frozen_checksum(m, net.mode, net.n) for net, m in zip(nets, models)]
     order_seed, k = data_seed(config, nets[0]), len(nets)
 

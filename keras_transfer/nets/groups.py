@@ -42,13 +42,15 @@ def build_heads(nets, trunk_source, arch, seeds, names=None):
     """Standalone nets (one per n) whose layers 1..n equal the shared trunk's.
 
     nets: the group, sorted by n. trunk_source: the parent base model, or None for random
-    filters (then the largest-n net's random init is the shared trunk). seeds[i]: the init seed
-    of nets[i] (the same as in one-at-a-time training, so the fresh layers start identical).
+    filters (then the largest-n net's random init is the shared trunk), or a list of one
+    parent per net (LP-FT nets side by side: each continues its own AnB). seeds[i]: the init
+    seed of nets[i] (the same as in one-at-a-time training, so the fresh layers start identical).
     """
+    sources = trunk_source if isinstance(trunk_source, list) else [trunk_source] * len(nets)
     models = []
-    for i, (net, seed) in enumerate(zip(nets, seeds)):
+    for i, (net, seed, source) in enumerate(zip(nets, seeds, sources, strict=True)):
         keras.utils.set_random_seed(seed)
-        models.append(transfer.build(arch, net.n, net.mode, source=trunk_source,
+        models.append(transfer.build(arch, net.n, net.mode, source=source,
                                      name=names[i] if names else f"caffenet{net.n}"))
     if nets[0].mode not in transfer.SHARED_TRUNK:
         return models  # no shared trunk: each net copied its layers from the source itself
