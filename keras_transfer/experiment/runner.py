@@ -189,14 +189,14 @@ def train_unit(ctx, nets, todo, callbacks=()):
     rest); returns their results rows. callbacks: extra Keras callbacks (the console's)."""
     config, recipe, workdir = ctx.config, ctx.config.recipe, ctx.config.workdir
     fresh_session(config)  # nothing an earlier net built is needed from here on
-    # One parent for a base (none) or a group sharing it; one each for LP-FT nets side by side.
+    # Each net's parent (None for a base): one shared model for a group of one base (load_parent
+    # keeps the last one loaded), one each for LP-FT nets side by side.
     parents = [load_parent(ctx, m)[0] if m.parent else None for m in nets]
-    parent_model = parents[0] if all(p is parents[0] for p in parents) else parents
     classes = ctx.split.half(nets[0].target)
     arch = architecture(config, len(classes))
     grouped = len(nets) > 1
     with ctx.strategy.scope():
-        models = net_groups.build_heads(nets, parent_model, arch,
+        models = net_groups.build_heads(nets, parents, arch,
                                         [init_seed(config, m) for m in nets],
                                         [model_name(m.name) for m in nets])
         if grouped:
