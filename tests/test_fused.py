@@ -1,6 +1,8 @@
 """Fused groups (frozen heads, fine-tuned nets side by side) train exactly as the same nets
 trained one at a time (dropout off)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -29,22 +31,24 @@ def layer_weights(model, i):
     return alexnet.layer(model, i).get_weights()
 
 
-def train_fused(nets, source, seeds=SEEDS, cache=None):
+def train_fused(nets, source, seeds=SEEDS, cache=None, llrd_decay=None, recipe=RECIPE):
     """Trains the group as train_group does (the previous group's model when it has the same
     shape and `cache` holds it); returns the nets' own models holding the trained weights."""
     models = net_groups.build_heads(nets, source, ARCH, [seeds[n.n] for n in nets])
-    model, inner = groups.compiled_group(nets, models, ARCH, RECIPE, {} if cache is None else cache)
+    model, inner = groups.compiled_group(nets, models, ARCH, recipe, {} if cache is None else cache,
+                                         llrd_decay)
     model.fit(batches().map(lambda x, y: (x, (y,) * len(nets))), epochs=1, verbose=0)
     for target, trained in zip(models, inner):
         target.set_weights(trained.get_weights())
     return models
 
 
-def train_alone(net, source):
+def train_alone(net, source, llrd_decay=None, recipe=RECIPE):
     import keras
     keras.utils.set_random_seed(SEEDS[net.n])
     model = transfer.build(ARCH, net.n, net.mode, source=source)
-    compile_model(model, RECIPE, ARCH.num_classes)
+    compile_model(model, recipe, ARCH.num_classes, lr_multipliers=(
+        transfer.lr_multipliers(model, net.n, llrd_decay) if llrd_decay else None))
     model.fit(batches(), epochs=1, verbose=0)
     return model
 
@@ -179,6 +183,24 @@ def test_fused_lp_ft_nets_each_continue_their_own_parent(source):
     for net, model, parent in zip(nets, models, parents):
         assert_same_updates(net, model, train_alone(net, parent), parent,
                             range(1, alexnet.NUM_LAYERS + 1))
+
+
+def test_fused_llrd_nets_each_learn_at_their_own_decayed_rates(source):
+    """llrd nets side by side share their variables' paths, yet each net's block k learns at
+    decay ** (n + 1 - k) of its own n, as it would alone."""
+    nets = [plan.adapted("llrd", "A", n, "B") for n in (2, 5)]
+    assert groups.group_name(groups.group_key(nets[0])) == "r0-A-B-llrd"
+    # 10x the rate: at 0.05 the decayed updates of conv2's biases (1.0) are below float32's
+    # resolution there, and the test could not tell a frozen layer from a slow one.
+    recipe = dataclasses.replace(RECIPE, learning_rate=0.5)
+    models = train_fused(nets, source, llrd_decay=0.7, recipe=recipe)
+    for net, model in zip(nets, models):
+        alone = train_alone(net, source, llrd_decay=0.7, recipe=recipe)
+        assert_same_updates(net, model, alone, source, range(1, alexnet.NUM_LAYERS + 1))
+    # The decay is what the test sees: without it, block 1 of A5B-llrd moves 0.7 ** -5 = 6x more.
+    plain = train_alone(plan.copied("A", 5, "B", True), source, recipe=recipe)
+    moved = lambda model: np.abs(layer_weights(model, 1)[0] - layer_weights(source, 1)[0]).max()
+    assert moved(plain) / moved(models[1]) == pytest.approx(0.7 ** -5, rel=0.05)
 
 
 def test_fine_tuned_nets_group_apart_from_frozen_ones():

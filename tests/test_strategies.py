@@ -221,12 +221,13 @@ def test_layer_wise_decay_is_saved_with_the_optimizer(sources, tmp_path):
     assert loaded.optimizer.get_config()["lr_multipliers"]["conv1/kernel"] == pytest.approx(0.49)
 
 
-def test_llrd_nets_are_named_planned_alone_and_carry_their_decay():
+def test_llrd_nets_are_named_grouped_by_direction_and_carry_their_decay():
     nets = plan.make_plan([2, 5], ["base", "transfer", "llrd"])
     llrd = [net for net in nets if net.kind == "llrd"]
     assert [net.name for net in llrd] == ["B2A-llrd", "A2B-llrd", "B5A-llrd", "A5B-llrd"]
     assert {(net.mode, net.parent, net.hparams()["strategy"]) for net in llrd} == {
         ("llrd", "baseB", "llrd"), ("llrd", "baseA", "llrd")}
-    assert all(groups.group_key(net) is None for net in llrd)  # its own rate per variable
+    assert {groups.group_name(groups.group_key(net)) for net in llrd} == {
+        "r0-B-A-llrd", "r0-A-B-llrd"}  # side by side, each with its own rates (test_fused)
     with pytest.raises(transfer.TransferError, match="needs n >= 1"):
         transfer.build(CAFFENET, 0, "llrd", None)

@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from keras_transfer.experiment.config import net_identity
 from keras_transfer.nets import groups as net_groups
+from keras_transfer.nets import transfer
 from keras_transfer.training import checkpoints, fit, recipe
 
 FUSED_DIR = "fused"
@@ -23,8 +24,7 @@ def group_key(net):
     """(source, target, images per class, how, replicate) for nets that train as one group (a
     frozen trunk's heads, or whole nets side by side), else None. `how` is False for the
     paper's frozen and random-frozen nets, True for its fine-tuned ones, else the kind."""
-    # llrd: its own learning rate per variable, and side-by-side nets share variable paths
-    if net.n < 1 or net.kind in ("base", "reduced", "llrd"):
+    if net.n < 1 or net.kind in ("base", "reduced"):
         return None
     how = net.mode == "fine_tune" if net.mode in ("frozen", "random_frozen", "fine_tune") \
         else net.mode
@@ -56,14 +56,16 @@ def pending_group(net, nets, is_done):
 KEEP_COMPILED = 4
 
 
-def compiled_group(nets, models, arch, config, cache):
+def compiled_group(nets, models, arch, config, cache, llrd_decay=None):
     """(fused model, the nets' models inside it), compiled. `cache` is the sweep's dict of
-    compiled groups (config.Context.fused_models). When an earlier group had the same
-    shape (n and mode of each net, architecture, recipe, dtype policy, strategy), its model comes
+    compiled groups (config.Context.fused_models); llrd_decay: the layer-wise decay of llrd
+    nets. When an earlier group had the same shape (n and mode of each net, architecture,
+    recipe, decay, dtype policy, strategy), its model comes
     back holding `models`' weights, with a reset optimizer (momentum 0, step 0): the same
     starting point as a new model, without tracing again. The caller copies the trained weights
     back into `models`, which carry the nets' own names."""
-    key = (tuple((net.n, net.mode) for net in nets), arch, config,
+    llrd = nets[0].mode == "llrd"
+    key = (tuple((net.n, net.mode) for net in nets), arch, config, llrd_decay if llrd else None,
            keras.mixed_precision.global_policy().name, id(tf.distribute.get_strategy()))
     if key in cache:
         model, inner = cache[key] = cache.pop(key)  # now the most recent
@@ -78,7 +80,9 @@ def compiled_group(nets, models, arch, config, cache):
             variable.assign(tf.zeros_like(variable))
         return model, inner
     model = net_groups.fused_model(nets, models)
-    recipe.compile_model(model, config, arch.num_classes)
+    recipe.compile_model(model, config, arch.num_classes, lr_multipliers=(
+        transfer.group_lr_multipliers(model, models, [net.n for net in nets], llrd_decay)
+        if llrd else None))
     cache[key] = (model, models)
     while len(cache) > KEEP_COMPILED:
         del cache[next(iter(cache))]  # the least recently used

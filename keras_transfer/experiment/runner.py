@@ -200,7 +200,8 @@ def train_unit(ctx, nets, todo, callbacks=()):
                                         [init_seed(config, m) for m in nets],
                                         [model_name(m.name) for m in nets])
         if grouped:
-            model, inner = groups.compiled_group(nets, models, arch, recipe, ctx.fused_models)
+            model, inner = groups.compiled_group(nets, models, arch, recipe, ctx.fused_models,
+                                                 config.llrd_decay)
         else:
             (model,), inner = models, models
             compile_model(model, recipe, arch.num_classes, lr_multipliers=(

@@ -112,13 +112,27 @@ def lr_multipliers(model, n, decay):
     """Layer-wise learning-rate decay over the copied blocks: {variable path: factor}, block k
     of 1..n at decay ** (n + 1 - k) (block n at decay, the first block lowest); the fresh
     layers above n learn at the full rate. decay 1 is fine-tuning (AnB+), 0 freezing (AnB)."""
-    factors, seen = {}, set()
+    return {v.path: factor for v, factor in decayed_variables(model, n, decay)}
+
+
+def group_lr_multipliers(fused, models, ns, decay):
+    """The factors of llrd nets `models` (cut points `ns`) side by side in the model `fused`:
+    one per variable of fused.trainable_variables, in order (their paths are the same in every
+    member, so a {path: factor} map cannot tell them apart)."""
+    factors = {id(v): factor for model, n in zip(models, ns, strict=True)
+               for v, factor in decayed_variables(model, n, decay)}
+    return [factors.get(id(v), 1.0) for v in fused.trainable_variables]
+
+
+def decayed_variables(model, n, decay):
+    """(variable, factor) for each trainable variable of blocks 1..n of an llrd net."""
+    found, seen = [], set()
     for k in range(1, n + 1):
         for layer in backbones.block_layers(model, k):
             if id(layer) not in seen:
                 seen.add(id(layer))
-                factors.update({v.path: decay ** (n + 1 - k) for v in layer.trainable_weights})
-    return factors
+                found.extend((v, decay ** (n + 1 - k)) for v in layer.trainable_weights)
+    return found
 
 
 def copied_depth(mode, n, model):

@@ -59,20 +59,29 @@ class TrainConfig:
 @keras.saving.register_keras_serializable(package="keras_transfer")
 class CaffeSGD(keras.optimizers.SGD):
     """SGD whose bias variables learn at `bias_lr_multiplier` times the learning rate (Caffe's
-    `lr_mult: 2` on biases), and each variable named in `lr_multipliers` ({variable path:
-    factor}, e.g. layer-wise decay) at that factor times its rate; Keras has no per-variable
-    learning rates."""
+    `lr_mult: 2` on biases), and each variable named in `lr_multipliers` at that factor times its
+    rate (layer-wise decay); Keras has no per-variable learning rates. lr_multipliers is
+    {variable path: factor} for one net, or a list of factors, one per variable in the order the
+    optimizer is built with (model.trainable_variables): nets side by side in one model share
+    their variables' paths."""
 
     def __init__(self, bias_lr_multiplier=2.0, lr_multipliers=None, **kwargs):
         super().__init__(**kwargs)
         self.bias_lr_multiplier = bias_lr_multiplier
-        self.lr_multipliers = dict(lr_multipliers or {})
+        self.lr_multipliers = (list(lr_multipliers) if isinstance(lr_multipliers, (list, tuple))
+                               else dict(lr_multipliers or {}))
 
     def build(self, variables):
         super().build(variables)
         # By the variable's index: update_step sees the backend's variable, whose name on the
         # TF backend is not the Keras path.
-        self._lr_factors = [float(self.lr_multipliers.get(v.path, 1.0)) for v in variables]
+        if isinstance(self.lr_multipliers, list):
+            if len(self.lr_multipliers) != len(variables):
+                raise ValueError(f"lr_multipliers has {len(self.lr_multipliers)} factors for "
+                                 f"{len(variables)} variables")
+            self._lr_factors = [float(f) for f in self.lr_multipliers]
+        else:
+            self._lr_factors = [float(self.lr_multipliers.get(v.path, 1.0)) for v in variables]
 
     def update_step(self, gradient, variable, learning_rate):
         # On the TF backend this sees the raw tf.Variable ("model/fc6/bias:0"; with
@@ -137,7 +146,8 @@ def compile_model(model, config, num_classes, lr_multipliers=None):
     """Compiles `model` (whose `trainable` flags are already set) with the paper's optimizer. A
     model with several outputs (a group of nets, one output each) gets one loss and one metric
     set per output, so each net's numbers are logged under its output's name.
-    lr_multipliers: {variable path: factor} for variables that learn at another rate."""
+    lr_multipliers: {variable path: factor} for variables that learn at another rate, or one
+    factor per variable of model.trainable_variables (CaffeSGD)."""
     schedule = CaffeSchedule(config.learning_rate, config.lr_step, config.lr_gamma,
                              config.warmup_steps, config.lr_policy, config.steps)
     outputs = len(model.outputs)
