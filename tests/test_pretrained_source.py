@@ -140,6 +140,10 @@ def test_a_bad_source_fails_before_anything_trains(tmp_path):
     (tmp_path / "junk.keras").write_bytes(b"not a zip")
     with pytest.raises(pretrained.SourceError, match="cannot be loaded"):
         runner.run_sweep(source_config(tmp_path, tmp_path / "junk.keras"))
+    (tmp_path / "notes.txt").write_text("a README, not a model")
+    with pytest.raises(pretrained.SourceError, match=r"notes.txt: not a model file: give a "
+                       r"\.keras file"):
+        runner.run_sweep(source_config(tmp_path, tmp_path / "notes.txt"))
     pretrained_model(str(tmp_path / "mobilenet.keras"), model="mobilenetv3_mini")
     with pytest.raises(pretrained.SourceError, match=r"does not fit --model=caffenet_small: "
                        r"cannot copy layer 'conv1' \(of blocks 1..7\): the source .* has no layer"):

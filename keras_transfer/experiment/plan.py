@@ -208,7 +208,9 @@ def parse_layers(text, model="caffenet"):
                          "or '1-7'")
     bad = sorted(v for v in values if not 1 <= v <= top)
     if bad or not values:
+        classifier = catalog.layer_axis(model)[-1]
+        named = "the classifier" if classifier == "classifier" else f"{classifier}, the classifier,"
         raise ValueError(f"--layers={text!r}: every n must be in 1..{top} for {model} (n is the "
-                         f"number of copied layers; {catalog.layer_axis(model)[-1]}, the "
-                         f"classifier, is never copied); bad: {bad or 'empty'}")
+                         f"number of copied layers; {named} is never copied); "
+                         f"bad: {bad or 'empty'}")
     return sorted(values)

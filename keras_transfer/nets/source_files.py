@@ -33,6 +33,10 @@ def read(path, arch_for):
         return from_saved_model(path, arch_for)
     if path.endswith(".h5"):
         return from_weights(path, arch_for)
+    if not path.endswith(".keras"):
+        raise SourceFileError(
+            "not a model file: give a .keras file (model.save), a .weights.h5 file "
+            "(model.save_weights) or a SavedModel directory (model.export)")
     try:
         return transfer.load_source(path, remedy="")
     except transfer.TransferError as e:

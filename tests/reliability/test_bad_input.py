@@ -75,6 +75,12 @@ def case_layers_0(tmp_path):
     return ["--layers=0-3"], "every n must be in 1..7"
 
 
+def case_layers_past_a_backbones_axis(tmp_path):
+    return ["--model=resnet_mini", "--layers=8"], (
+        "every n must be in 1..7 for resnet_mini (n is the number of copied layers; the "
+        "classifier is never copied); bad: [8]")
+
+
 def case_layers_abc(tmp_path):
     return ["--layers=abc"], "is not 'all' or a list of integers"
 
