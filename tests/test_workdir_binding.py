@@ -1,4 +1,4 @@
-"""A workdir holds one sweep's recipe and replicate count: a changed one is refused up front."""
+"""A workdir holds one sweep's recipe: a changed one is refused up front; more replicates add to it."""
 
 import json
 
@@ -17,10 +17,19 @@ def test_same_settings_pass_and_changed_ones_are_named(tmp_path):
     with pytest.raises(rundir.RunDirError) as e:
         rundir.check_sweep(str(tmp_path), {**settings, "replicates": 5, "steps": 300})
     message = str(e.value)
-    assert "--replicates: this run 5, the workdir's 3" in message
     assert "--steps: this run 300, the workdir's 1200" in message
-    assert "learning_rate" not in message and "new --workdir" in message
+    assert "replicates" not in message and "learning_rate" not in message
+    assert "new --workdir" in message
     assert json.loads((tmp_path / "sweep.json").read_text()) == settings  # unchanged
+
+
+def test_more_replicates_are_taken_and_the_largest_count_recorded(tmp_path):
+    settings = {"replicates": 1, "steps": 1200}
+    rundir.check_sweep(str(tmp_path), settings)
+    rundir.check_sweep(str(tmp_path), {**settings, "replicates": 3})
+    assert json.loads((tmp_path / "sweep.json").read_text()) == {**settings, "replicates": 3}
+    rundir.check_sweep(str(tmp_path), {**settings, "replicates": 2})  # fewer: r0, r1 only
+    assert json.loads((tmp_path / "sweep.json").read_text()) == {**settings, "replicates": 3}
 
 
 def test_results_without_sweep_json_are_an_older_layout(tmp_path):

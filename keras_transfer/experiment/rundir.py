@@ -87,6 +87,8 @@ SWEEP = "sweep.json"
 # Settings sweep.json did not always hold, with the value every earlier sweep.json meant: local
 # sweeps fused groups by default, and llrd nets came with their default decay.
 RECORDED_LATER = {"fused": True, "llrd_decay": catalog.LLRD_DECAY}
+# The one setting a workdir may change: more replicates add samples of the same recipe.
+GROWS = "replicates"
 LOCK = "sweep.lock"
 
 
@@ -117,11 +119,14 @@ def workdir_lock(workdir):
 
 
 def check_sweep(workdir, settings):
-    """Binds a workdir to one sweep's recipe and replicate count (WORKDIR/sweep.json).
+    """Binds a workdir to one sweep's recipe (WORKDIR/sweep.json).
 
-    Nets may be added later (other n, experiments, dataset sizes), but a changed recipe or
-    replicate count would mix incomparable rows into one results.jsonl: that is refused, with
-    the flags that differ, before anything trains. `settings`: {flag name: value}."""
+    Nets may be added later (other n, experiments, dataset sizes, more replicates), but a
+    changed recipe would mix incomparable rows into one results.jsonl: that is refused, with
+    the flags that differ, before anything trains. The replicate count is not part of the
+    binding: replicate r trains the same nets from its own seeds whatever the count, so a
+    workdir started with --replicates=1 takes --replicates=3 (r1 and r2 train, r0 is kept) and
+    sweep.json records the largest count run. `settings`: {flag name: value}."""
     path = os.path.join(workdir, SWEEP)
     recorded = files.read_json(path)
     if recorded is not None:
@@ -134,13 +139,16 @@ def check_sweep(workdir, settings):
                 "aside); its results stay readable by python -m keras_transfer.report.")
         files.write_json(path, settings)
         return
-    differ = sorted(k for k in set(settings) | set(recorded) if settings.get(k) != recorded.get(k))
+    differ = sorted(k for k in set(settings) | set(recorded)
+                    if k != GROWS and settings.get(k) != recorded.get(k))
     if differ:
         what = "; ".join(f"--{k}: this run {settings.get(k)!r}, the workdir's "
                          f"{recorded.get(k)!r}" for k in differ)
         raise RunDirError(
             f"{workdir} holds a sweep with other settings ({what}). Rerun with the workdir's "
             "values, or use a new --workdir for the new ones; nothing was trained or changed.")
+    if settings.get(GROWS, 0) > recorded.get(GROWS, 0):
+        files.write_json(path, {**recorded, GROWS: settings[GROWS]})
 
 
 def run_dir_of(workdir, key):
