@@ -230,7 +230,7 @@ def render_markdown(rows, sources, warnings, margin=F.MARGIN):
            f"{', '.join(sorted({str(r.get('model')) for r in rows}))}",
            f"- splits: {', '.join(split_names)}; "
            f"seeds: {', '.join(sorted({str(r['seed']) for r in rows}))}; "
-           f"replicates: {', '.join(map(str, replicates))}",
+           f"replicates: {len(replicates)} ({', '.join(f'r{r}' for r in replicates)})",
            f"- metric: `{F.METRIC}` (mean of the 10 best validation top-1 values, the paper's)",
            *[f"- warning: {w}" for w in warnings], ""]
     out += trust.method_note(margin)

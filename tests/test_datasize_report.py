@@ -89,17 +89,17 @@ def test_decision_table_is_exact():
     # Per replicate the winner is 0.34 + shift + jitter, from scratch 0.20 + shift, so the paired
     # gain is 0.14 + jitter (0.142, 0.138, 0.140); the other mode moves with the winner.
     # 13 target-B nets per K and replicate: baseB and A/B x n=1..3 x frozen/fine-tuned.
-    assert ("| `random` | 5 | A2B (n=2, frozen) | 0.3400 ± 0.0228 (n=3) | "
-            "+0.140 [+0.135, +0.145] (n=3) | +0.030 [+0.030, +0.030] (n=3) | "
-            "A3B+ (n=3, fine-tuned): 0.3100 | 0.2000 ± 0.0248 (n=3) | 3 / 3 / 3 / 39 |") in md
-    assert ("| `random` | 20 | A3B+ (n=3, fine-tuned) | 0.5000 ± 0.0228 (n=3) | "
-            "+0.100 [+0.095, +0.105] (n=3) | +0.030 [+0.030, +0.030] (n=3) "
+    assert ("| `random` | 5 | A2B (n=2, frozen) | 0.3400 ± 0.0228 (3 runs) | "
+            "+0.140 [+0.135, +0.145] (3 runs) | +0.030 [+0.030, +0.030] (3 runs) | "
+            "A3B+ (n=3, fine-tuned): 0.3100 | 0.2000 ± 0.0248 (3 runs) | 3 / 3 / 3 / 39 |") in md
+    assert ("| `random` | 20 | A3B+ (n=3, fine-tuned) | 0.5000 ± 0.0228 (3 runs) | "
+            "+0.100 [+0.095, +0.105] (3 runs) | +0.030 [+0.030, +0.030] (3 runs) "
             "| A3B (n=3, frozen): 0.4700 |") in md
-    assert ("| `natural_manmade` | all | A1B+ (n=1, fine-tuned) | 0.5800 ± 0.0228 (n=3) | "
-            "+0.030 [+0.025, +0.035] (n=3) |") in md
+    assert ("| `natural_manmade` | all | A1B+ (n=1, fine-tuned) | 0.5800 ± 0.0228 (3 runs) | "
+            "+0.030 [+0.025, +0.035] (3 runs) |") in md
     one = "\n".join(datasize.markdown(plan_rows(NATMM, "natural_manmade", replicates=None)))
-    assert ("| `natural_manmade` | 5 | A1B (n=1, frozen) | 0.3000 (n=1) | +0.050 (n=1) | "
-            "+0.030 (n=1) | A1B+ (n=1, fine-tuned): 0.2700 | 0.2500 (n=1) | 1 / 1 / 1 / 13 |") \
+    assert ("| `natural_manmade` | 5 | A1B (n=1, frozen) | 0.3000 (1 run) | +0.050 (1 run) | "
+            "+0.030 (1 run) | A1B+ (n=1, fine-tuned): 0.2700 | 0.2500 (1 run) | 1 / 1 / 1 / 13 |") \
         in one
     # random first, then the other splits; K ascending with "all" last
     order = re.findall(r"^\| `(\w+)` \| (\w+) \|", md, re.M)
@@ -116,16 +116,16 @@ def test_the_best_strategy_at_each_k_beside_the_papers_modes():
     assert "### Which strategy at K images per class" in md
     # K=5: A2B-surgical (0.40) beats the paper's best A2B (0.34) by exactly 0.06 in every
     # replicate (both dependants move by the same jitter) and from scratch by 0.20 + jitter.
-    assert ("| `random` | 5 | A2B-surgical (n=2, surgical) | 0.4000 ± 0.0228 (n=3) | "
-            "+0.200 [+0.195, +0.205] (n=3) | +0.060 [+0.060, +0.060] (n=3) | "
+    assert ("| `random` | 5 | A2B-surgical (n=2, surgical) | 0.4000 ± 0.0228 (3 runs) | "
+            "+0.200 [+0.195, +0.205] (3 runs) | +0.060 [+0.060, +0.060] (3 runs) | "
             "frozen, fine-tuned, surgical |") in md
     # K=20: surgical is low there, so the paper's own best stands, with no second gain.
-    assert "| `random` | 20 | A3B+ (n=3, fine-tuned) | 0.5000 ± 0.0228 (n=3) | " in md
+    assert "| `random` | 20 | A3B+ (n=3, fine-tuned) | 0.5000 ± 0.0228 (3 runs) | " in md
     assert re.search(r"\| `random` \| 20 \| A3B\+ .*\| — \| frozen, fine-tuned, surgical \|",
                      md)
     # The paper's decision table is the same as without the strategy.
-    assert ("| `random` | 5 | A2B (n=2, frozen) | 0.3400 ± 0.0228 (n=3) | "
-            "+0.140 [+0.135, +0.145] (n=3) |") in md
+    assert ("| `random` | 5 | A2B (n=2, frozen) | 0.3400 ± 0.0228 (3 runs) | "
+            "+0.140 [+0.135, +0.145] (3 runs) |") in md
     assert "Which strategy" not in "\n".join(datasize.markdown(plan_rows(RANDOM)))
 
 
@@ -171,14 +171,14 @@ def test_findings_flip_when_the_input_does():
 
 def test_reduced_table_with_and_without_paper_numbers():
     md = "\n".join(datasize.markdown(reduced_rows()))
-    assert "| 20 | 0.0500 ± 0.1271 (n=2) | 2 |" in md  # seeds 0.04, 0.06: t(1) = 12.71
-    assert "| all (baseAll) | 0.3000 (n=1) | 1 |" in md
+    assert "| 20 | 0.0500 ± 0.1271 (2 runs) | 2 |" in md  # seeds 0.04, 0.06: t(1) = 12.71
+    assert "| all (baseAll) | 0.3000 (1 run) | 1 |" in md
     assert "Chance is 0.0250" in md and "paper" not in md
     md = "\n".join(datasize.markdown(reduced_rows(dataset="tfds:imagenet2012")))
-    assert "| 5 | 0.0300 (n=1) | 1 | *0.0010* |" in md
-    assert "| 20 | 0.0500 ± 0.1271 (n=2) | 2 | — |" in md
-    assert "| 250 | 0.2000 (n=1) | 1 | *0.3843* |" in md
-    assert "| all (baseAll) | 0.3000 (n=1) | 1 | *0.5518* |" in md
+    assert "| 5 | 0.0300 (1 run) | 1 | *0.0010* |" in md
+    assert "| 20 | 0.0500 ± 0.1271 (2 runs) | 2 | — |" in md
+    assert "| 250 | 0.2000 (1 run) | 1 | *0.3843* |" in md
+    assert "| all (baseAll) | 0.3000 (1 run) | 1 | *0.5518* |" in md
 
 
 def test_sized_rows_do_not_leak_into_the_paper_figures(tmp_path):

@@ -106,7 +106,7 @@ def test_group_tables_are_exact():
     # Per replicate block: 0.58 + shift + jitter = 0.572, 0.578, 0.590 (directions averaged).
     assert bnb[4].mean == pytest.approx(0.58) and bnb[4].count == 3
     assert bnb[4].half_width == pytest.approx(T2 * 0.0091652 / 3 ** 0.5, abs=1e-6)
-    assert bnb[4].pm() == "0.5800 ± 0.0228 (n=3)"
+    assert bnb[4].pm() == "0.5800 ± 0.0228 (3 runs)"
     t1 = F.table1(F.means(F.per_n(rows, "AnB+")), F.means(F.per_n(rows, "BnB+")), 0.61)
     assert t1[("AnB+ - base", "5-7")][0] == pytest.approx(0.02)
     assert t1[("AnB+ - BnB+", "1-3")] == (pytest.approx(0.015), [1, 2, 3])
@@ -150,14 +150,14 @@ def test_noisy_replicates_are_inconclusive():
     got = statuses(paper_like(jitter=(0.03, -0.03, 0.0)))
     assert got[0] == F.INCONCLUSIVE and got[4] == F.INCONCLUSIVE
     boost = F.findings(paper_like(jitter=(0.03, -0.03, 0.0)))[4].evidence
-    assert boost == "AnB+ − base over n=1..7: +0.020 [\u22120.055, +0.095] (n=3)"
+    assert boost == "AnB+ − base over n=1..7: +0.020 [\u22120.055, +0.095] (3 runs)"
 
 
 def test_control_does_not_hold_when_bnb_plus_is_far_from_base():
     high = lambda **k: random_split_rows(bnb_plus=0.65, **k)  # noqa: E731  +0.04 +- 0.005
     control = F.findings(replicated(high))[0]
     assert control.status == F.FAILS
-    assert control.evidence == "BnB+ − base over n=1..7: +0.040 [+0.035, +0.045] (n=3)"
+    assert control.evidence == "BnB+ − base over n=1..7: +0.040 [+0.035, +0.045] (3 runs)"
 
 
 def test_a_failed_control_stops_every_base_relative_finding():
@@ -167,7 +167,7 @@ def test_a_failed_control_stops_every_base_relative_finding():
     got = F.findings(replicated(high, natmm_rows, random_filter_rows))
     assert [f.status for f in got] == [F.FAILS, F.CONTROL_FAILS, F.HOLDS, F.HOLDS,
                                        F.CONTROL_FAILS, F.CONTROL_FAILS, F.CONTROL_FAILS]
-    assert got[4].evidence.startswith("BnB+ − base over n=1..7: +0.040 [+0.035, +0.045] (n=3) "
+    assert got[4].evidence.startswith("BnB+ − base over n=1..7: +0.040 [+0.035, +0.045] (3 runs) "
                                       "(BnB+ should equal base); unjudged: holds, AnB+ − base")
 
 
@@ -220,15 +220,16 @@ def test_report_leads_with_the_control_and_convergence():
                                    "## Findings", "## Table 1", "## Accuracy per n",
                                    "## Every net")]
     assert order == sorted(order)
+    assert "; replicates: 3 (r0, r1, r2)\n" in md
     # The control is judged even so, naming the rising base (it is what the control tests).
     assert "Within ±0.02 of base: **holds**" in md and "baseA (r0, rising" in md
     assert "| base | 15 | 14 | 1 | 0 | 0 |" in md  # 3 replicates x (2 random + 2 natmm + baseAll)
     assert "| baseA | random/0 | 0 | 0 | no (rising) | +0.0500 |" in md
     assert "- not converged: baseA (random/0, seed 0, r0) (rising, tail gain +0.0500)" in md
     # Decomposition: co-adaptation loss at n=4 is base - BnB = 0.03 - jitter in each unit.
-    assert ("| **co-adaptation loss (base − BnB)** | +0.000 [\u22120.005, +0.005] (n=3) | "
-            "+0.005 [+0.000, +0.010] (n=3) |") in md
-    assert "| into A | +0.000 [\u22120.005, +0.005] (n=3) |" in md
+    assert ("| **co-adaptation loss (base − BnB)** | +0.000 [\u22120.005, +0.005] (3 runs) | "
+            "+0.005 [+0.000, +0.010] (3 runs) |") in md
+    assert "| into A | +0.000 [\u22120.005, +0.005] (3 runs) |" in md
     assert "| **random-filter drop (random − baseAll)** | \u22120.100 [" in md
 
 
@@ -240,8 +241,8 @@ def test_report_files_figures_and_tensorboard(tmp_path):
     md_path = report.write_report([str(wd)])
     assert md_path == str(wd / "report" / "report.md")
     md = open(md_path).read()
-    assert "| BnB | — | 0.6100 ± 0.0228 (n=3) | 0.6050 ± 0.0228 (n=3) | 0.5900" in md
-    assert "| AnB+ - base | 1-7 | +0.020 [+0.015, +0.025] (n=3) | 1,2,3,4,5,6,7 |" in md
+    assert "| BnB | — | 0.6100 ± 0.0228 (3 runs) | 0.6050 ± 0.0228 (3 runs) | 0.5900" in md
+    assert "| AnB+ - base | 1-7 | +0.020 [+0.015, +0.025] (3 runs) | 1,2,3,4,5,6,7 |" in md
     assert "Paper numbers are not shown" in md and "*paper" not in md
     # The rising random-split baseA stops the four findings that compare with a base (the
     # control is still judged).
@@ -281,7 +282,7 @@ def test_paper_columns_for_imagenet():
     rows = random_split_rows(dataset="tfds:imagenet2012")
     md = report.render_markdown(rows, ["r.jsonl"], [])
     assert "| *paper AnB* | — | *0.6282* |" in md
-    assert "| AnB+ - BnB+ | 5-7 | +0.015 (n=1) | 5,6,7 | +0.0176 |" in md
+    assert "| AnB+ - BnB+ | 5-7 | +0.015 (1 run) | 5,6,7 | +0.0176 |" in md
     assert "Paper numbers are not shown" not in md
 
 
@@ -332,7 +333,7 @@ def test_merged_seeds_give_mean_and_interval(tmp_path):
     md = open(md_path).read()
     # 2 seeds x 3 replicates = 6 blocks, each with base mean 0.61 + shift: -0.01, 0, +0.01 twice.
     half = 2.570582 * 0.0089443 / 6 ** 0.5  # t(0.975, 5) * sample std / sqrt(6)
-    assert f"| base (A and B) | 0.6100 ± {half:.4f} (n=6) |" in md
+    assert f"| base (A and B) | 0.6100 ± {half:.4f} (6 runs) |" in md
     # Identical rows given twice (the same replicate's file) are kept once.
     assert md.count("the same run (same weights) as in") == 3 * len(random_split_rows())
     assert "(348 nets)" in md  # 2 seeds x 3 replicates x 58

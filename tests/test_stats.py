@@ -19,14 +19,14 @@ def test_t_interval_of_three_values():
     assert (est.mean, est.low, est.high, est.count) == (
         pytest.approx(0.2), pytest.approx(0.2 - half), pytest.approx(0.2 + half), 3)
     assert est.half_width == pytest.approx(half)
-    assert str(est) == "+0.200 [\u22120.048, +0.448] (n=3)"
-    assert est.pm() == "0.2000 ± 0.2484 (n=3)"
+    assert str(est) == "+0.200 [\u22120.048, +0.448] (3 runs)"
+    assert est.pm() == "0.2000 ± 0.2484 (3 runs)"
 
 
 def test_a_single_value_has_no_interval_and_is_inconclusive():
     est = stats.estimate([0.05])
     assert (est.mean, est.low, est.high, est.conclusive) == (0.05, None, None, False)
-    assert str(est) == "+0.050 (n=1)" and est.pm() == "0.0500 (n=1)"
+    assert str(est) == "+0.050 (1 run)" and est.pm() == "0.0500 (1 run)"
     assert stats.sign_verdict(est, 1) == stats.INCONCLUSIVE
     assert stats.near_verdict(stats.estimate([0.0]), 0.02) == stats.INCONCLUSIVE
     assert stats.estimate([]) is None

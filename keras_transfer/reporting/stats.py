@@ -38,17 +38,23 @@ class Estimate:
         return self.interval()
 
     def interval(self, digits=3, signed=True):
-        """'+0.012 [−0.004, +0.028] (n=3)'; a single value shows no interval."""
+        """'+0.012 [−0.004, +0.028] (3 runs)'; a single value shows no interval."""
         f = lambda v: signed_text(v, digits) if signed else f"{v:.{digits}f}"  # noqa: E731
         if not self.conclusive:
-            return f"{f(self.mean)} (n={self.count})"
-        return f"{f(self.mean)} [{f(self.low)}, {f(self.high)}] (n={self.count})"
+            return f"{f(self.mean)} {self.runs}"
+        return f"{f(self.mean)} [{f(self.low)}, {f(self.high)}] {self.runs}"
 
     def pm(self, digits=4):
-        """'0.6100 ± 0.0127 (n=3)': an absolute accuracy with its interval's half-width."""
+        """'0.6100 ± 0.0127 (3 runs)': an absolute accuracy with its interval's half-width."""
         if not self.conclusive:
-            return f"{self.mean:.{digits}f} (n={self.count})"
-        return f"{self.mean:.{digits}f} ± {self.half_width:.{digits}f} (n={self.count})"
+            return f"{self.mean:.{digits}f} {self.runs}"
+        return f"{self.mean:.{digits}f} ± {self.half_width:.{digits}f} {self.runs}"
+
+    @property
+    def runs(self):
+        """'(3 runs)': how many independent values (replicate blocks) the estimate is over,
+        in words, since "n" is the layer axis everywhere in a report."""
+        return f"({self.count} run{'' if self.count == 1 else 's'})"
 
 
 def signed_text(value, digits=3):

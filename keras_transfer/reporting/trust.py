@@ -112,7 +112,7 @@ def decomposition_section(pool, rows):
     out = ["## Decomposition (paired differences in top-1 per n)", "",
            "![decomposition](decomposition.png)", "",
            "A/B quantities use the rows of Figure 2; the random-filter drop uses every all-class "
-           "net. Each cell: mean [95 % interval] (n = replicate blocks); the lines under a "
+           "net. Each cell: mean [95 % interval] (runs: replicate blocks); the lines under a "
            "quantity are its per-direction estimates (into target half A or B).", ""]
     body = []
     for label, curve in dec.items():
