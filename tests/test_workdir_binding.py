@@ -84,6 +84,17 @@ def test_recipes_that_cannot_train_are_refused_before_anything_is_written(tmp_pa
     assert not (tmp_path / "w").exists()
 
 
+@pytest.mark.parametrize("experiments, message", [(("base", "foo"), "unknown experiments"),
+                                                   (("base", "lp_ft"), "add transfer")])
+def test_a_plan_that_cannot_be_made_does_not_bind_the_workdir(tmp_path, experiments, message):
+    workdir = tmp_path / "w"
+    workdir.mkdir()
+    with pytest.raises(ValueError, match=message):
+        setup.prepare(SweepConfig(workdir=str(workdir), experiments=experiments, layers=(1,),
+                                  recipe=TrainConfig(steps=4, eval_every=2)))
+    assert not (workdir / "sweep.json").exists()
+
+
 def test_a_workdir_holds_nets_trained_one_way_fused_or_not(tmp_path):
     settings = {"replicates": 1, "fused": True}
     rundir.check_sweep(str(tmp_path), settings)

@@ -35,10 +35,14 @@ def prepare(config):
                               config.split_seed, config.mixed_precision, config.max_bad_fraction)
     # A bad source must not bind the workdir.
     source_model = pretrained.check(config, split) if config.source else None
+    ctx = Context(config, source, split, make_strategy(config.strategy),
+                  source_model=source_model)
+    # A plan that cannot be made (an unknown experiment, lp_ft without transfer, a class too
+    # small) must not bind the workdir either.
+    the_plan(ctx)
     # After the data and split: their errors say more than "the workdir holds another dataset".
     rundir.check_sweep(config.workdir, sweep_settings(config))
-    return Context(config, source, split, make_strategy(config.strategy),
-                   source_model=source_model)
+    return ctx
 
 
 def warn_if_no_bfloat16():
