@@ -23,7 +23,8 @@ DEFAULT_FLAGFILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
                                 "flags", "default.flags")
 
 cli.define_data_flags(
-    None, "Where runs go (default runs/<split>).",
+    None, "Where runs go (default runs/<split>; runs/<model>/<split> for a --model that is not "
+    "a CaffeNet).",
     "random, natural_manmade, none, or a JSON file {\"A\": [...], \"B\": [...]}. Several, "
     "comma-separated, run one after another into WORKDIR/<split>.")
 cli.define_recipe_flags(450_000, "Training steps per net.",
@@ -99,19 +100,28 @@ def configs_from_flags():
         raise ValueError("--split is empty; use random, natural_manmade, none or a JSON file")
     if len(names) == 1:
         return [config_from_flags(names[0], FLAGS.workdir or
-                                  os.path.join("runs", split_name(names[0])))]
-    root = FLAGS.workdir or "runs"
+                                  os.path.join(default_root(), split_name(names[0])))]
+    root = FLAGS.workdir or default_root()
     return [config_from_flags(name, os.path.join(root, split_name(name))) for name in names]
 
 
+def default_root():
+    """Where runs go without --workdir: runs/ for the paper's CaffeNets, runs/<model>/ for every
+    other backbone, so that the default sweep (runs/natural_manmade) and e.g. a resnet_mini one
+    of the same split each get a workdir of their own (one workdir holds one model's nets)."""
+    if FLAGS.model in catalog.CAFFENET_MODELS:
+        return "runs"
+    return os.path.join("runs", FLAGS.model)
+
+
 def source_config():
-    """The SweepConfig of a --source sweep: split "pretrained", WORKDIR runs/pretrained."""
+    """The SweepConfig of a --source sweep: split "pretrained", WORKDIR <default root>/pretrained."""
     from keras_transfer.experiment import pretrained
     if FLAGS["split"].present:
         raise ValueError("--source trains on every class of --dataset (the target); drop "
                          f"--split={FLAGS.split}")
     config = config_from_flags(pretrained.SPLIT, FLAGS.workdir or os.path.join(
-        "runs", pretrained.SPLIT))
+        default_root(), pretrained.SPLIT))
     return dataclasses.replace(config, source=FLAGS.source,
                                source_sha256=pretrained.fingerprint(FLAGS.source, FLAGS.model))
 

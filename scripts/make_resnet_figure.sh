@@ -3,12 +3,13 @@
 # (flags/resnet.flags): runs it into WORKDIR (a finished one trains nothing; more replicates
 # than WORKDIR holds train only the new ones), writes its report, and copies strategies.png and
 # transfer.png to docs/figures/ as strategies_resnet.png and transfer_resnet.png.
-# Usage: [REPLICATES=1] scripts/make_resnet_figure.sh [WORKDIR]   (default: runs/resnet;
+# Usage: [REPLICATES=1] scripts/make_resnet_figure.sh [WORKDIR]   (default: the sweep's own,
+# runs/resnet_mini/natural_manmade;
 # one replicate is 122 nets, ~1.5 h on 2 cores: BENCHMARKS.md "The resnet_mini sweep")
 # PYTHON picks the interpreter (default: .venv/bin/python as made by scripts/test.sh, else python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-WORKDIR="${1:-runs/resnet}"
+WORKDIR="${1:-runs/resnet_mini/natural_manmade}"
 if [ -z "${PYTHON:-}" ]; then
   if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
 fi

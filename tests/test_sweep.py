@@ -313,3 +313,24 @@ def test_keras_per_evaluation_lines_only_with_verbose(tmp_path, capfd, verbose):
     # One line per net, always; without a terminal no bars, no carriage returns.
     assert re.search(r"^\[1/2\] r0/baseA +best-10 0\.\d{4}  top1 0\.\d{4}", out, re.MULTILINE)
     assert len(re.findall(r"^\[\d/2\] ", out, re.MULTILINE)) == 2 and "\r" not in out
+
+
+@pytest.mark.parametrize("args, workdirs", [
+    ([], ["runs/natural_manmade"]),
+    (["--model=caffenet_mini", "--split=random,natural_manmade"],
+     ["runs/random", "runs/natural_manmade"]),
+    (["--model=resnet_mini"], ["runs/resnet_mini/natural_manmade"]),
+    (["--model=vit_mini", "--split=random,natural_manmade"],
+     ["runs/vit_mini/random", "runs/vit_mini/natural_manmade"]),
+    (["--model=resnet_mini", "--workdir=elsewhere"], ["elsewhere"]),
+])
+def test_each_model_has_its_own_default_workdir(args, workdirs):
+    """The default sweep's runs/natural_manmade and a resnet_mini sweep of the same split do not
+    meet in one workdir (which would refuse the second model)."""
+    from absl.testing import flagsaver
+
+    from keras_transfer import sweep
+    with flagsaver.flagsaver():
+        repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        sweep.FLAGS(["sweep", f"--flagfile={repo}/flags/tiny.flags", *args])
+        assert [config.workdir for config in sweep.configs_from_flags()] == workdirs
