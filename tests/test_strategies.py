@@ -129,6 +129,9 @@ def test_the_report_judges_each_strategy_against_fine_tuning(tmp_path):
     assert lines[1].startswith("- **surgical** − fine-tuned AnB+: beats full fine-tuning at "
                                "n = 2, 3; is below it at n = 1, 5, 6, 7; not told apart at "
                                "n = 4.")
+    one_run = strategies.verdicts([r for r in rows if r["replicate"] == 0])
+    assert one_run[1].startswith("- **surgical** − fine-tuned AnB+: not judged at n = 1, 2, 3, "
+                                 "4, 5, 6, 7 (one run: no interval). n=1: ")
     text = report.render_markdown(rows, ["x"], [])
     assert "## Adaptation strategies on the same n axis" in text
     assert "Best (strategy, n) by mean: **surgical, n=2**" in text

@@ -54,10 +54,13 @@ def verdicts(pool):
     for kind, curve in against_reference(pool).items():
         beats = [n for n, p in curve.items() if stats.sign_verdict(p.estimate, 1) == F.HOLDS]
         loses = [n for n, p in curve.items() if stats.sign_verdict(p.estimate, 1) == F.FAILS]
-        rest = [n for n in curve if n not in beats + loses]
+        # A single run has no interval: nothing is judged there, rather than "not told apart".
+        single = [n for n, p in curve.items() if not p.estimate.conclusive]
+        rest = [n for n in curve if n not in beats + loses + single]
         parts = [f"beats full fine-tuning at n = {_ns(beats)}" if beats else "",
                  f"is below it at n = {_ns(loses)}" if loses else "",
-                 f"not told apart at n = {_ns(rest)}" if rest else ""]
+                 f"not told apart at n = {_ns(rest)}" if rest else "",
+                 f"not judged at n = {_ns(single)} (one run: no interval)" if single else ""]
         lines.append(f"- **{kind}** − fine-tuned AnB+: " + "; ".join(p for p in parts if p)
                      + ". " + ", ".join(f"n={n}: {p.estimate}" for n, p in curve.items()) + ".")
     return lines
