@@ -73,6 +73,11 @@ def error_bars(estimates):
     return [e.half_width or 0.0 for e in estimates]
 
 
+def interval_label(estimates):
+    """What the error bars are: '95 % CI', or that a single run drew none."""
+    return "95 % CI" if any(e.conclusive for e in estimates) else "one run: no CI"
+
+
 def _mean_line(ax, curve, base, fmt, dx=0.0, **kw):
     """{n: Estimate} as a line with 95 % error bars, starting from the base's estimate; dx
     shifts the bars sideways so groups at the same n stay readable."""
@@ -250,7 +255,8 @@ def strategies_figure(rows):
     ax.set_xticks(D.axis(rows))
     ax.set_xlim(0.4, D.top_n(rows) + 0.6)
     ax.set_xlabel("n: blocks copied (surgical: the one block trained)", fontsize=LABEL)
-    finish(ax, f"Adaptation strategies, transfer nets ({label})", f"top-1 ({F.METRIC}), 95 % CI")
+    bars = interval_label([e for curve in found.values() for e in curve.values()])
+    finish(ax, f"Adaptation strategies, transfer nets ({label})", f"top-1 ({F.METRIC}), {bars}")
     fig.subplots_adjust(left=0.1, right=0.97, top=0.92, bottom=0.11)
     legend.place(ax, ncols=(1, 2))
     return fig
