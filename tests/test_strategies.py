@@ -141,6 +141,9 @@ def test_the_report_judges_each_strategy_against_fine_tuning(tmp_path):
     assert figures["strategies"].axes[0].get_ylabel() == "top-1 (top1_best10), 95 % CI"
     one_run = report.figures.strategies_figure([r for r in rows if r["replicate"] == 0])
     assert one_run.axes[0].get_ylabel() == "top-1 (top1_best10), one run: no CI"
+    figure_2 = report.figures.transfer_figure([r for r in rows if r["replicate"] == 0])
+    assert figure_2.axes[1].get_ylabel() == "mean top-1 (one run: no CI)"
+    assert figures["transfer"].axes[1].get_ylabel() == "mean top-1 (95 % CI)"
     assert "strategies" not in report.figures.draw_all(random_split_rows())
 
 

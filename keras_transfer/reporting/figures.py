@@ -75,7 +75,10 @@ def error_bars(estimates):
 
 def interval_label(estimates):
     """What the error bars are: '95 % CI', or that a single run drew none."""
-    return "95 % CI" if any(e.conclusive for e in estimates) else "one run: no CI"
+    estimates = list(estimates)
+    if estimates and not any(e.conclusive for e in estimates):
+        return "one run: no CI"
+    return "95 % CI"
 
 
 def _mean_line(ax, curve, base, fmt, dx=0.0, **kw):
@@ -116,18 +119,20 @@ def transfer_figure(rows):
     row_dots(top, F.select(pool, "base"), 0, COLORS["base"], "base (A and B halves)", size=40)
     for group, dx in OFFSETS.items():
         row_dots(top, F.select(pool, group), dx, COLORS[group], group)
+    means = []
     for group, dx in OFFSETS.items():  # the colours are the upper panel's legend
         curve = F.per_n(pool, group)
         if curve:
             _mean_line(bottom, curve, base_mean, "-o", dx=dx / 3,
                        color=COLORS[group], markeredgecolor="black", ms=4)
+            means += curve.values()
     if base_mean:
         bottom.axhline(base_mean.mean, ls="--", color="black", lw=1, label="base mean")
     if not pool:
         empty(top, "no base, selffer or transfer nets in the results")
     finish(top, f"Transfer vs selffer, both directions pooled ({label})",
            f"top-1 ({F.METRIC})")
-    finish(bottom, "", "mean top-1 (95 % CI)")
+    finish(bottom, "", f"mean top-1 ({interval_label(means)})")
     _xaxis(bottom, D.axis(rows))
     fig.subplots_adjust(left=0.1, right=0.97, top=0.94, bottom=0.09, hspace=0.08)
     legend.place(top, ncols=(3, 2, 1))
