@@ -9,10 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORKDIR="${1:-runs/natural_manmade}"
-if [ -z "${PYTHON:-}" ]; then
-  if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
-fi
-export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+source scripts/python_env.sh
 if [ ! -s "$WORKDIR/results.jsonl" ]; then
   echo "no results in $WORKDIR: running the default sweep (long)" >&2
   "$PYTHON" -m keras_transfer.sweep --split=natural_manmade --workdir="$WORKDIR"

@@ -10,10 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORKDIR="${1:-runs/resnet_mini/natural_manmade}"
-if [ -z "${PYTHON:-}" ]; then
-  if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
-fi
-export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+source scripts/python_env.sh
 "$PYTHON" -m keras_transfer.sweep --flagfile=flags/resnet.flags --split=natural_manmade \
   --replicates="${REPLICATES:-1}" --workdir="$WORKDIR"
 mkdir -p docs/figures
