@@ -115,7 +115,7 @@ def default_root():
 
 
 def source_config():
-    """The SweepConfig of a --source sweep: split "pretrained", WORKDIR <default root>/pretrained."""
+    """The SweepConfig of a --source sweep: split "pretrained", in <default root>/pretrained."""
     from keras_transfer.experiment import pretrained
     if FLAGS["split"].present:
         raise ValueError("--source trains on every class of --dataset (the target); drop "

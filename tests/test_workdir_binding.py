@@ -1,4 +1,5 @@
-"""A workdir holds one sweep's recipe: a changed one is refused up front; more replicates add to it."""
+"""A workdir holds one sweep's recipe: a changed one is refused up front; more replicates are
+taken."""
 
 import json
 
