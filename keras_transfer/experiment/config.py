@@ -54,7 +54,8 @@ class Context:
     speed-ups that live as long as the sweep: the last parent loaded (read only: dependants
     copy its weights; keyed by its file's path, checksum, mtime and size, so a base changed on
     disk is loaded and checked again) and the compiled fused models (groups.compiled_group).
-    A --source sweep also keeps the source model that setup.prepare checked, for install."""
+    A --source sweep also keeps the source model that setup.prepare checked, for install, and
+    every sweep the plan setup.prepare made (its nets in training order)."""
     config: SweepConfig
     source: data.Source
     split: splits.Split
@@ -62,6 +63,7 @@ class Context:
     parent: dict = dataclasses.field(default_factory=dict)
     fused_models: dict = dataclasses.field(default_factory=dict)
     source_model: keras.Model | None = None  # the --source model, read once by setup.prepare
+    nets: list = dataclasses.field(default_factory=list)  # setup.the_plan, made by prepare
 
     @property
     def global_batch(self):

@@ -277,7 +277,7 @@ def run_sweep(config, lease_seconds=600.0):
     config = dataclasses.replace(config, flags_text=as_local_flags(config.flags_text),
                                  fused=False)
     ctx = setup.prepare(config)
-    nets = setup.the_plan(ctx)
+    nets = ctx.nets
     hashes = {n.key: net_identity(ctx, n)["hash"] for n in nets}
     distributed = kt_distribute.has_chief_oracle()
     chief = kt_distribute.is_chief_oracle()

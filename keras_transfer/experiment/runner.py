@@ -44,7 +44,7 @@ def run_sweep(config):
 
 def _run_sweep(config):
     ctx = setup.prepare(config)
-    nets = setup.the_plan(ctx)
+    nets = ctx.nets
     if config.source:
         pretrained.install(ctx)  # setup.prepare checked it against --model
     rundir.sync_results(config.workdir)

@@ -30,7 +30,8 @@ def open_data(workdir, dataset, data_dir, split, split_seed, mixed_precision,
 
 
 def prepare(config):
-    """Opens the data and the split and checks the workdir, before any training starts."""
+    """Opens the data and the split, makes the plan (ctx.nets) and checks the workdir, before
+    any training starts."""
     source, split = open_data(config.workdir, config.dataset, config.data_dir, config.split,
                               config.split_seed, config.mixed_precision, config.max_bad_fraction)
     # A bad source must not bind the workdir.
@@ -39,7 +40,7 @@ def prepare(config):
                   source_model=source_model)
     # A plan that cannot be made (an unknown experiment, lp_ft without transfer, a class too
     # small) must not bind the workdir either.
-    the_plan(ctx)
+    ctx.nets = the_plan(ctx)
     # After the data and split: their errors say more than "the workdir holds another dataset".
     rundir.check_sweep(config.workdir, sweep_settings(config))
     return ctx
