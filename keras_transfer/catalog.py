@@ -76,7 +76,9 @@ def max_n(model):
 # times the rate (--llrd_decay; Howard & Ruder 2018, Clark et al. 2020).
 ADAPTATION_KINDS = ("truncate", "surgical", "lp_ft", "llrd")
 LLRD_DECAY = 0.7  # 0.7 ** 7 = 0.08: an n=7 llrd net's first block learns at 1/12 of the rate
-KINDS = ("base", "selffer", "transfer", "random", "reduced") + ADAPTATION_KINDS
+# "continued": a base fine-tuned for one more budget with every layer copied (B8B+ on CaffeNet),
+# the selffers' budget-matched control.
+KINDS = ("base", "selffer", "transfer", "random", "reduced", "continued") + ADAPTATION_KINDS
 # The split of a sweep from a user's pretrained model (--source): half A is the source's
 # (untrained here, no rows), half B every class of the dataset.
 PRETRAINED_SPLIT = "pretrained"

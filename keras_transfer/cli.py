@@ -44,7 +44,11 @@ def define_recipe_flags(steps, steps_help, seed_help):
     flags.DEFINE_float("dropout", None, "Dropout rate after fc6 and fc7; default: the paper's "
                        "0.5. flags/default.flags sets 0 for its small net (BUILD_NOTES.md, "
                        "Default sweep).")
-    flags.DEFINE_bool("mixed_precision", False, "bfloat16 on CPU, float16 on GPU.")
+    flags.DEFINE_bool("mixed_precision", None, "bfloat16 compute on CPU, float16 on GPU; "
+                      "--nomixed_precision: float32. Unset: chosen from the hardware (mixed on "
+                      "a GPU or a CPU with native bfloat16, AVX512-BF16 or AMX; float32 where "
+                      "bfloat16 would be emulated, slower), and a workdir keeps the precision "
+                      "its sweep started with.")
     flags.DEFINE_integer("seed", 0, seed_help)
 
 

@@ -236,6 +236,7 @@ def render_markdown(rows, sources, warnings, margin=F.MARGIN):
     out += trust.method_note(margin)
     out += trust.control_section(found[0], pool, margin)
     out += trust.convergence_section(rows)
+    out += trust.regime_section(rows)
     out += trust.decomposition_section(pool, rows)
     out += [f"A/B rows: {pool_label}.", "", "![Figure 2](transfer.png)",
             "![Figure 3 a](natural_manmade.png)", "![Figure 3 b, c](random_filters.png)", "",

@@ -51,7 +51,9 @@ flags.DEFINE_bool("jit_compile", False, "XLA-compile train steps (slower on CPU 
 flags.DEFINE_integer("intra_op_threads", 0, "Threads inside one op (0: TensorFlow's choice, all "
                      "cores). 1 with the default inter-op threads runs the fused groups' nets side "
                      "by side instead of splitting each small op: 1.1-1.7x on the embedded "
-                     "default's fine-tuned groups (BENCHMARKS.md); the numbers change slightly.",
+                     "default's fine-tuned groups (BENCHMARKS.md). A set count is part of the "
+                     "recipe (it changes the numbers slightly); with 1 they do not depend on the "
+                     "host's core count. flags/default.flags: 1.",
                      lower_bound=0)
 flags.DEFINE_integer("inter_op_threads", 0, "Ops run at the same time (0: TensorFlow's choice).",
                      lower_bound=0)
@@ -128,7 +130,7 @@ def source_config():
 
 def config_from_flags(split, workdir):
     # heavy imports after flag parsing
-    from keras_transfer.experiment.config import SweepConfig
+    from keras_transfer.experiment.config import SweepConfig, choose_precision
     return SweepConfig(
         workdir=workdir, dataset=FLAGS.dataset, data_dir=FLAGS.data_dir, split=split,
         split_seed=FLAGS.split_seed, model=FLAGS.model,
@@ -140,11 +142,14 @@ def config_from_flags(split, workdir):
             FLAGS, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
             lr_gamma=FLAGS.lr_gamma, bias_lr_multiplier=FLAGS.bias_lr_multiplier,
             jit_compile=FLAGS.jit_compile),
-        strategy=FLAGS.strategy, mixed_precision=FLAGS.mixed_precision, export=FLAGS.export,
+        strategy=FLAGS.strategy, export=FLAGS.export,
+        **dict(zip(("mixed_precision", "precision_reason"),
+                   choose_precision(FLAGS.mixed_precision, workdir))),
         max_bad_fraction=FLAGS.max_bad_fraction, flags_text=FLAGS.flags_into_string(),
         fused=FLAGS.fused, weight_decay=FLAGS.weight_decay, verbose=FLAGS.verbose,
         dropout=FLAGS.dropout, checkpoint_seconds=FLAGS.checkpoint_seconds,
-        replicates=FLAGS.replicates, llrd_decay=FLAGS.llrd_decay)
+        replicates=FLAGS.replicates, llrd_decay=FLAGS.llrd_decay,
+        intra_op_threads=FLAGS.intra_op_threads)
 
 
 def split_name(split):

@@ -187,11 +187,12 @@ def config_from_flags():
         weight_decay_range=numbers("weight_decay_range", float),
         batch_sizes=numbers("batch_sizes", int), overwrite=FLAGS.overwrite)
     # The sweep's settings last: they import Keras, so the checks above fail fast.
-    from keras_transfer.experiment.config import SweepConfig
+    from keras_transfer.experiment.config import SweepConfig, choose_precision
+    mixed_precision, _ = choose_precision(FLAGS.mixed_precision, FLAGS.workdir)
     return dataclasses.replace(config, sweep=SweepConfig(
         workdir=FLAGS.workdir, dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
         split=FLAGS.split, split_seed=FLAGS.split_seed, model=FLAGS.model,
-        dropout=FLAGS.dropout, mixed_precision=FLAGS.mixed_precision, recipe=cli.recipe(FLAGS)))
+        dropout=FLAGS.dropout, mixed_precision=mixed_precision, recipe=cli.recipe(FLAGS)))
 
 
 def main(argv):

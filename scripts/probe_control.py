@@ -1,12 +1,19 @@
-"""The paper's control, BnB+ - base, at one training budget (not a test).
+"""The paper's control, BnB+ - base, for one candidate recipe of the embedded task (not a test).
 
-    .venv/bin/python scripts/probe_control.py --steps=4800 --n=4 --replicates=3
+    .venv/bin/python scripts/probe_control.py --steps=1200 --per_class=50 --replicates=4
 
 For each replicate r and half (A, B): a from-scratch base, then a selffer that copies its layers
-1..n and fine-tunes everything for the same budget (the paper's BnB+), both with the default
-recipe's lr, batch and step policy scaled to --steps (lr / 10 at 1/3 and 2/3). Prints one JSON
-line per net (best-10, final, tail gain) and the mean control with its 95 % t-interval; used
-for the budget table in BUILD_NOTES.md ("Default sweep").
+1..n and fine-tunes everything for the same budget (the paper's BnB+), and with --continued the
+base itself fine-tuned for one more budget (every layer copied, B8B+ on CaffeNet: the
+budget-matched control). Everything runs through the product's data pipeline (`per_class`:
+the first k training images of each class), builder and recipe (lr / 10 at 1/3 and 2/3 of
+--steps), one intra-op thread as the sweep trains. After every evaluation the net is also
+evaluated on a fixed, un-augmented sample of its own training images (`Source.train_sample`),
+the regime diagnostic (`training.regime`).
+
+Prints one JSON line per (replicate, half) and the mean control with its 95 % t-interval over
+replicates (the directions averaged per replicate, the report's fixed factor); used for the
+candidate table in BUILD_NOTES.md ("The paper's regime").
 """
 
 import argparse
@@ -17,26 +24,58 @@ import keras
 import numpy as np
 from scipy import stats as st
 
-from keras_transfer import data
+from keras_transfer import data, hardware
 from keras_transfer.data import splits
+from keras_transfer.experiment.config import set_precision, set_threads
 from keras_transfer.nets import alexnet, transfer
-from keras_transfer.training import convergence
+from keras_transfer.training import convergence, regime
 from keras_transfer.training.history import best_k_mean
 from keras_transfer.training.recipe import TrainConfig, compile_model
 
 
-def run(source, classes, config, arch, init_seed, data_seed, n=0, parent=None):
+class SampleCurve(keras.callbacks.Callback):
+    """Loss and top-1 on the training sample after every evaluation (as fit.NetLogs records)."""
+
+    def __init__(self, sample):
+        super().__init__()
+        self.sample, self.loss, self.top1 = sample, [], []
+
+    def on_epoch_end(self, epoch, logs=None):
+        found = self.model.evaluate(self.sample, verbose=0, return_dict=True)
+        self.loss.append(float(found["loss"]))
+        self.top1.append(float(found["top1"]))
+
+
+def run(source, classes, config, arch, args, init_seed, data_seed, n=0, parent=None):
     keras.utils.set_random_seed(init_seed)
     net = transfer.build(arch, n, "fine_tune", source=parent)
     compile_model(net, config, len(classes))
+    sample = SampleCurve(source.train_sample(classes, 256, arch.input_size, args.per_class))
     start = time.time()
-    history = net.fit(source.train(classes, config.batch_size, arch.input_size, seed=data_seed),
+    history = net.fit(source.train(classes, config.batch_size, arch.input_size, seed=data_seed,
+                                   per_class=args.per_class),
                       validation_data=source.eval(classes, 256, arch.input_size),
-                      epochs=config.epochs, steps_per_epoch=config.eval_every, verbose=0)
+                      epochs=config.epochs, steps_per_epoch=config.eval_every, verbose=0,
+                      callbacks=[sample])
     curve = history.history["val_top1"]
+    rows = [{"step": (i + 1) * config.eval_every, "val_top1": v, "val_loss": vl,
+             "sample_top1": t, "sample_loss": tl}
+            for i, (v, vl, t, tl) in enumerate(zip(curve, history.history["val_loss"],
+                                                   sample.top1, sample.loss))]
+    found = regime.diagnose(rows)
     return net, {"best10": round(best_k_mean(curve), 4), "final": round(curve[-1], 4),
                  "tail_gain": round(convergence.diagnose(curve)["tail_gain"], 4),
+                 "regime": found["regime"], "train_top1": round(found["sample_top1"], 4),
+                 "val_loss_min_at": found["val_loss_min_step"],
                  "seconds": round(time.time() - start)}
+
+
+def interval(per_rep):
+    per_rep = np.asarray(per_rep)
+    if len(per_rep) < 2:
+        return per_rep.mean(), float("nan"), float("nan")
+    half = st.t.ppf(0.975, len(per_rep) - 1) * per_rep.std(ddof=1) / len(per_rep) ** 0.5
+    return per_rep.mean(), per_rep.mean() - half, per_rep.mean() + half
 
 
 def main():
@@ -44,34 +83,51 @@ def main():
     parser.add_argument("--steps", type=int, default=1200)
     parser.add_argument("--n", type=int, default=4)
     parser.add_argument("--replicates", type=int, default=3)
+    parser.add_argument("--first_replicate", type=int, default=0)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--lr", type=float, default=0.04)
-    parser.add_argument("--evaluations", type=int, default=48)
+    parser.add_argument("--evaluations", type=int, default=24)
+    parser.add_argument("--per_class", type=int, default=None,
+                        help="training images per class (default: all, ~260)")
+    parser.add_argument("--dropout", type=float, default=0.0)
+    parser.add_argument("--precision", default="auto", choices=hardware.PRECISIONS)
+    parser.add_argument("--threads", type=int, default=1, help="intra-op threads")
+    parser.add_argument("--continued", action="store_true",
+                        help="also the base continued for one more budget (B8B+)")
     args = parser.parse_args()
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    set_threads(args.threads, 0)
+    precision = hardware.choose_precision(args.precision)
+    set_precision(precision == "bfloat16")
     source = data.open_source("synthetic")
     split = splits.resolve("natural_manmade", source.info.class_names,
                            families=source.info.families)
     config = TrainConfig(steps=args.steps, eval_every=args.steps // args.evaluations,
-                               batch_size=args.batch, learning_rate=args.lr,
-                               lr_step=args.steps // 3, warmup_steps=50)
-    diffs = []
-    for r in range(args.replicates):
+                         batch_size=args.batch, learning_rate=args.lr,
+                         lr_step=args.steps // 3, warmup_steps=min(50, args.steps // 4))
+    controls, continued = [], []
+    tag = {"steps": args.steps, "per_class": args.per_class, "dropout": args.dropout,
+           "precision": precision, "threads": args.threads, "cpu": hardware.cpu_kind()}
+    for r in range(args.first_replicate, args.first_replicate + args.replicates):
         for half in "AB":
             classes = split.half(half)
-            arch = alexnet.architecture("caffenet_mini", len(classes), dropout=0.0)
-            base, b = run(source, classes, config, arch, 1000 + 10 * r, 2000 + 10 * r)
-            _, s = run(source, classes, config, arch, 3000 + 10 * r, 4000 + 10 * r, args.n, base)
-            diffs.append(s["best10"] - b["best10"])
-            print(json.dumps({"steps": args.steps, "replicate": r, "half": half, "base": b,
-                              f"{half}{args.n}{half}+": s, "control": round(diffs[-1], 4)}),
-                  flush=True)
-    # Directions averaged per replicate (the report's fixed factor), interval over replicates.
-    per_rep = np.mean(np.reshape(diffs, (args.replicates, 2)), axis=1)
-    half = st.t.ppf(0.975, len(per_rep) - 1) * per_rep.std(ddof=1) / len(per_rep) ** 0.5 \
-        if len(per_rep) > 1 else float("nan")
-    print(f"control BnB+ - base at {args.steps} steps: {per_rep.mean():+.4f} "
-          f"[{per_rep.mean() - half:+.4f}, {per_rep.mean() + half:+.4f}]", flush=True)
+            arch = alexnet.architecture("caffenet_mini", len(classes), dropout=args.dropout)
+            base, b = run(source, classes, config, arch, args, 1000 + 10 * r, 2000 + 10 * r)
+            _, s = run(source, classes, config, arch, args, 3000 + 10 * r, 4000 + 10 * r,
+                       args.n, base)
+            line = {**tag, "replicate": r, "half": half, "base": b, f"{half}{args.n}{half}+": s,
+                    "control": round(s["best10"] - b["best10"], 4)}
+            controls.append(s["best10"] - b["best10"])
+            if args.continued:
+                _, c = run(source, classes, config, arch, args, 3000 + 10 * r, 4000 + 10 * r,
+                           8, base)
+                line[f"{half}8{half}+"] = c
+                line["continued"] = round(c["best10"] - b["best10"], 4)
+                continued.append(c["best10"] - b["best10"])
+            print(json.dumps(line), flush=True)
+    for name, diffs in (("BnB+ - base", controls), ("B8B+ - base", continued)):
+        if diffs:
+            mean, low, high = interval(np.mean(np.reshape(diffs, (-1, 2)), axis=1))
+            print(f"{name} {json.dumps(tag)}: {mean:+.4f} [{low:+.4f}, {high:+.4f}]", flush=True)
 
 
 if __name__ == "__main__":

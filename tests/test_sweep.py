@@ -19,7 +19,8 @@ from keras_transfer.training.recipe import TrainConfig
 
 TINY = TrainConfig(steps=4, eval_every=2, batch_size=16, lr_step=1000)
 EXPECTED = {"baseA", "baseB", "baseAll", "random1",
-            "A1A", "A1A+", "B1A", "B1A+", "A1B", "A1B+", "B1B", "B1B+"}
+            "A1A", "A1A+", "B1A", "B1A+", "A1B", "A1B+", "B1B", "B1B+",
+            "A8A+", "B8B+"}  # each base continued for one more budget (kind continued)
 
 
 def tiny_config(workdir, **overrides):

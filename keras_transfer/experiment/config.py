@@ -6,13 +6,14 @@ flags; tests and the KerasTuner engine build one directly.
 """
 
 import dataclasses
+import os
 import re
 import zlib
 
 import keras
 import tensorflow as tf
 
-from keras_transfer import catalog, data, files
+from keras_transfer import catalog, data, files, hardware
 from keras_transfer.data import splits
 from keras_transfer.experiment import plan
 from keras_transfer.nets import backbones
@@ -32,6 +33,11 @@ class SweepConfig:
     recipe: training_recipe.TrainConfig = training_recipe.TrainConfig()
     strategy: str = "default"
     mixed_precision: bool = False
+    precision_reason: str = ""  # why mixed_precision is what it is (the console's header)
+    # Threads inside one op (0: TensorFlow's choice, every core). They change the order of
+    # floating-point sums, so a set count is part of the recipe: with 1, a net's numbers are
+    # the same on a host of any core count (the same kind of CPU).
+    intra_op_threads: int = 0
     export: bool = True
     max_bad_fraction: float = 0.001
     per_class: tuple = ()          # k values of the reduced-volume experiment
@@ -97,6 +103,28 @@ def set_precision(mixed_precision):
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
 
 
+def choose_precision(requested, workdir):
+    """(mixed_precision, why) for a sweep: `requested` (--mixed_precision / --nomixed_precision)
+    when given; else the precision the workdir's sweep started with (its sweep.json), so a
+    workdir moved to another host still pools its rows; else the hardware's choice
+    (hardware.choose_precision: bfloat16 on a GPU or where the CPU has it natively)."""
+    if requested is not None:
+        return bool(requested), "as asked"
+    recorded = files.read_json(os.path.join(workdir, "sweep.json")) or {}
+    if isinstance(recorded.get("mixed_precision"), bool):
+        return recorded["mixed_precision"], f"the precision {workdir} started with"
+    gpu = bool(tf.config.list_physical_devices("GPU"))
+    chosen = hardware.choose_precision(hardware.AUTO, gpu=gpu)
+    return chosen == hardware.BFLOAT16, hardware.precision_reason(chosen, gpu=gpu)
+
+
+def precision_name(mixed_precision):
+    """How the console's header names a sweep's precision."""
+    if not mixed_precision:
+        return "float32"
+    return "mixed float16" if tf.config.list_physical_devices("GPU") else "mixed bfloat16"
+
+
 def set_threads(intra_op=0, inter_op=0):
     """TensorFlow's thread counts (0: its own choice); only before the first op runs."""
     if intra_op:
@@ -122,6 +150,9 @@ def sweep_settings(config):
             # Fused groups share a random trunk among random1..7 and a dropout mask inside a
             # trunk: a workdir holds nets trained one way only.
             "fused": config.fused, "llrd_decay": config.llrd_decay,
+            # Only a set thread count is recorded: workdirs from before it keep their binding.
+            **({"intra_op_threads": config.intra_op_threads} if config.intra_op_threads
+               else {}),
             # Only a --source sweep has the key: workdirs from before it keep their binding.
             **({"source_sha256": config.source_sha256} if config.source else {})}
 
@@ -178,6 +209,8 @@ def net_identity(ctx, net):
         "dataset": ctx.config.dataset, "data_fingerprint": ctx.source.info.fingerprint,
         "split": ctx.split.to_dict(), "split_fingerprint": ctx.split.fingerprint,
         "mixed_precision": ctx.config.mixed_precision,
+        **({"intra_op_threads": ctx.config.intra_op_threads} if ctx.config.intra_op_threads
+           else {}),
     }
     if net.kind == "llrd":
         identity["llrd_decay"] = ctx.config.llrd_decay

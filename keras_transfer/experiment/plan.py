@@ -1,8 +1,10 @@
 """The sweep's plan: which nets to train, in which order, and which base each one copies from.
 
 For halves A and B: baseA and baseB; for each n the selffers BnB, AnA and transfers AnB, BnA,
-frozen and fine-tuned (+), since the paper pools both directions; and the random-filter control
-random<n> (layers 1..n random and frozen) on all classes, beside its all-class base baseAll.
+frozen and fine-tuned (+), since the paper pools both directions; each base continued for one
+more budget (B8B+ on CaffeNet, kind "continued"), the selffers' budget-matched control; and the
+random-filter control random<n> (layers 1..n random and frozen) on all classes, beside its
+all-class base baseAll.
 
 Dataset size: `reduced<k>` nets (the original's reduced-volume experiment) are all-class bases
 trained on the first k images of each class; with target sizes K, the target-side nets of half
@@ -101,6 +103,13 @@ def copied(source, n, target, fine_tune):
     return Net(f"{source}{n}{target}{'+' if fine_tune else ''}", kind, target, source, n, fine_tune)
 
 
+def continued(half, n, replicate=0):
+    """The base of `half` fine-tuned for one more budget, every layer copied, classifier
+    included (n: every cut point, 8 on CaffeNet; "B8B+"): BnB+ gets a second budget for its
+    upper layers, and this net measures what a second budget alone is worth."""
+    return Net(f"{half}{n}{half}+", "continued", half, half, n, True, replicate=replicate)
+
+
 def adapted(kind, source, n, target):
     """A transfer net of an adaptation kind (catalog.ADAPTATION_KINDS): "A3B-surgical"."""
     return Net(f"{source}{n}{target}-{kind}", kind, target, source, n)
@@ -117,7 +126,7 @@ def random_filters(n):
 
 
 def make_plan(layers, experiments, halves=("A", "B"), per_class=(), target_per_class=(),
-              replicates=1):
+              replicates=1, continued_n=None):
     """Every net to train, parents before dependants: every replicate's bases, then every
     replicate's dependants (replicate r's nets are those of replicate 0 with replicate=r).
 
@@ -125,6 +134,8 @@ def make_plan(layers, experiments, halves=("A", "B"), per_class=(), target_per_c
     split, () when the split is `none` (then only the all-class base and random filters exist).
     per_class: k values of the reduced experiment. target_per_class: K values for target half B.
     replicates: how many times every net is trained (independent inits and data orders).
+    continued_n: the model's cut points (8 on CaffeNet); with selffers, each half's base
+    continued for one more budget (`continued`) is planned too. None: not planned.
     """
     if isinstance(replicates, bool) or not isinstance(replicates, int) or replicates < 1:
         raise ValueError(f"--replicates={replicates!r} must be an integer >= 1 (each net is "
@@ -148,6 +159,8 @@ def make_plan(layers, experiments, halves=("A", "B"), per_class=(), target_per_c
                                    for k in catalog.ADAPTATION_KINDS if k in experiments]
         if "random_filters" in experiments:
             dependants.append(random_filters(n))
+    if continued_n and "selffer" in experiments:
+        dependants += [continued(h, continued_n) for h in halves]
     bases = [base(h) for h in halves if "base" in experiments or
              any(d.source == h for d in dependants)]
     if "random_filters" in experiments or ("base" in experiments and not halves):
@@ -164,7 +177,8 @@ def make_plan(layers, experiments, halves=("A", "B"), per_class=(), target_per_c
         for k in target_per_class:
             sized.append(with_target_size(base(target), k))
             sized += [with_target_size(d, k) for d in dependants
-                      if d.target == target and d.kind not in ("random", "base", "reduced")]
+                      if d.target == target
+                      and d.kind not in ("random", "base", "reduced", "continued")]
     if "lp_ft" in experiments and "transfer" not in experiments:
         raise ValueError("--experiments=lp_ft starts from the frozen transfer nets AnB: add "
                          "transfer to --experiments")

@@ -26,6 +26,7 @@ from keras_transfer.experiment.config import (
     init_seed,
     model_name,
     net_identity,
+    precision_name,
     recipe_settings,
     split_seed,
 )
@@ -53,7 +54,9 @@ def _run_sweep(config):
     done = {net.key: row for net in nets if (row := finished_row(ctx, net)) is not None}
     units = schedule(ctx, nets, done)
     print(f"sweep: {len(nets)} nets in {config.workdir} (dataset {config.dataset}, split "
-          f"{config.split} {ctx.split.fingerprint}, model {config.model}): "
+          f"{config.split} {ctx.split.fingerprint}, model {config.model}, "
+          f"{precision_name(config.mixed_precision)}"
+          + (f": {config.precision_reason}" if config.precision_reason else "") + "): "
           + (f"all {len(nets)} done already, nothing to train" if not units else
              (f"{len(done)} done already, " if done else "")
              + f"{len(nets) - len(done)} to train in {len(units)} units"), flush=True)
@@ -221,8 +224,12 @@ def train_unit(ctx, nets, todo, callbacks=()):
         return stream.map(lambda x, y: (x, (y,) * k)) if grouped else stream
 
     eval_data = ctx.source.eval(classes, ctx.eval_batch, arch.input_size)
+    # The regime diagnostic's fixed sample of the very images these nets train on.
+    sample_data = ctx.source.train_sample(classes, ctx.eval_batch, arch.input_size,
+                                          nets[0].per_class)
     if grouped:
         eval_data = eval_data.map(lambda x, y: (x, (y,) * k))
+        sample_data = sample_data.map(lambda x, y: (x, (y,) * k))
     members = [fit.Member(rundir.run_dir_of(workdir, m.key), f"out{m.n}_" if grouped else "")
                for m in todo]
     for member in members:
@@ -237,7 +244,8 @@ def train_unit(ctx, nets, todo, callbacks=()):
     results = fit.fit(model, members, train_data, eval_data, recipe, state_dir,
                       arch.num_classes, verbose=2 if config.verbose else 0,
                       checkpoint_seconds=config.checkpoint_seconds,
-                      owner=groups.owner(ctx, nets), share=k, extra_callbacks=callbacks)
+                      owner=groups.owner(ctx, nets), share=k, extra_callbacks=callbacks,
+                      sample_data=sample_data)
     for net, target, source, sha in zip(nets, models, inner, frozen):
         if target is not source:
             target.set_weights(source.get_weights())

@@ -4,7 +4,7 @@ local engine (`runner`), the KerasTuner engine (`distributed`) and `tune`."""
 
 import tensorflow as tf
 
-from keras_transfer import data
+from keras_transfer import catalog, data, hardware
 from keras_transfer.data import splits
 from keras_transfer.experiment import plan, pretrained, rundir
 from keras_transfer.experiment.config import (
@@ -32,6 +32,7 @@ def open_data(workdir, dataset, data_dir, split, split_seed, mixed_precision,
 def prepare(config):
     """Opens the data and the split, makes the plan (ctx.nets) and checks the workdir, before
     any training starts."""
+    check_threads(config.intra_op_threads)
     source, split = open_data(config.workdir, config.dataset, config.data_dir, config.split,
                               config.split_seed, config.mixed_precision, config.max_bad_fraction)
     # A bad source must not bind the workdir.
@@ -46,15 +47,25 @@ def prepare(config):
     return ctx
 
 
+def check_threads(intra_op):
+    """The intra-op thread count the recipe names is the one TensorFlow runs with (it can only
+    be set before the first op: `python -m keras_transfer.sweep` does so from its flag)."""
+    if not intra_op or tf.config.threading.get_intra_op_parallelism_threads() == intra_op:
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(intra_op)
+    except RuntimeError:
+        raise ValueError(
+            f"the recipe names intra_op_threads={intra_op}, but TensorFlow already runs with "
+            f"{tf.config.threading.get_intra_op_parallelism_threads() or 'its default'}; set "
+            "it before the first TensorFlow op (experiment.config.set_threads)") from None
+
+
 def warn_if_no_bfloat16():
     """bfloat16 is fast only on CPUs with bfloat16 instructions (AVX512-BF16, AMX); elsewhere
-    it is emulated and slower than float32."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu_flags = f.read()
-    except OSError:
-        return
-    if not any(flag in cpu_flags for flag in ("avx512_bf16", "amx_bf16")):
+    it is emulated and slower than float32 (asked for explicitly, or kept by a workdir)."""
+    name, cpu_flags = hardware.cpu_info()
+    if cpu_flags and not hardware.native_bfloat16(cpu_flags):
         print("warning: --mixed_precision on a CPU without AVX512-BF16/AMX: bfloat16 is emulated "
               "and slower than float32 here; pass --nomixed_precision (results then differ "
               "slightly, so use a new --workdir)", flush=True)
@@ -64,7 +75,7 @@ def the_plan(ctx):
     halves = ("A", "B") if ctx.split.b else ()
     nets = plan.make_plan(ctx.config.layers, ctx.config.experiments, halves,
                           ctx.config.per_class, ctx.config.target_per_class,
-                          ctx.config.replicates)
+                          ctx.config.replicates, catalog.max_n(ctx.config.model) + 1)
     if ctx.config.source:
         nets = pretrained.target_side(nets)
     check_sizes(ctx, nets)

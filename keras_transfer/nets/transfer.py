@@ -57,7 +57,9 @@ def build(arch, n, mode, source=None, name=None):
     """A fresh net of `arch` whose blocks 1..n come from `source` (or stay random, frozen).
 
     arch: the target net's architecture (`nets.backbones.architecture`).
-    n: number of copied (or random-frozen) blocks, 0..(cut points - 1): 0..7 on CaffeNet.
+    n: number of copied (or random-frozen) blocks, 0..(cut points - 1): 0..7 on CaffeNet;
+      fine_tune also takes every cut point (8 on CaffeNet): the source continued, its
+      classifier copied too (the budget-matched control; source and target share the classes).
     mode: "frozen" (copied layers not trained), "fine_tune" (all layers trained),
       "random_frozen" (no source; layers 1..n keep their random init and are frozen),
       "truncate" (blocks 1..n copied and frozen, the rest dropped, a new linear classifier on
@@ -80,7 +82,9 @@ def build(arch, n, mode, source=None, name=None):
 
     model = backbones.build(arch, name=name or "net")
     top = backbones.num_cuts(model) - 1
-    if not 0 <= n <= top:
+    if mode == "fine_tune" and n == top + 1:
+        pass  # the base continued (B8B+ on CaffeNet): every block, classifier included
+    elif not 0 <= n <= top:
         raise TransferError(
             f"n must be in 0..{top} (the number of blocks copied); got {n}. The last cut point "
             f"(n={top + 1}) is the target's classifier and is never transferred.")

@@ -25,19 +25,22 @@ from keras_transfer.reporting import stats
 METRIC = "top1_best10"
 GROUPS = ("BnB", "BnB+", "AnB", "AnB+")
 KINDS = catalog.KINDS
-BASES = ("base", "baseAll")  # groups measured at n = 0: a unit has one, whatever n is asked
+# Groups measured once per unit, whatever n is asked: the bases (n = 0) and the base continued
+# for one more budget (every layer copied, n = 8 on CaffeNet), filed at n = 0.
+BASES = ("base", "baseAll", "continued")
 
 
 def group_of(row):
-    """'base', 'baseAll', 'BnB', 'BnB+', 'AnB', 'AnB+', 'random', 'reduced', or 'AnB-<kind>'
-    for an adaptation kind ('AnB-truncate', 'AnB-surgical')."""
+    """'base', 'baseAll', 'continued' (a base fine-tuned for one more budget), 'BnB', 'BnB+',
+    'AnB', 'AnB+', 'random', 'reduced', or 'AnB-<kind>' for an adaptation kind
+    ('AnB-truncate', 'AnB-surgical')."""
     kind = row["kind"]
     if kind == "reduced":
         return "reduced"
     if kind == "base":
         return "baseAll" if row["target"] == "all" else "base"
-    if kind == "random":
-        return "random"
+    if kind in ("random", "continued"):
+        return kind
     if kind in catalog.ADAPTATION_KINDS:
         return f"AnB-{kind}"
     name = "BnB" if kind == "selffer" else "AnB"
@@ -217,6 +220,9 @@ QUANTITIES = (
     ("lingering boost (AnB+ − base)", "AnB+", "base"),
     ("lingering boost (AnB+ − BnB+)", "AnB+", "BnB+"),
     ("control (BnB+ − base)", "BnB+", "base"),
+    # Budget-matched: both had a second budget for their copied layers.
+    ("control, budget-matched (BnB+ − base continued)", "BnB+", "continued"),
+    ("second budget (base continued − base)", "continued", "base"),
     ("random-filter drop (random − baseAll)", "random", "baseAll"),
 )
 

@@ -10,6 +10,8 @@ from keras_transfer.reporting import decomposition as D
 from keras_transfer.reporting import findings as F
 from keras_transfer.reporting import stats
 from keras_transfer.training.convergence import TOLERANCE as CONVERGENCE_TOLERANCE
+from keras_transfer.training.regime import MEMORISED as REGIME_MEMORISED
+from keras_transfer.training.regime import REGIMES
 
 
 def method_note(margin):
@@ -38,11 +40,30 @@ def control_section(finding, pool, margin):
     if p.estimate is None:
         return out + [f"**{finding.status}**: {finding.evidence}.", ""]
     dirs = "; ".join(f"into {t}: {e}" for t, e in p.directions.items())
-    return out + [f"Mean BnB+ − base (paired, per unit mean over {every}): {p.estimate}"
-                  + (f"; per direction {dirs}" if dirs else "") + ".", "",
-                  f"Within ±{margin} of base: **{finding.status}**"
-                  + (f" ({finding.evidence})" if finding.status.startswith(F.UNMEASURABLE) else "")
-                  + ".", ""]
+    out += [f"Mean BnB+ − base (paired, per unit mean over {every}): {p.estimate}"
+            + (f"; per direction {dirs}" if dirs else "") + ".", "",
+            f"Within ±{margin} of base: **{finding.status}**"
+            + (f" ({finding.evidence})" if finding.status.startswith(F.UNMEASURABLE) else "")
+            + ".", ""]
+    return out + budget_matched_lines(pool, ns, finding.status == F.FAILS)
+
+
+def budget_matched_lines(pool, ns, failed):
+    """The budget-matched controls beside the paper's: what a second budget alone gives a base
+    (the base continued, every layer copied and fine-tuned once more) and BnB+ against it (both
+    had two budgets for their copied layers), then in plain words what a failed control leaves
+    standing."""
+    every = f"n={ns[0]}..{ns[-1]}"
+    second = D.paired(pool, "continued", "base", ns[:1])
+    matched = D.paired(pool, "BnB+", "continued", ns)
+    out = []
+    if second.estimate is not None:
+        out += [f"- Second budget (base continued − base): {second.estimate}.",
+                f"- Budget-matched control (BnB+ − base continued, over {every}): "
+                f"{matched.estimate}.", ""]
+    if failed:
+        out += [f"The control fails, so {F.UNJUDGED}; {F.STANDING}.", ""]
+    return out
 
 
 def status_cell(row):
@@ -92,6 +113,37 @@ def convergence_section(rows):
     out.append("- diverged (excluded from every mean): "
                + (", ".join(_name(r) for r in diverged) if diverged else "none"))
     return out + [""]
+
+
+def regime_section(rows):
+    """Which regime each base ended in (training.regime), and counts per kind: the paper's bases
+    sat on an overfitting plateau, where a copy has nothing left to gain from more training."""
+    out = ["## Regime", "",
+           "By `keras_transfer.training.regime`: after every evaluation each net is also "
+           "evaluated on a fixed, un-augmented sample of its own training images. **Overfitting "
+           f"plateau**: training-sample top-1 at the end ≥ {REGIME_MEMORISED} and the validation "
+           "loss lowest before the last fifth of the evaluations (the paper's bases); **still "
+           "fitting** otherwise; unknown: a net from before the diagnostic.", ""]
+    body = []
+    for kind in F.KINDS:
+        got = [r for r in rows if r["kind"] == kind and not D.diverged(r)]
+        if got:
+            body.append([kind, len(got), *[sum(regime_of(r)["regime"] == name for r in got)
+                                           for name in REGIMES]])
+    out += F.markdown_table(["kind", "nets", *REGIMES], body)
+    bases = sorted((r for r in rows if r["kind"] == "base" and not D.diverged(r)), key=_order)
+    body = [[r["net"], F.split_label(r), D.replicate(r), regime_of(r)["regime"],
+             _f4(regime_of(r)["sample_top1"]), _f4(regime_of(r)["val_top1"]),
+             regime_of(r)["reason"]] for r in bases]
+    out += ["Base nets:", ""]
+    return out + F.markdown_table(["base", "split", "replicate", "regime", "training top-1",
+                                   "validation top-1", "why"], body)
+
+
+def regime_of(row):
+    """The row's regime diagnostic, or an unknown one for rows written before it."""
+    return row.get("regime") or {"regime": REGIMES[-1], "reason": "a row from before the "
+                                 "diagnostic", "sample_top1": None, "val_top1": None}
 
 
 def _name(row):

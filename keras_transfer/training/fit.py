@@ -45,19 +45,28 @@ class Member:
         return found
 
 
-class NetLogs(checkpoints.IntervalCallback):
-    """Per net: its history.jsonl row and TensorBoard scalars (epoch_<metric> in train/ and
-    validation/, plus the learning rate, at the training step) after every whole interval."""
+SAMPLE = "sample_"  # history keys of the training sample's metrics: sample_loss, sample_top1
+SPLITS = ("train", "validation", "train_sample")  # TensorBoard runs under a net's run directory
 
-    def __init__(self, members, eval_every, share):
+
+class NetLogs(checkpoints.IntervalCallback):
+    """Per net: its history.jsonl row and TensorBoard scalars (epoch_<metric> in train/,
+    validation/ and train_sample/, plus the learning rate, at the training step) after every
+    whole interval. With `sample_data` (a fixed, un-augmented sample of the training images,
+    data.Source.train_sample) the model is evaluated on it too: its loss and top-1 beside the
+    validation ones are the regime diagnostic (training.regime), and TensorBoard draws them in
+    the same card as the validation curve."""
+
+    def __init__(self, members, eval_every, share, sample_data=None):
         """share: how many nets the model trains; each is recorded with that share of the time."""
         super().__init__()
         self.members, self.eval_every, self.share = members, eval_every, share
+        self.sample_data = sample_data
 
     def on_train_begin(self, logs=None):
         self._writers = {(m.run_dir, split): tf.summary.create_file_writer(
             os.path.join(m.run_dir, split))
-            for m in self.members for split in ("train", "validation")}
+            for m in self.members for split in SPLITS}
 
     def on_train_end(self, logs=None):
         for writer in self._writers.values():
@@ -72,17 +81,23 @@ class NetLogs(checkpoints.IntervalCallback):
             return  # cut short by a signal: redone on resume
         seconds = (time.time() - self._start) / self.share
         learning_rate = float(ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        sample_logs = (self.model.evaluate(self.sample_data, verbose=0, return_dict=True)
+                       if self.sample_data is not None else {})
         for member in self.members:
             values = member.metrics(logs)
+            sample = {SAMPLE + k: v for k, v in member.metrics(sample_logs).items()}
             history.write_history_row(os.path.join(member.run_dir, history.HISTORY), epoch,
                                       self.eval_every, seconds,
-                                      {**values, "learning_rate": learning_rate})
+                                      {**values, **sample, "learning_rate": learning_rate})
             scalars = {
                 "train": {**{k: v for k, v in values.items() if not k.startswith("val_")},
                           "learning_rate": learning_rate},
                 "validation": {k[4:]: v for k, v in values.items() if k.startswith("val_")},
+                "train_sample": {k[len(SAMPLE):]: v for k, v in sample.items()},
             }
             for split, named in scalars.items():
+                if not named:
+                    continue
                 with self._writers[(member.run_dir, split)].as_default():
                     for key, value in named.items():  # x axis: training steps, as HParams'
                         tf.summary.scalar(f"epoch_{key}", value,
@@ -171,7 +186,8 @@ def replica_batch_norms(model):
 
 
 def fit(model, members, train_data, eval_data, config, state_dir, num_classes, *,
-        verbose="auto", extra_callbacks=(), checkpoint_seconds=0.0, owner=None, share=None):
+        verbose="auto", extra_callbacks=(), checkpoint_seconds=0.0, owner=None, share=None,
+        sample_data=None):
     """Trains `model` (one net, or a group with one output per net) and returns one result per
     member, in order.
 
@@ -180,7 +196,9 @@ def fit(model, members, train_data, eval_data, config, state_dir, num_classes, *
     `start_batch -> dataset`: a resumed run then gets the stream from the batch it stopped at.
     state_dir: where the checkpoints go (STATE_DIR/checkpoints). owner: the identity (a net's
     config hash, a group's members) the checkpoints are for; another owner's are never resumed.
-    share: how many nets the model trains (default: the members). A model that is not
+    share: how many nets the model trains (default: the members). sample_data: a fixed
+    sample of the training images, evaluated after every interval too (NetLogs). A model that
+    is not
     compiled is compiled with the recipe; one built in a distribution strategy's scope must be
     compiled there by the caller.
     """
@@ -194,7 +212,7 @@ def fit(model, members, train_data, eval_data, config, state_dir, num_classes, *
     stopper, divergence = StopOnSignal(), StopOnDivergence(members)
     callbacks = [
         # Order matters: history and checkpoint are written only for completed intervals.
-        NetLogs(members, config.eval_every, share or len(members)),
+        NetLogs(members, config.eval_every, share or len(members), sample_data),
         checkpointer, stopper, divergence, *extra_callbacks,
     ]
     norms = replica_batch_norms(model)

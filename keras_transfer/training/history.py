@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from keras_transfer.training import convergence
+from keras_transfer.training import convergence, regime
 
 HISTORY = "history.jsonl"  # in each net's run directory
 
@@ -59,18 +59,21 @@ def best_k_mean(values, k=10):
 def diverged_result(run_dir, config, step, loss):
     """The result of a net stopped at `step` because its loss blew up: status "diverged", no
     accuracy (the report lists it and averages it nowhere)."""
-    curve = [h["val_top1"] for h in read_history(os.path.join(run_dir, HISTORY))]
+    rows = read_history(os.path.join(run_dir, HISTORY))
+    curve = [h["val_top1"] for h in rows]
     return {
         "status": "diverged", "diverged_at_step": step, "diverged_loss": loss,
         "top1": None, "top1_best10": None, "top5": None, "converged": False,
-        "convergence": convergence.diagnose(curve), "steps": config.steps,
+        "convergence": convergence.diagnose(curve), "regime": regime.diagnose(rows),
+        "steps": config.steps,
         "train_seconds": None,
     }
 
 
 def result_from_history(run_dir, config):
     """A finished net's result from its history.jsonl: final and best-10 top-1, top-5, the
-    convergence diagnostic of its validation curve, steps and training seconds."""
+    convergence diagnostic of its validation curve, the regime diagnostic (training.regime),
+    steps and training seconds."""
     history = read_history(os.path.join(run_dir, HISTORY))
     if len(history) < config.epochs:
         raise DamagedHistory(
@@ -88,6 +91,7 @@ def result_from_history(run_dir, config):
         "top5": last.get("val_top5"),
         "converged": diagnostic["converged"],
         "convergence": diagnostic,
+        "regime": regime.diagnose(history),
         "steps": config.steps,
         "train_seconds": round(sum(h["seconds"] for h in history), 3),
     }
