@@ -33,6 +33,11 @@ flags.DEFINE_string("layers", "all", "The n values: copy blocks 1..n ('all': eve
                     "but the classifier, 1..7 on CaffeNet; or e.g. '1-7', '1,3,5').")
 flags.DEFINE_list("experiments", list(plan.PAPER_EXPERIMENTS), f"Subset of {plan.EXPERIMENTS}.")
 flags.DEFINE_string("per_class", "", "reduced experiment: k images per class, e.g. '1,5,25,100'.")
+flags.DEFINE_integer("train_per_class", None, "Every net trains on the first k training images "
+                     "of each class (default: all of them); --per_class and --target_per_class "
+                     "nets on fewer. flags/default.flags sets it to put the embedded task in the "
+                     "paper's overfitting regime (BUILD_NOTES.md, The paper's regime).",
+                     lower_bound=1)
 flags.DEFINE_string("target_per_class", "",
                     "Train half B's target-side nets again on K images per class, e.g. '5,20,80'.")
 flags.DEFINE_float("checkpoint_seconds", 0.0,
@@ -149,7 +154,7 @@ def config_from_flags(split, workdir):
         fused=FLAGS.fused, weight_decay=FLAGS.weight_decay, verbose=FLAGS.verbose,
         dropout=FLAGS.dropout, checkpoint_seconds=FLAGS.checkpoint_seconds,
         replicates=FLAGS.replicates, llrd_decay=FLAGS.llrd_decay,
-        intra_op_threads=FLAGS.intra_op_threads)
+        intra_op_threads=FLAGS.intra_op_threads, train_per_class=FLAGS.train_per_class)
 
 
 def split_name(split):

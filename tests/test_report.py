@@ -123,12 +123,12 @@ def test_paper_table1_matches_its_per_n_table():
 
 
 def test_all_findings_hold_on_the_paper_like_input():
-    assert statuses(paper_like()) == [F.HOLDS] * 7
+    assert statuses(paper_like()) == [F.HOLDS] * 8
 
 
 def test_one_replicate_is_inconclusive_however_large_the_difference():
     rows = random_split_rows() + natmm_rows() + random_filter_rows()  # old rows: replicate 0
-    assert statuses(rows) == [F.INCONCLUSIVE] * 7
+    assert statuses(rows) == [F.INCONCLUSIVE] * 8
 
 
 def test_findings_flip_when_the_input_does():
@@ -140,9 +140,10 @@ def test_findings_flip_when_the_input_does():
     rising_nm = lambda **k: natmm_rows(drop=-0.02, **k)  # noqa: E731  natural/man-made gains
     got = statuses(replicated(worse, rising_nm, random_filter_rows))
     # Random filters collapse (-0.35 mean) while transfer does not: still holds.
-    assert got == [F.HOLDS] + [F.FAILS] * 5 + [F.HOLDS]
-    # Natural/man-made alone: no random split to compare with, no random filters.
-    assert statuses(replicated(natmm_rows))[5:] == [F.UNMEASURABLE] * 2
+    # AnB+ 0.55 below BnB+ 0.61: the budget-matched boost fails too.
+    assert got == [F.HOLDS] + [F.FAILS] * 5 + [F.HOLDS] + [F.FAILS]
+    # Natural/man-made alone: no random split to compare with, no random filters, no BnB+.
+    assert statuses(replicated(natmm_rows))[5:] == [F.UNMEASURABLE] * 3
 
 
 def test_noisy_replicates_are_inconclusive():
@@ -165,8 +166,10 @@ def test_a_failed_control_stops_every_base_relative_finding():
     # AnB+ - base and the drops relative to base measure that shortfall; they are not judged.
     high = lambda **k: random_split_rows(bnb_plus=0.65, **k)  # noqa: E731
     got = F.findings(replicated(high, natmm_rows, random_filter_rows))
+    # AnB+ 0.63 below BnB+ 0.65: the budget-matched boost, judged, does not hold.
     assert [f.status for f in got] == [F.FAILS, F.CONTROL_FAILS, F.HOLDS, F.HOLDS,
-                                       F.CONTROL_FAILS, F.CONTROL_FAILS, F.CONTROL_FAILS]
+                                       F.CONTROL_FAILS, F.CONTROL_FAILS, F.CONTROL_FAILS,
+                                       F.FAILS]
     assert got[4].evidence.startswith("BnB+ − base over n=1..7: +0.040 [+0.035, +0.045] (3 runs) "
                                       "(BnB+ should equal base); unjudged: holds, AnB+ − base")
 
@@ -187,9 +190,9 @@ def test_a_rising_base_makes_base_comparisons_unmeasurable():
     # The all-class base rising stops only the random-filter finding.
     rows = [rising(r) if r["net"] == "baseAll" and r["replicate"] == 0 else r
             for r in paper_like()]
-    assert statuses(rows) == [F.HOLDS] * 6 + [F.BASES_RISING]
+    assert statuses(rows) == [F.HOLDS] * 6 + [F.BASES_RISING, F.HOLDS]
     # A base with no diagnostic (older rows) is unknown, not rising.
-    assert statuses([{**r, "converged": None} for r in paper_like()]) == [F.HOLDS] * 7
+    assert statuses([{**r, "converged": None} for r in paper_like()]) == [F.HOLDS] * 8
     # A base whose curve fell (or was too short to judge) is named for what it is.
     fell = [{**r, "converged": False, "convergence": {"status": "falling", "converged": False}}
             if r["net"] == "baseA" else r for r in paper_like()]
@@ -247,7 +250,7 @@ def test_report_files_figures_and_tensorboard(tmp_path):
     # The rising random-split baseA stops the four findings that compare with a base (the
     # control is still judged).
     assert md.count("**not measurable: bases still rising**") == 4
-    assert md.count("- **holds**") == 3  # the control, specificity, fine-tuning
+    assert md.count("- **holds**") == 4  # the control, specificity, fine-tuning, AnB+ - BnB+
     for name, (w, h) in figures_sizes().items():
         assert matplotlib.image.imread(str(wd / "report" / f"{name}.png")).shape[:2] == (h, w)
         assert (wd / "report" / f"{name}.svg").stat().st_size > 1000

@@ -41,6 +41,10 @@ class SweepConfig:
     export: bool = True
     max_bad_fraction: float = 0.001
     per_class: tuple = ()          # k values of the reduced-volume experiment
+    # Training images per class of every net not limited otherwise (None: all of them; the
+    # first k of each class, as `per_class`): the embedded default's lever into the paper's
+    # overfitting regime (BUILD_NOTES.md, "The paper's regime").
+    train_per_class: int | None = None
     target_per_class: tuple = ()   # K values: target-side nets on K images per class
     flags_text: str = ""       # resolved flags, written to each run's flags.txt
     weight_decay: float | None = None  # overrides the model's Caffe default (tune.py sets it)
@@ -150,7 +154,9 @@ def sweep_settings(config):
             # Fused groups share a random trunk among random1..7 and a dropout mask inside a
             # trunk: a workdir holds nets trained one way only.
             "fused": config.fused, "llrd_decay": config.llrd_decay,
-            # Only a set thread count is recorded: workdirs from before it keep their binding.
+            # Only set values are recorded: workdirs from before them keep their binding.
+            **({"train_per_class": config.train_per_class} if config.train_per_class
+               else {}),
             **({"intra_op_threads": config.intra_op_threads} if config.intra_op_threads
                else {}),
             # Only a --source sweep has the key: workdirs from before it keep their binding.
@@ -176,6 +182,12 @@ def architecture(config, num_classes):
     overrides = {name: getattr(config, name) for name in ("weight_decay", "dropout")
                  if getattr(config, name) is not None}
     return backbones.architecture(config.model, num_classes, **overrides)
+
+
+def images_per_class(config, net):
+    """The training images per class `net` sees: its own limit (a reduced net's k, a K-limited
+    net's K), else the sweep's --train_per_class, else None (all of them)."""
+    return net.per_class or config.train_per_class
 
 
 def init_seed(config, net):
@@ -210,6 +222,8 @@ def net_identity(ctx, net):
         "split": ctx.split.to_dict(), "split_fingerprint": ctx.split.fingerprint,
         "mixed_precision": ctx.config.mixed_precision,
         **({"intra_op_threads": ctx.config.intra_op_threads} if ctx.config.intra_op_threads
+           else {}),
+        **({"train_per_class": ctx.config.train_per_class} if ctx.config.train_per_class
            else {}),
     }
     if net.kind == "llrd":

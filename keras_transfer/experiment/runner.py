@@ -23,6 +23,7 @@ from keras_transfer.experiment.config import (
     architecture,
     data_seed,
     fresh_session,
+    images_per_class,
     init_seed,
     model_name,
     net_identity,
@@ -220,13 +221,14 @@ def train_unit(ctx, nets, todo, callbacks=()):
 
     def train_data(start_batch):
         stream = ctx.source.train(classes, ctx.global_batch, arch.input_size, seed=order_seed,
-                                  per_class=nets[0].per_class, start_batch=start_batch)
+                                  per_class=images_per_class(config, nets[0]),
+                                  start_batch=start_batch)
         return stream.map(lambda x, y: (x, (y,) * k)) if grouped else stream
 
     eval_data = ctx.source.eval(classes, ctx.eval_batch, arch.input_size)
     # The regime diagnostic's fixed sample of the very images these nets train on.
     sample_data = ctx.source.train_sample(classes, ctx.eval_batch, arch.input_size,
-                                          nets[0].per_class)
+                                          images_per_class(config, nets[0]))
     if grouped:
         eval_data = eval_data.map(lambda x, y: (x, (y,) * k))
         sample_data = sample_data.map(lambda x, y: (x, (y,) * k))

@@ -85,17 +85,26 @@ def the_plan(ctx):
 def check_sizes(ctx, nets):
     """Fails before any training when a net would train on fewer than two classes (top-1 of
     1.0 that means nothing) or asks for more images per class than exist."""
+    cap = ctx.config.train_per_class
+    if cap is not None and cap < 1:
+        raise data.DataError(f"--train_per_class={cap} must be at least 1 (or unset: all)")
+    over = sorted({n.per_class for n in nets if cap and n.per_class and n.per_class > cap})
+    if over:
+        raise data.DataError(
+            f"--per_class / --target_per_class {over} exceed --train_per_class={cap}, the images "
+            "per class every other net trains on; lower them or raise --train_per_class")
     for net in nets:
         counts = {c: ctx.source.info.train_counts[c] for c in ctx.split.half(net.target)}
         if len(counts) < 2:
             raise data.DataError(f"{net.name} would train on {len(counts)} class(es) (half "
                                  f"{net.target} of --split={ctx.config.split}); every half "
                                  "needs at least 2 classes")
-        if net.per_class is None:
+        wanted = net.per_class or cap
+        if wanted is None:
             continue
         fewest = min(counts, key=counts.get)
-        if counts[fewest] < net.per_class:
+        if counts[fewest] < wanted:
             raise data.DataError(
-                f"{net.name} needs {net.per_class} training images per class, but class "
+                f"{net.name} needs {wanted} training images per class, but class "
                 f"{ctx.source.info.class_names[fewest]!r} has {counts[fewest]}; lower "
-                "--per_class / --target_per_class")
+                "--per_class / --target_per_class / --train_per_class")
