@@ -109,3 +109,11 @@ def test_the_report_states_each_bases_regime_and_counts_them():
     assert "| random | 21 | 21 | 0 | 0 |" in text
     old = "\n".join(trust.regime_section(paper_like()))
     assert "| selffer | 84 | 0 | 0 | 84 |" in old
+
+
+def test_the_decomposition_figure_draws_every_quantity():
+    from keras_transfer.reporting import figures
+    assert len(figures.DECOMPOSITION_COLORS) == len(D.QUANTITIES)
+    fig = figures.decomposition_figure(with_continued())
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert labels == [name for name, _, _ in D.QUANTITIES]

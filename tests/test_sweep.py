@@ -138,11 +138,15 @@ def test_tensorboard_view_groups_curves_by_target_n_and_kind(swept):
     workdir, _ = swept
     mux = load_logdir(workdir / "tensorboard")
     # One run per series: few enough (<= 40) for TensorBoard to tick them all by default.
-    assert set(mux.Runs()) == {"base", "selffer", "selffer+", "transfer", "transfer+", "random"}
+    assert set(mux.Runs()) == {"base", "selffer", "selffer+", "transfer", "transfer+", "random",
+                               "continued+"}
     card = "B: top-1 (validation)/n1 r0"
     for run in ("base", "selffer", "selffer+", "transfer", "transfer+"):
         assert card in mux.GetAccumulator(run).Tags()["tensors"], run
     assert "B: train loss/n1 r0" in mux.GetAccumulator("transfer+").Tags()["tensors"]
+    # The regime: the training sample's top-1 in a card of its own per target, n, replicate.
+    assert "B: top-1 (training sample)/n1 r0" in mux.GetAccumulator("transfer+").Tags()["tensors"]
+    assert "B: top-1 (validation)/n8 r0" in mux.GetAccumulator("continued+").Tags()["tensors"]
     assert "all: top-1 (validation)/n1 r0" in mux.GetAccumulator("random").Tags()["tensors"]
     # Every base is the reference line of a card, so none needs a card of its own.
     assert not [t for t in mux.GetAccumulator("base").Tags()["tensors"] if "/base r" in t]

@@ -4,7 +4,8 @@ TensorBoard ticks runs by default only when a logdir has at most 40 (its time-se
 dashboards show nothing until one types a regex otherwise), and it gives each run one colour
 across all cards. A sweep has hundreds of nets, so the per-net runs under runs/ (HParams
 sessions) cannot be that view. Here a run is a *series*, what a net is in the paper's figures
-(`base`, `selffer`, `selffer+`, `transfer`, `transfer+`, `random`, `reduced`), and a tag is a
+(`base`, `selffer`, `selffer+`, `transfer`, `transfer+`, `random`, `reduced`, `continued+`: a
+base fine-tuned for one more budget), and a tag is a
 *card*: `B: top-1 (validation)/n3 r0` holds B3B, B3B+, A3B, A3B+ of replicate 0 and their
 reference, baseB, in the five series' colours. Cards are grouped by metric and target; x is the
 training step, as everywhere in a workdir. Base nets add their conv1 filters before and after
@@ -37,7 +38,9 @@ from keras_transfer.training import history
 VIEW = "tensorboard"  # WORKDIR/tensorboard
 REPORT_RUN = "report"
 # Groups sort by name: target first (capitals sort first), top-1 before the training loss.
-METRICS = (("val_top1", "top-1 (validation)"), ("loss", "train loss"))
+# The training sample's top-1 beside the validation one tells the regime (training.regime).
+METRICS = (("val_top1", "top-1 (validation)"), ("sample_top1", "top-1 (training sample)"),
+           ("loss", "train loss"))
 PREFIX = "events.out.tfevents."  # what makes TensorBoard read a file
 
 

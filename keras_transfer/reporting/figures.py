@@ -210,7 +210,10 @@ def random_filters_figure(rows):
     return fig
 
 
-DECOMPOSITION_COLORS = ("#1f4e9c", "#b0232a", "#f08c8c", "#d9822b", "#7fb2e5", "#555555")
+# One per decomposition.QUANTITIES, in order (the budget-matched control green, the second
+# budget purple, the random-filter drop grey).
+DECOMPOSITION_COLORS = ("#1f4e9c", "#b0232a", "#f08c8c", "#d9822b", "#7fb2e5", "#2ca02c",
+                        "#9467bd", "#555555")
 
 
 def decomposition_figure(rows):
