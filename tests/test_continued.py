@@ -94,7 +94,8 @@ def test_the_budget_matched_boost_stands_when_the_control_fails():
 def test_the_report_states_each_bases_regime_and_counts_them():
     plateau = {"regime": "overfitting plateau", "reason": "training top-1 0.99, validation "
                "0.71, validation loss lowest at step 450", "sample_top1": 0.99, "val_top1": 0.71}
-    fitting = {"regime": "still fitting", "reason": "training top-1 0.80 < 0.95",
+    fitting = {"regime": "still fitting", "reason": "training top-1 0.80, only +0.10 over "
+               "validation (< 0.2)",
                "sample_top1": 0.8, "val_top1": 0.7}
     rows = [{**r, "regime": plateau if r["net"] != "baseB" or r["replicate"] else fitting}
             for r in paper_like()]
@@ -102,8 +103,8 @@ def test_the_report_states_each_bases_regime_and_counts_them():
     # baseA, baseB and baseAll of 3 replicates and 2 splits (no baseAll on natural/man-made);
     # baseB of replicate 0 still fitting on both splits.
     assert "| base | 15 | 13 | 2 | 0 |" in text
-    assert ("| baseB | random/0 | 0 | still fitting | 0.8000 | 0.7000 | training top-1 0.80 "
-            "< 0.95 |") in text
+    assert ("| baseB | random/0 | 0 | still fitting | 0.8000 | 0.7000 | training top-1 0.80, "
+            "only +0.10 over validation (< 0.2) |") in text
     assert "validation loss lowest at step 450" in text
     # Rows from before the diagnostic are counted as unknown.
     assert "| random | 21 | 21 | 0 | 0 |" in text

@@ -10,7 +10,7 @@ from keras_transfer.reporting import decomposition as D
 from keras_transfer.reporting import findings as F
 from keras_transfer.reporting import stats
 from keras_transfer.training.convergence import TOLERANCE as CONVERGENCE_TOLERANCE
-from keras_transfer.training.regime import MEMORISED as REGIME_MEMORISED
+from keras_transfer.training.regime import MIN_GAP as REGIME_GAP
 from keras_transfer.training.regime import REGIMES
 
 
@@ -121,9 +121,10 @@ def regime_section(rows):
     out = ["## Regime", "",
            "By `keras_transfer.training.regime`: after every evaluation each net is also "
            "evaluated on a fixed, un-augmented sample of its own training images. **Overfitting "
-           f"plateau**: training-sample top-1 at the end ≥ {REGIME_MEMORISED} and the validation "
-           "loss lowest before the last fifth of the evaluations (the paper's bases); **still "
-           "fitting** otherwise; unknown: a net from before the diagnostic.", ""]
+           "plateau**: the validation loss lowest before the last fifth of the evaluations "
+           "(rising since) and training-sample top-1 at least "
+           f"{REGIME_GAP} above validation at the end (the paper's bases); **still fitting** "
+           "otherwise; unknown: a net from before the diagnostic.", ""]
     body = []
     for kind in F.KINDS:
         got = [r for r in rows if r["kind"] == kind and not D.diverged(r)]
