@@ -2,7 +2,7 @@
 bfloat16, and from those the precision a sweep trains in (`choose_precision`).
 
 bfloat16 is fast on GPUs and on CPUs with bfloat16 instructions (AVX512-BF16, AMX); elsewhere
-TensorFlow emulates it, slower than float32 (BENCHMARKS.md, "Precision").
+TensorFlow emulates it, slower than float32 (BENCHMARKS.md, "mixed_bfloat16, threads, XLA").
 """
 
 import os

@@ -70,7 +70,7 @@ def swept(tmp_path_factory):
 def test_the_target_side_is_trained_from_the_source(swept):
     tmp_path, source, rows, again = swept
     by_name = {r["net"]: r for r in rows}
-    assert sorted(by_name) == sorted(["baseB", "B1B", "B1B+", "B2B", "B2B+", "A1B", "A1B+",
+    assert sorted(by_name) == sorted(["baseB", "B1B", "B1B+", "B2B", "B2B+", "B8B+", "A1B", "A1B+",
                                       "A2B", "A2B+", "A1B-surgical", "A2B-surgical",
                                       "A1B-llrd", "A2B-llrd"])
     assert {r["target"] for r in rows} == {"B"} and {r["num_classes"] for r in rows} == {4}
@@ -83,7 +83,7 @@ def test_the_target_side_is_trained_from_the_source(swept):
     assert installed["status"] == "imported"
     assert installed["weights_sha256"] == transfer.weights_checksum(source)
     lines = (work / "results.jsonl").read_text().splitlines()
-    assert len(lines) == 13 and "baseA" not in {json.loads(line)["net"] for line in lines}
+    assert len(lines) == 14 and "baseA" not in {json.loads(line)["net"] for line in lines}
 
 
 def test_copied_blocks_are_the_sources(swept):

@@ -21,12 +21,16 @@ def expected_nets(rows):
         ("random_filters", "random" in kinds or any(group_of(r) == "baseAll" for r in rows)),
         ("reduced", "reduced" in kinds),
         *[(kind, kind in kinds) for kind in catalog.ADAPTATION_KINDS]) if present]
-    layers = sorted({int(r["n"]) for r in rows if r["n"]})
+    layers = sorted({int(r["n"]) for r in rows if r["n"] and r["kind"] != "continued"})
+    # The continued bases sit at n = the model's cut points; expected where any was planned
+    # (workdirs from before them have none).
+    continued_n = max((int(r["n"]) for r in rows if r["kind"] == "continued"), default=None)
     per_class = sorted({r["per_class"] for r in rows if r["kind"] == "reduced"})
     target_per_class = sorted({r["target_per_class"] for r in rows
                                if r.get("target_per_class") is not None})
     sizes = target_per_class if halves else ()
-    nets = plan.make_plan(layers, experiments, halves, per_class, sizes)
+    nets = plan.make_plan(layers, experiments, halves, per_class, sizes,
+                          continued_n=continued_n)
     if any(r["split"] == catalog.PRETRAINED_SPLIT for r in rows):  # base A is the user's model
         nets = [net for net in nets if net.target != "A" and net.name != "baseA"]
     return [net.name for net in nets]

@@ -17,7 +17,8 @@ class Crash(Exception):
 
 
 def config(workdir):
-    # Selffers at n = 1, 2: four fused groups of two (A1A+A2A, their "+" pair, and B's).
+    # Selffers at n = 1, 2: four fused groups, A1A+A2A and B's of two, their "+" groups of
+    # three (A1A+, A2A+ and the continued base A8A+).
     return tiny_config(workdir, layers=(1, 2), experiments=("base", "selffer"))
 
 
@@ -50,8 +51,8 @@ def uninterrupted(tmp_path_factory):
 def test_stopped_between_members_of_a_group_resumes_as_that_group(tmp_path, monkeypatch,
                                                                    uninterrupted):
     expected, rows = uninterrupted
-    assert len(expected) == 10 and all(v[3] and len(v[3]) == 2 for k, v in expected.items()
-                                       if "base" not in k)
+    assert len(expected) == 12 and all(v[3] and len(v[3]) == (3 if k.endswith("+") else 2)
+                                       for k, v in expected.items() if "base" not in k)
     original, calls = runner.finish, []
 
     def dies_after_first_member(ctx, net, model, copied_sha, result, fused_info):
