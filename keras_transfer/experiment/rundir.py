@@ -175,12 +175,27 @@ def finish(workdir, run_dir, model, flags_text, manifest, row, saved_model_args=
     shutil.rmtree(os.path.join(run_dir, fit.CHECKPOINTS), ignore_errors=True)
 
 
+# What every result.json that finish wrote holds: a file without them (`{}`, a truncated or
+# hand-edited one) is damaged, and its net is retrained like a missing one.
+RESULT_KEYS = (*results.REQUIRED_KEYS, "config_hash", "run_dir", "finished_at")
+
+
+def read_result(path):
+    """A run's result.json, or None when it is missing, unreadable or lacks a key of
+    RESULT_KEYS (damaged: never a row, never compared with a config)."""
+    result = files.read_json(path)
+    if result is None or any(key not in result for key in RESULT_KEYS):
+        return None
+    return result
+
+
 def finished_result(run_dir, expected_hash):
-    """The run's result if it finished with the same config; None if it must (re)run.
+    """The run's result if it finished with the same config; None if it must (re)run (no
+    result.json, or a damaged one).
 
     A finished run trained with a different config is an error, never silently reused.
     """
-    result = files.read_json(os.path.join(run_dir, RESULT))
+    result = read_result(os.path.join(run_dir, RESULT))
     if result is None:
         return None
     if result.get("config_hash") != expected_hash:
@@ -208,7 +223,7 @@ def sync_results(workdir):
     for result_path in sorted(
             glob.glob(os.path.join(glob.escape(runs), "*", RESULT))
             + glob.glob(os.path.join(glob.escape(runs), "*", "*", RESULT))):
-        result = files.read_json(result_path)
+        result = read_result(result_path)
         if result is not None and result.get("status") != IMPORTED:
             finished[result.get("run_dir")] = result
     kept, superseded, have = [], [], set()

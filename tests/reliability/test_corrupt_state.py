@@ -19,6 +19,9 @@ DAMAGES = {
     "truncated": lambda data: data[:len(data) // 2],
     "garbage": lambda data: os.urandom(len(data)),
     "empty": lambda data: b"",
+    "empty object": lambda data: b"{}",  # valid JSON, as a new user tried it: not a result
+    "a key short": lambda data: json.dumps(
+        {k: v for k, v in json.loads(data).items() if k != "top1_best10"}).encode(),
 }
 
 
@@ -122,7 +125,9 @@ def result(workdir, net):
     return json.loads((workdir / "runs" / "r0" / net / "result.json").read_text())
 
 
-@pytest.mark.parametrize("how", ["truncated", pytest.param("garbage", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("how", ["truncated", "empty object",
+                                 pytest.param("a key short", marks=pytest.mark.slow),
+                                 pytest.param("garbage", marks=pytest.mark.slow)])
 def test_damaged_result_json_reruns_that_net_only(finished_copy, how):
     work = finished_copy
     old_a, b_before = result(work, "baseA"), tree_digest(work / "runs" / "r0" / "baseB")
@@ -137,6 +142,8 @@ def test_damaged_result_json_reruns_that_net_only(finished_copy, how):
         [("baseA", new_a["finished_at"]), ("baseB", result(work, "baseB")["finished_at"])])
     with open(work / results.SUPERSEDED) as f:
         assert [json.loads(line) for line in f] == [old_a]
+    # Every row is a result (never the damaged file's `{}`): the report reads the file.
+    assert all(r.get("top1_best10") is not None for r in rows(work))
 
 
 @pytest.mark.parametrize("damaged", ["torn last line", "garbage middle line", "deleted"])
