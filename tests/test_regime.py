@@ -120,3 +120,13 @@ def test_a_group_records_each_members_sample(tmp_path):
     assert last[0]["sample_loss"] != last[1]["sample_loss"]
     with open(os.path.join(members[0].run_dir, history.HISTORY)) as f:
         assert all("sample_top1" in json.loads(line) for line in f)
+
+
+def test_a_bases_console_line_names_its_regime():
+    from keras_transfer.experiment import plan, runner
+    row = {"top1_best10": 0.55, "top1": 0.56, "convergence": {"converged": True},
+           "regime": {"regime": regime.PLATEAU}}
+    assert runner.result_line(plan.base("B"), row) == (
+        "r0/baseB       best-10 0.5500  top1 0.5600  converged, overfitting plateau")
+    # Dependants' lines stay as they were: their regime is in the report.
+    assert runner.result_line(plan.copied("A", 3, "B", True), row).endswith("converged")

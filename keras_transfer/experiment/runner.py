@@ -106,9 +106,12 @@ def unit_name(unit):
 
 
 def result_line(net, row):
-    """One finished net: the paper's metric, the final top-1 and whether it converged."""
+    """One finished net: the paper's metric, the final top-1 and whether it converged; for a
+    base also its regime (training.regime), which decides what its copies can still gain."""
+    regime = (row.get("regime") or {}).get("regime")
     return (f"{net.key:<14} best-10 {_number(row['top1_best10'])}  top1 "
-            f"{_number(row['top1'])}  {convergence_text(row)}")
+            f"{_number(row['top1'])}  {convergence_text(row)}"
+            + (f", {regime}" if net.kind == "base" and regime and regime != "unknown" else ""))
 
 
 def _number(value):
