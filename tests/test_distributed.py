@@ -29,13 +29,20 @@ def make_oracle(workdir, lease_seconds=60.0):
     return oracle
 
 
+def result(name, key, config_hash, top1=0.5):
+    """A result.json with every key a finished run's has (rundir.RESULT_KEYS)."""
+    return {**dict.fromkeys(rundir.RESULT_KEYS), "net": name, "run_dir": f"runs/{key}",
+            "config_hash": config_hash, "top1": top1, "top1_best10": top1,
+            "finished_at": "2026-12-07T00:00:00"}
+
+
 def finish_net(oracle, workdir, trial, top1=0.5):
     """What a worker does: result.json on the shared workdir, then report and end the trial."""
     key = trial.hyperparameters.values["net"]  # the net's key, "r0/baseA"
     name = key.split("/")[-1]
     os.makedirs(workdir / "runs" / key, exist_ok=True)
     files.write_json(str(workdir / "runs" / key / "result.json"),
-                      {"net": name, "config_hash": f"h-{name}", "top1": top1})
+                     result(name, key, f"h-{name}", top1))
     oracle.update_trial(trial.trial_id, {"top1": top1})
     trial.status = "COMPLETED"
     oracle.end_trial(trial)
@@ -84,7 +91,7 @@ def test_oracle_skips_finished_nets_and_rejects_changed_ones(tmp_path):
     assert restarted.ongoing_trials["w2"] is mine and mine.status == "RUNNING"
     assert not restarted.failed
     files.write_json(str(tmp_path / "runs" / "r0" / "baseA" / "result.json"),
-                      {"net": "baseA", "config_hash": "other"})
+                     result("baseA", "r0/baseA", "other"))
     with pytest.raises(rundir.RunDirError, match="different config"):
         make_oracle(tmp_path).is_done("r0/baseA")
 

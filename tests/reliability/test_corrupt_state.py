@@ -19,7 +19,11 @@ DAMAGES = {
     "truncated": lambda data: data[:len(data) // 2],
     "garbage": lambda data: os.urandom(len(data)),
     "empty": lambda data: b"",
-    "empty object": lambda data: b"{}",  # valid JSON, as a new user tried it: not a result
+}
+# And for result.json, damage that is still valid JSON: not a result either.
+RESULT_DAMAGES = {
+    **DAMAGES,
+    "empty object": lambda data: b"{}",  # as a new user tried it
     "a key short": lambda data: json.dumps(
         {k: v for k, v in json.loads(data).items() if k != "top1_best10"}).encode(),
 }
@@ -29,7 +33,7 @@ def damage(path, how):
     with open(path, "rb") as f:
         data = f.read()
     with open(path, "wb") as f:
-        f.write(DAMAGES[how](data))
+        f.write(RESULT_DAMAGES[how](data))
 
 
 def tiny_model():
