@@ -60,13 +60,11 @@ def choose_precision(requested=AUTO, cpu_flags=None, gpu=False):
     return BFLOAT16 if native_bfloat16(cpu_flags) else FLOAT32
 
 
-def precision_reason(precision, requested=AUTO, cpu_flags=None, gpu=False):
-    """One phrase for the console's header: why the sweep trains in `precision`."""
+def precision_reason(precision, requested=AUTO, gpu=False):
+    """One phrase for the console's header: why `choose_precision` gave `precision`."""
     if requested != AUTO:
         return "as asked"
     if gpu:
         return "a GPU"
-    if cpu_flags is None:
-        cpu_flags = cpu_info()[1]
-    return ("native on this CPU" if native_bfloat16(cpu_flags)
+    return ("native on this CPU" if precision == BFLOAT16
             else "bfloat16 would be emulated on this CPU")

@@ -136,6 +136,7 @@ def source_config():
 def config_from_flags(split, workdir):
     # heavy imports after flag parsing
     from keras_transfer.experiment.config import SweepConfig, choose_precision
+    mixed_precision, precision_reason = choose_precision(FLAGS.mixed_precision, workdir)
     return SweepConfig(
         workdir=workdir, dataset=FLAGS.dataset, data_dir=FLAGS.data_dir, split=split,
         split_seed=FLAGS.split_seed, model=FLAGS.model,
@@ -147,9 +148,8 @@ def config_from_flags(split, workdir):
             FLAGS, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
             lr_gamma=FLAGS.lr_gamma, bias_lr_multiplier=FLAGS.bias_lr_multiplier,
             jit_compile=FLAGS.jit_compile),
-        strategy=FLAGS.strategy, export=FLAGS.export,
-        **dict(zip(("mixed_precision", "precision_reason"),
-                   choose_precision(FLAGS.mixed_precision, workdir))),
+        strategy=FLAGS.strategy, export=FLAGS.export, mixed_precision=mixed_precision,
+        precision_reason=precision_reason,
         max_bad_fraction=FLAGS.max_bad_fraction, flags_text=FLAGS.flags_into_string(),
         fused=FLAGS.fused, weight_decay=FLAGS.weight_decay, verbose=FLAGS.verbose,
         dropout=FLAGS.dropout, checkpoint_seconds=FLAGS.checkpoint_seconds,

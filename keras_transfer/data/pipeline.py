@@ -178,12 +178,17 @@ class Source:
 
     def eval(self, classes, batch_size, image_size):
         """One pass over the evaluation images of `classes`, centre crop, in stored order."""
+        ds = self._select(self._records("eval"), self._check(classes), None)
+        return self._centre_crops(ds, batch_size, image_size, self.eval_size(classes))
+
+    def _centre_crops(self, ds, batch_size, image_size, images):
+        """Batches of centre-cropped `ds` (`images` of them) for a fixed pass, cached in memory
+        when small enough."""
         def preprocess(i, x, y):
             return serving_preprocess(self._decode(x), image_size, self.info.mean), y
 
-        ds = self._select(self._records("eval"), self._check(classes), None)
         ds = _map_and_batch(ds, preprocess, batch_size, drop_remainder=False)
-        if self.eval_size(classes) * image_size * image_size * 3 * 4 > _EVAL_CACHE_BYTES:
+        if images * image_size * image_size * 3 * 4 > _EVAL_CACHE_BYTES:
             return ds  # e.g. ImageNet's 50,000 validation crops would be 31 GB of floats
         # Small evaluation sets (the embedded default's: 12 MB) keep their preprocessed batches
         # after the first pass, so the evaluation after every interval costs only the forward
@@ -205,17 +210,8 @@ class Source:
         k = -(-size // len(classes))
         if per_class is not None:
             k = min(k, per_class)
-
-        def preprocess(i, x, y):
-            return serving_preprocess(self._decode(x), image_size, self.info.mean), y
-
         ds = self._select(self._records("train"), classes, k)
-        ds = _map_and_batch(ds, preprocess, batch_size, drop_remainder=False)
-        if len(classes) * k * image_size * image_size * 3 * 4 > _EVAL_CACHE_BYTES:
-            return ds
-        options = tf.data.Options()
-        options.autotune.enabled = False  # as `eval`: a cached pass has nothing to tune
-        return ds.cache().with_options(options)
+        return self._centre_crops(ds, batch_size, image_size, len(classes) * k)
 
     def eval_size(self, classes):
         """Number of evaluation images of `classes` (files skipped at run time not subtracted)."""

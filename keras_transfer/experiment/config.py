@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from keras_transfer import catalog, data, files, hardware
 from keras_transfer.data import splits
-from keras_transfer.experiment import plan
+from keras_transfer.experiment import plan, rundir
 from keras_transfer.nets import backbones
 from keras_transfer.training import recipe as training_recipe
 
@@ -114,7 +114,7 @@ def choose_precision(requested, workdir):
     (hardware.choose_precision: bfloat16 on a GPU or where the CPU has it natively)."""
     if requested is not None:
         return bool(requested), "as asked"
-    recorded = files.read_json(os.path.join(workdir, "sweep.json")) or {}
+    recorded = files.read_json(os.path.join(workdir, rundir.SWEEP)) or {}
     if isinstance(recorded.get("mixed_precision"), bool):
         return recorded["mixed_precision"], f"the precision {workdir} started with"
     gpu = bool(tf.config.list_physical_devices("GPU"))
@@ -154,13 +154,16 @@ def sweep_settings(config):
             # Fused groups share a random trunk among random1..7 and a dropout mask inside a
             # trunk: a workdir holds nets trained one way only.
             "fused": config.fused, "llrd_decay": config.llrd_decay,
-            # Only set values are recorded: workdirs from before them keep their binding.
-            **({"train_per_class": config.train_per_class} if config.train_per_class
-               else {}),
-            **({"intra_op_threads": config.intra_op_threads} if config.intra_op_threads
-               else {}),
+            **set_only(config),
             # Only a --source sweep has the key: workdirs from before it keep their binding.
             **({"source_sha256": config.source_sha256} if config.source else {})}
+
+
+def set_only(config):
+    """The recipe settings recorded only where set (sweep.json, rows, identities): workdirs
+    from before them keep their binding and hashes."""
+    return {name: getattr(config, name) for name in ("train_per_class", "intra_op_threads")
+            if getattr(config, name)}
 
 
 def recipe_settings(config):
@@ -221,10 +224,7 @@ def net_identity(ctx, net):
         "dataset": ctx.config.dataset, "data_fingerprint": ctx.source.info.fingerprint,
         "split": ctx.split.to_dict(), "split_fingerprint": ctx.split.fingerprint,
         "mixed_precision": ctx.config.mixed_precision,
-        **({"intra_op_threads": ctx.config.intra_op_threads} if ctx.config.intra_op_threads
-           else {}),
-        **({"train_per_class": ctx.config.train_per_class} if ctx.config.train_per_class
-           else {}),
+        **set_only(ctx.config),
     }
     if net.kind == "llrd":
         identity["llrd_decay"] = ctx.config.llrd_decay

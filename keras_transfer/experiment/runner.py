@@ -221,17 +221,16 @@ def train_unit(ctx, nets, todo, callbacks=()):
               if net.n else None for net, m, parent in zip(nets, models, parents)]
     frozen = [transfer.frozen_checksum(m, net.mode, net.n) for net, m in zip(nets, models)]
     order_seed, k = data_seed(config, nets[0]), len(nets)
+    per_class = images_per_class(config, nets[0])
 
     def train_data(start_batch):
         stream = ctx.source.train(classes, ctx.global_batch, arch.input_size, seed=order_seed,
-                                  per_class=images_per_class(config, nets[0]),
-                                  start_batch=start_batch)
+                                  per_class=per_class, start_batch=start_batch)
         return stream.map(lambda x, y: (x, (y,) * k)) if grouped else stream
 
     eval_data = ctx.source.eval(classes, ctx.eval_batch, arch.input_size)
     # The regime diagnostic's fixed sample of the very images these nets train on.
-    sample_data = ctx.source.train_sample(classes, ctx.eval_batch, arch.input_size,
-                                          images_per_class(config, nets[0]))
+    sample_data = ctx.source.train_sample(classes, ctx.eval_batch, arch.input_size, per_class)
     if grouped:
         eval_data = eval_data.map(lambda x, y: (x, (y,) * k))
         sample_data = sample_data.map(lambda x, y: (x, (y,) * k))

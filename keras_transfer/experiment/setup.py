@@ -64,7 +64,7 @@ def check_threads(intra_op):
 def warn_if_no_bfloat16():
     """bfloat16 is fast only on CPUs with bfloat16 instructions (AVX512-BF16, AMX); elsewhere
     it is emulated and slower than float32 (asked for explicitly, or kept by a workdir)."""
-    name, cpu_flags = hardware.cpu_info()
+    _, cpu_flags = hardware.cpu_info()
     if cpu_flags and not hardware.native_bfloat16(cpu_flags):
         print("warning: --mixed_precision on a CPU without AVX512-BF16/AMX: bfloat16 is emulated "
               "and slower than float32 here; pass --nomixed_precision (results then differ "

@@ -82,9 +82,9 @@ def build(arch, n, mode, source=None, name=None):
 
     model = backbones.build(arch, name=name or "net")
     top = backbones.num_cuts(model) - 1
-    if mode == "fine_tune" and n == top + 1:
-        pass  # the base continued (B8B+ on CaffeNet): every block, classifier included
-    elif not 0 <= n <= top:
+    # The base continued (B8B+ on CaffeNet) copies every block, classifier included.
+    continued = mode == "fine_tune" and n == top + 1
+    if not continued and not 0 <= n <= top:
         raise TransferError(
             f"n must be in 0..{top} (the number of blocks copied); got {n}. The last cut point "
             f"(n={top + 1}) is the target's classifier and is never transferred.")
