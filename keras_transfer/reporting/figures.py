@@ -224,7 +224,7 @@ def decomposition_figure(rows):
     ax = fig.subplots()
     ax.axhline(0, color="black", lw=1)
     spread = 0.3 / max(1, len(D.QUANTITIES) - 1)  # side by side so the bars do not overlap
-    for i, ((name, _, _), color) in enumerate(zip(D.QUANTITIES, DECOMPOSITION_COLORS)):
+    for i, ((name, _, _), color) in enumerate(zip(D.QUANTITIES, DECOMPOSITION_COLORS, strict=True)):
         if name not in dec:
             continue
         est = {n: p.estimate for n, p in dec[name].items()}
