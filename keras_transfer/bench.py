@@ -122,8 +122,9 @@ def main(argv):
     import keras
     import tensorflow as tf
 
-    from keras_transfer.experiment.config import set_precision, set_threads
-    set_threads(FLAGS.intra_op_threads, FLAGS.inter_op_threads)  # before any op runs
+    from keras_transfer import runtime
+    from keras_transfer.experiment.config import set_precision
+    runtime.configure(FLAGS.intra_op_threads, FLAGS.inter_op_threads)  # before any op runs
     set_precision(FLAGS.mixed_precision)  # the sweep's choice: bfloat16 on CPU
     try:
         cases = [int(n) for n in FLAGS.frozen_layers]

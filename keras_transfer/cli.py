@@ -84,31 +84,3 @@ def no_arguments(argv, example):
         sys.exit(f"error: unexpected arguments {argv[1:]}; flags look like {example}")
 
 
-# What TensorFlow's C++ runtime writes to stderr on every import, before Python can filter
-# it (TF_CPP_MIN_LOG_LEVEL does not reach these): the oneDNN notice, the CPU-feature banner.
-IMPORT_BANNERS = ("All log messages before absl::InitializeLog()", "oneDNN custom operations",
-                  "cpu_feature_guard", "To enable the following instructions",
-                  "rebuild TensorFlow with the appropriate compiler flags")
-
-
-def import_tensorflow_quietly():
-    """Imports TensorFlow with its import banners dropped; anything else it writes to stderr
-    then (a real warning, the reason an import fails) is passed on."""
-    if "tensorflow" in sys.modules:
-        return
-    import os
-    import tempfile
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            import tensorflow  # noqa: F401
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            lines = captured.read().decode(errors="replace").splitlines(keepends=True)
-            sys.stderr.write("".join(
-                line for line in lines if not any(b in line for b in IMPORT_BANNERS)))
-            sys.stderr.flush()

@@ -23,7 +23,7 @@ import sys
 
 from absl import app, flags
 
-from keras_transfer import cli
+from keras_transfer import cli, runtime
 from keras_transfer.experiment import results, tensorboard_view
 from keras_transfer.reporting import (datasize, datasize_figures, figures, missing, paper,
                                       strategies, trust)
@@ -317,7 +317,7 @@ def main(argv):
         sys.exit(f"error: --margin={FLAGS.margin}: must be a positive top-1 half-width "
                  f"(default {F.MARGIN})")
     inputs = FLAGS.workdir + FLAGS.results
-    cli.import_tensorflow_quietly()  # the TensorBoard view reads event files through it
+    runtime.import_tensorflow_quietly()  # the TensorBoard view reads event files through it
     try:
         print(write_report(inputs, FLAGS.out_dir, FLAGS.margin, FLAGS.pool_recipes))
     except ReportError as e:

@@ -15,7 +15,7 @@ import sys
 
 from absl import app, flags, logging
 
-from keras_transfer import catalog, cli
+from keras_transfer import catalog, cli, runtime
 from keras_transfer.experiment import plan
 
 FLAGS = flags.FLAGS
@@ -60,6 +60,11 @@ flags.DEFINE_integer("intra_op_threads", 0, "Threads inside one op (0: TensorFlo
                      "recipe (it changes the numbers slightly); with 1 they do not depend on the "
                      "host's core count. flags/default.flags: 1.",
                      lower_bound=0)
+flags.DEFINE_integer("workers", None, "Training processes that take the sweep's units (a base, a "
+                     "fused group, a net alone) as their bases finish; each gets the recipe's "
+                     "intra-op threads (1 on the embedded default, so the rows do not depend on "
+                     "N). Default: one per usable core, at most the units to train and what "
+                     "fits in memory; 1 on a GPU machine. 1: train in this process.")
 flags.DEFINE_integer("inter_op_threads", 0, "Ops run at the same time (0: TensorFlow's choice).",
                      lower_bound=0)
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored"],
@@ -81,7 +86,7 @@ flags.DEFINE_bool("deterministic", False,
                   "resumes (slower on GPU; see BUILD_NOTES.md, Reliability).")
 # Engines: this process, or KerasTuner's distributed mode (docs/distributed.md).
 flags.DEFINE_enum("engine", "local", ["local", "kerastuner"],
-                  "local: nets one after another in this process. kerastuner: one KerasTuner "
+                  "local: this process and its --workers. kerastuner: one KerasTuner "
                   "trial per net; with KERASTUNER_TUNER_ID/ORACLE_IP/ORACLE_PORT set this "
                   "process is the chief (TUNER_ID=chief) or a worker (docs/distributed.md).")
 flags.DEFINE_float("kerastuner_lease_seconds", 600.0,
@@ -154,7 +159,9 @@ def config_from_flags(split, workdir):
         fused=FLAGS.fused, weight_decay=FLAGS.weight_decay, verbose=FLAGS.verbose,
         dropout=FLAGS.dropout, checkpoint_seconds=FLAGS.checkpoint_seconds,
         replicates=FLAGS.replicates, llrd_decay=FLAGS.llrd_decay,
-        intra_op_threads=FLAGS.intra_op_threads, train_per_class=FLAGS.train_per_class)
+        intra_op_threads=FLAGS.intra_op_threads, train_per_class=FLAGS.train_per_class,
+        workers=FLAGS.workers, inter_op_threads=FLAGS.inter_op_threads,
+        deterministic=FLAGS.deterministic)
 
 
 def split_name(split):
@@ -171,14 +178,7 @@ def interrupted():
 
 def configure_runtime():
     """--deterministic and the thread counts; they must be set before any TensorFlow op runs."""
-    if not (FLAGS.deterministic or FLAGS.intra_op_threads or FLAGS.inter_op_threads):
-        return
-    import tensorflow as tf
-
-    from keras_transfer.experiment.config import set_threads
-    if FLAGS.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    set_threads(FLAGS.intra_op_threads, FLAGS.inter_op_threads)
+    runtime.configure(FLAGS.intra_op_threads, FLAGS.inter_op_threads, FLAGS.deterministic)
 
 
 def cut_points_text(model):
@@ -197,7 +197,7 @@ def main(argv):
         print(cut_points_text(FLAGS.model))
         return
     logging.set_verbosity(logging.WARNING)
-    cli.import_tensorflow_quietly()
+    runtime.import_tensorflow_quietly()
     configure_runtime()
     try:
         configs = configs_from_flags()

@@ -24,9 +24,9 @@ import keras
 import numpy as np
 from scipy import stats as st
 
-from keras_transfer import data, hardware
+from keras_transfer import data, hardware, runtime
 from keras_transfer.data import splits
-from keras_transfer.experiment.config import set_precision, set_threads
+from keras_transfer.experiment.config import set_precision
 from keras_transfer.nets import alexnet, transfer
 from keras_transfer.training import convergence, regime
 from keras_transfer.training.history import best_k_mean
@@ -95,7 +95,7 @@ def main():
     parser.add_argument("--continued", action="store_true",
                         help="also the base continued for one more budget (B8B+)")
     args = parser.parse_args()
-    set_threads(args.threads, 0)
+    runtime.configure(args.threads)
     precision = hardware.choose_precision(args.precision)
     set_precision(precision == "bfloat16")
     source = data.open_source("synthetic")

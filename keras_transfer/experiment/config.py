@@ -53,6 +53,11 @@ class SweepConfig:
     checkpoint_seconds: float = 0.0  # checkpoint at most this often (0: every evaluation)
     replicates: int = 1        # every net trained this many times (independent inits, data)
     verbose: int = 0           # 1: Keras' line per evaluation (not part of any identity)
+    # How the sweep runs, never what it computes: training processes (experiment.workers; 1:
+    # this process), inter-op threads (0: TensorFlow's choice), op determinism.
+    workers: int = 1
+    inter_op_threads: int = 0
+    deterministic: bool = False
     source: str | None = None  # a user's pretrained .keras model as base A (experiment.pretrained)
     source_sha256: str | None = None  # its file's sha256 (part of every dependant's identity)
     llrd_decay: float = catalog.LLRD_DECAY  # the llrd nets' factor a block (lr_multipliers)
@@ -74,6 +79,10 @@ class Context:
     fused_models: dict = dataclasses.field(default_factory=dict)
     source_model: keras.Model | None = None  # the --source model, read once by setup.prepare
     nets: list = dataclasses.field(default_factory=list)  # setup.the_plan, made by prepare
+
+    @property
+    def gpus(self):
+        return len(tf.config.list_physical_devices("GPU"))
 
     @property
     def global_batch(self):
@@ -127,14 +136,6 @@ def precision_name(mixed_precision):
     if not mixed_precision:
         return "float32"
     return "mixed float16" if tf.config.list_physical_devices("GPU") else "mixed bfloat16"
-
-
-def set_threads(intra_op=0, inter_op=0):
-    """TensorFlow's thread counts (0: its own choice); only before the first op runs."""
-    if intra_op:
-        tf.config.threading.set_intra_op_parallelism_threads(intra_op)
-    if inter_op:
-        tf.config.threading.set_inter_op_parallelism_threads(inter_op)
 
 
 def fresh_session(config):

@@ -30,7 +30,7 @@ from keras_tuner.src.distribute import utils as kt_distribute
 from keras_tuner.src.engine import trial as kt_trial
 
 from keras_transfer import files
-from keras_transfer.experiment import pretrained, rundir, runner, setup
+from keras_transfer.experiment import plan, pretrained, rundir, runner, setup
 from keras_transfer.experiment.config import net_identity
 from keras_transfer.experiment.leases import Lease, LeaseLost, lease_path, read_text
 from keras_transfer.training import fit, summaries
@@ -118,10 +118,10 @@ class PlanOracle(keras_tuner.Oracle):
         running = {t.hyperparameters.values["net"] for t in self.ongoing_trials.values()}
         waiting = bool(running)
         for name, net in self.plan.items():
-            if self.is_done(name) or name in self.failed or net.parent_key in self.failed:
+            ready = plan.readiness([net], self.is_done, self.failed)
+            if self.is_done(name) or name in self.failed or ready == "blocked":
                 continue
-            if name in running or self._fresh(name, now) or \
-                    (net.parent_key and not self.is_done(net.parent_key)):
+            if name in running or self._fresh(name, now) or ready == "waiting":
                 waiting = True
                 continue
             return {"status": kt_trial.TrialStatus.RUNNING, "values": self.values(name)}

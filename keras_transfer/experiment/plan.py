@@ -71,6 +71,17 @@ class Net:
                 "target_per_class": None if reduced else self.per_class}
 
 
+def readiness(unit, is_done, failed):
+    """What a queue does with `unit` (one net, or nets that train as one model): "blocked" when
+    the parent of one of them failed (it can never train in this run), "waiting" while a parent
+    is unfinished, else "ready". The one rule by which both engines hand out work: the local
+    workers (experiment.workers) and the KerasTuner chief (experiment.distributed)."""
+    parents = {net.parent_key for net in unit if net.parent_key}
+    if parents & set(failed):
+        return "blocked"
+    return "waiting" if any(not is_done(key) for key in parents) else "ready"
+
+
 LP_FT_SUFFIX = "-lp_ft"
 
 

@@ -1,5 +1,5 @@
-"""What a sweep prints while it trains: a bar for the sweep, one for the unit in training, a
-line per finished net, and an ETA from the measured cost of what is left.
+"""What a sweep prints while it trains: a bar for the sweep, one for each unit in training (one
+per worker), a line per finished net, and an ETA from the measured cost of what is left.
 
 A unit is what trains as one model: one net, or a fused group (experiment.groups). The sweep
 bar counts nets, so a group of seven advances it by seven when it ends; the unit bar counts
@@ -16,6 +16,7 @@ The bars are rich's (a Keras dependency), drawn only on a terminal. Elsewhere (a
 line of its progress every PROGRESS_SECONDS, so a log never falls silent for hours.
 """
 
+import dataclasses
 import statistics
 import sys
 import time
@@ -116,19 +117,26 @@ class SweepProgress:
                 callback = progress.start(unit)
                 rows = train(unit, todo, callbacks=[callback])
                 progress.finish(unit, todo, rows)
+
+    With several workers (experiment.workers) several units are in flight at once: each has
+    its bar, named by its worker; the workers' steps and evaluations arrive as `step` and
+    `evaluated` calls, and the ETA divides the work left over the workers.
     """
 
-    def __init__(self, total_nets, done_nets, units, steps, bars=None, describe=None):
+    def __init__(self, total_nets, done_nets, units, steps, bars=None, describe=None, workers=1):
         """units: the (unit, todo) pairs still to train; steps: training steps per net.
-        bars: draw bars (default: when stdout is a terminal). describe(unit): its name."""
+        bars: draw bars (default: when stdout is a terminal). describe(unit): its name.
+        workers: how many units train at once."""
         self.console = Console(file=sys.stdout, soft_wrap=True, highlight=False)
         self.bars = self.console.is_terminal if bars is None else bars
         self.total, self.done, self.steps = total_nets, done_nets, steps
         self.pending = [unit for unit, _ in units]
         self.describe = describe or (lambda unit: unit[0].key)
+        self.workers = workers
         self.cost = CostModel()
         self.start_time = time.time()
-        self._unit_start = None
+        self._flight = {}  # id(unit) -> Flight of each unit in training
+        self.abandoned = 0  # units that will not finish in this run
         self._progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
             TimeElapsedColumn(), TextColumn("{task.fields[eta]}"),
@@ -138,7 +146,6 @@ class SweepProgress:
         self._progress.start()
         self._sweep_task = self._progress.add_task("sweep (nets)", total=self.total,
                                                    completed=self.done, eta="")
-        self._unit_task = None
         return self
 
     def __exit__(self, *exc):
@@ -149,20 +156,20 @@ class SweepProgress:
         """A line above the bars (or a plain line where there are none)."""
         self.console.print(text, markup=False)
 
-    def eta(self, fraction_of_current=0.0):
-        """Seconds left: the rest of the unit in training and every unit after it; None
-        while nothing has been measured."""
+    def eta(self):
+        """Seconds left: what is left of the units in training and every unit after them,
+        shared by the workers; None while nothing has been measured."""
         left = 0.0
-        for i, unit in enumerate(self.pending):
+        for unit in self.pending:
             per_step = self.cost.seconds_per_step(unit)
             if per_step is None:
                 return None
-            share = 1.0 - fraction_of_current if i == 0 and self._unit_start else 1.0
-            left += per_step * self.steps * share
-        return left
+            flight = self._flight.get(id(unit))
+            left += per_step * self.steps * (1.0 - (flight.fraction if flight else 0.0))
+        return left / max(1, min(self.workers, len(self.pending)))
 
-    def eta_text(self, fraction_of_current=0.0):
-        left = self.eta(fraction_of_current)
+    def eta_text(self):
+        left = self.eta()
         if left is None:
             return "ETA: after the first unit"
         guessed = sum(not self.cost.measured_like(unit) for unit in self.pending)
@@ -170,65 +177,90 @@ class SweepProgress:
             return f"ETA ~{duration(left)} ({guessed} units of kinds not yet timed)"
         return f"ETA {duration(left)}"
 
-    def start(self, unit):
-        """Marks `unit` (the first pending one) as training; returns the Keras callback that
-        moves its bar."""
-        self._unit_start = time.time()
-        if self.bars:
-            self._unit_task = self._progress.add_task(
-                self.describe(unit), total=self.steps, eta="")
+    def start(self, unit, worker=None):
+        """Marks `unit` as training (on `worker`, named on its bar and its lines); returns the
+        Keras callback that moves its bar when it trains in this process."""
+        name = self.describe(unit) if worker is None else f"{worker}: {self.describe(unit)}"
+        task = self._progress.add_task(name, total=self.steps, eta="") if self.bars else None
+        self._flight[id(unit)] = Flight(name, time.time(), task, reported=time.time())
         self._progress.update(self._sweep_task, eta=self.eta_text())
         return StepCallback(self, unit)
 
-    def step(self, unit, step, logs=None):
-        """Called by the unit's callback after each training step (`step` done so far)."""
-        fraction = min(step / self.steps, 1.0) if self.steps else 1.0
+    def step(self, unit, step):
+        """After each training step of `unit` (`step` done so far)."""
+        flight = self._flight[id(unit)]
+        flight.fraction = min(step / self.steps, 1.0) if self.steps else 1.0
         if self.bars:
-            self._progress.update(self._unit_task, completed=step)
-            self._progress.update(self._sweep_task, eta=self.eta_text(fraction))
+            self._progress.update(flight.task, completed=step)
+            self._progress.update(self._sweep_task, eta=self.eta_text())
 
-    def report_progress(self, unit, step, top1):
-        """Without bars: one line on a unit that has trained for long."""
-        if self.bars:
+    def evaluated(self, unit, step, top1, every=PROGRESS_SECONDS):
+        """After an evaluation of `unit` (`top1`: its nets' mean validation top-1, or None):
+        without bars, a line on a unit that has trained for long, at most every `every` s."""
+        flight = self._flight[id(unit)]
+        self.step(unit, step)
+        if self.bars or time.time() - flight.reported < every:
             return
-        fraction = min(step / self.steps, 1.0) if self.steps else 1.0
+        flight.reported = time.time()
         mean = "mean " if len(unit) > 1 else ""
         top1_text = "" if top1 is None else f", {mean}validation top-1 {top1:.3f}"
-        self.print(f"  {self.describe(unit)}: step {step}/{self.steps} ({fraction:.0%})"
-                   f"{top1_text}, {duration(time.time() - self._unit_start)} so far; sweep "
-                   f"{self.eta_text(fraction)}")
+        self.print(f"  {flight.name}: step {step}/{self.steps} ({flight.fraction:.0%})"
+                   f"{top1_text}, {duration(time.time() - flight.start)} so far; sweep "
+                   f"{self.eta_text()}")
 
     def finish(self, unit, todo, lines):
         """The unit ended: one line per recorded net (`lines`), then (without bars) its time and
         the sweep's ETA."""
-        seconds = time.time() - self._unit_start
+        flight = self._flight.pop(id(unit))
+        seconds = time.time() - flight.start
         self.cost.add(unit, seconds, self.steps)
-        self.pending.pop(0)
-        self._unit_start = None
+        self._drop(unit, flight)
         self.done += len(todo)
-        if self._unit_task is not None:
-            self._progress.remove_task(self._unit_task)
-            self._unit_task = None
         width = len(str(self.total))
         for i, line in enumerate(lines):
             self.print(f"[{self.done - len(todo) + i + 1:>{width}}/{self.total}] {line}")
         elapsed = duration(time.time() - self.start_time)
-        left = (self.eta_text() if self.pending else "sweep trained")
+        left = (self.eta_text() if self.pending else "sweep trained" if not self.abandoned
+                else f"sweep ended, {self.abandoned} units not trained")
         if not self.bars:  # on a terminal the bars say it
-            self.print(f"{' ' * (2 * width + 3)}{self.describe(unit)}: {duration(seconds)}; "
+            self.print(f"{' ' * (2 * width + 3)}{flight.name}: {duration(seconds)}; "
                        f"{self.done}/{self.total} nets, {elapsed} elapsed, {left}")
         self._progress.update(self._sweep_task, completed=self.done, eta=self.eta_text()
                               if self.pending else "")
 
+    def abandon(self, unit, why):
+        """`unit` will not finish in this run (its worker failed, or a parent of it did): one
+        line saying why; the ETA no longer counts it."""
+        flight = self._flight.pop(id(unit), None)
+        self._drop(unit, flight)
+        self.abandoned += 1
+        self.print(f"FAILED {flight.name if flight else self.describe(unit)}: {why}")
+
+    def _drop(self, unit, flight):
+        self.pending = [u for u in self.pending if u is not unit]
+        if flight is not None and flight.task is not None:
+            self._progress.remove_task(flight.task)
+
+
+@dataclasses.dataclass
+class Flight:
+    """A unit in training: its name on the console, when it started, its bar."""
+    name: str
+    start: float
+    task: object = None
+    fraction: float = 0.0
+    reported: float = 0.0  # when it last printed its progress
+
 
 class StepCallback(keras.callbacks.Callback):
-    """Moves a unit's bar after every training step; without a terminal, prints the unit's
-    progress after an evaluation at most every PROGRESS_SECONDS."""
+    """Moves a unit's bar after every training step, and passes its evaluations on
+    (`SweepProgress.evaluated`); `progress` is the console, or a worker's messenger that
+    forwards both to the console in the sweep's process."""
 
-    def __init__(self, progress, unit, every=PROGRESS_SECONDS):
+    def __init__(self, progress, unit):
         super().__init__()
-        self.progress, self.unit, self.every = progress, unit, every
-        self._step, self._last = 0, time.time()
+        self.progress, self.unit = progress, unit
+        self._step = 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self._step = epoch * self.params["steps"]  # a resumed unit starts part-way
@@ -239,9 +271,5 @@ class StepCallback(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self._step = (epoch + 1) * self.params["steps"]
-        if time.time() - self._last >= self.every:
-            self._last = time.time()
-            top1 = [v for k, v in (logs or {}).items() if k.startswith("val_")
-                    and k.endswith("top1")]
-            self.progress.report_progress(self.unit, self._step,
-                                          statistics.fmean(top1) if top1 else None)
+        top1 = [v for k, v in (logs or {}).items() if k.startswith("val_") and k.endswith("top1")]
+        self.progress.evaluated(self.unit, self._step, statistics.fmean(top1) if top1 else None)

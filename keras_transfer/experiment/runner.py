@@ -18,6 +18,7 @@ from keras_transfer.experiment import (
     rundir,
     setup,
     tensorboard_view,
+    workers,
 )
 from keras_transfer.experiment.config import (
     architecture,
@@ -40,6 +41,7 @@ from keras_transfer.training.recipe import compile_model
 def run_sweep(config):
     """Trains every net of the plan that is not finished yet; returns the results rows. One
     sweep per workdir at a time (rundir.workdir_lock)."""
+    workers.check(config.workers)
     with rundir.workdir_lock(config.workdir):
         return _run_sweep(config)
 
@@ -54,26 +56,45 @@ def _run_sweep(config):
                                [planned_row(config, net) for net in nets])
     done = {net.key: row for net in nets if (row := finished_row(ctx, net)) is not None}
     units = schedule(ctx, nets, done)
+    count, why = workers.count(config.workers, len(units), ctx.gpus, config.strategy)
     print(f"sweep: {len(nets)} nets in {config.workdir} (dataset {config.dataset}, split "
           f"{config.split} {ctx.split.fingerprint}, model {config.model}, "
           f"{precision_name(config.mixed_precision)}"
           + (f": {config.precision_reason}" if config.precision_reason else "") + "): "
           + (f"all {len(nets)} done already, nothing to train" if not units else
              (f"{len(done)} done already, " if done else "")
-             + f"{len(nets) - len(done)} to train in {len(units)} units"), flush=True)
+             + f"{len(nets) - len(done)} to train in {len(units)} units"
+             + (f" on {count} workers ({why}; {threads_text(config, count)})" if count > 1
+                else "")), flush=True)
     with progress.SweepProgress(len(nets), len(done), units, config.recipe.steps,
                                 bars=None if not config.verbose else False,
-                                describe=unit_name) as console:
-        for unit, todo in units:
-            callback = console.start(unit)
-            new_rows = train_unit(ctx, unit, todo, callbacks=[callback])
+                                describe=unit_name, workers=count) as console:
+        def finished(unit, todo, new_rows):
             done.update({net.key: row for net, row in zip(todo, new_rows)})
             tensorboard_view.update(config.workdir)
             console.finish(unit, todo, [result_line(net, row)
                                         for net, row in zip(todo, new_rows)])
+
+        if count > 1:
+            failures = workers.run(ctx, units, count, console, unit_name, finished, train_unit)
+        else:
+            failures = []
+            for unit, todo in units:
+                finished(unit, todo, train_unit(ctx, unit, todo, callbacks=[console.start(unit)]))
+    if failures:
+        raise rundir.RunDirError(
+            f"{len(failures)} of {len(units)} units did not train: "
+            + "; ".join(f"{unit_name(unit)} ({why})" for unit, why in failures)
+            + f". The other {len(done)} nets are finished and kept; rerun the same command to "
+            "train what is missing")
     rows = [done[net.key] for net in nets]
     warn_unconverged(rows)
     return rows
+
+
+def threads_text(config, count):
+    intra, inter = workers.threads(config, count)
+    return f"each {intra} intra-op and {inter} inter-op thread" + ("s" if inter > 1 else "")
 
 
 def planned_row(config, net):

@@ -58,7 +58,7 @@ def check_threads(intra_op):
         raise ValueError(
             f"the recipe names intra_op_threads={intra_op}, but TensorFlow already runs with "
             f"{tf.config.threading.get_intra_op_parallelism_threads() or 'its default'}; set "
-            "it before the first TensorFlow op (experiment.config.set_threads)") from None
+            "it before the first TensorFlow op (runtime.configure)") from None
 
 
 def warn_if_no_bfloat16():
