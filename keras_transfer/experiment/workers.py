@@ -23,6 +23,7 @@ import ctypes
 import multiprocessing
 import os
 import pickle
+import resource
 import signal
 import time
 import traceback
@@ -160,6 +161,10 @@ def run(ctx, units, workers, console, describe, finished, train):
                 raise AssertionError("units wait for bases that nothing trains")  # a plan bug
             for worker, message in pool.messages():
                 handle(worker, message)
+    # Both peaks after every worker was joined: the largest worker's and this process's.
+    console.print(f"memory: peak {peak_gb(resource.RUSAGE_CHILDREN)} GB in the largest of "
+                  f"{pool.started} workers, {peak_gb(resource.RUSAGE_SELF)} GB in the sweep's "
+                  "process")
     if pool.stopping:
         raise fit.Interrupted(f"stopped by {signal.Signals(pool.stopping).name}; every worker "
                               "kept its last checkpoint; rerun the same command to resume",
@@ -182,7 +187,7 @@ class Pool:
         self.config, self.size, self.workers, self.stopping = config, size, [], None
         self.train = train
         self._spawn = multiprocessing.get_context("spawn")
-        self._started = 0
+        self.started = 0
 
     def __enter__(self):
         self._previous = {s: signal.signal(s, self._stop) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -206,17 +211,17 @@ class Pool:
         return False
 
     def _start_worker(self):
-        self._started += 1
+        self.started += 1
         ours, theirs = self._spawn.Pipe()
         process = self._spawn.Process(
             # Pickled here: unpickling them imports TensorFlow, which the worker first imports
             # quietly.
             target=work, args=(pickle.dumps((self.config, self.train)),
                                threads(self.config, self.size), theirs),
-            name=f"keras_transfer worker {self._started}", daemon=True)
+            name=f"keras_transfer worker {self.started}", daemon=True)
         process.start()
         theirs.close()
-        self.workers.append(Worker(self._started, process, ours))
+        self.workers.append(Worker(self.started, process, ours))
 
     def _stop(self, signum, frame):
         self.stopping = signum
@@ -260,6 +265,10 @@ class Pool:
                 if worker.ready and not self.stopping:  # one that never started would again
                     self._start_worker()
         return out
+
+
+def peak_gb(who):
+    return f"{resource.getrusage(who).ru_maxrss / 1024 ** 2:.2f}"  # Linux: ru_maxrss in KiB
 
 
 def exit_text(code):
