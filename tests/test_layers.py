@@ -11,7 +11,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "keras_transfer"
 # Lowest first. A module may import its own floor and the floors below it, never one above.
 FLOORS = {
     "catalog": 0, "files": 0, "hardware": 0, "runtime": 0,
-    "data": 1, "nets": 2, "training": 3, "experiment": 4, "reporting": 5,
+    "data": 1, "nets": 2, "training": 3, "diagnostics": 3, "experiment": 4, "reporting": 5,
     "sweep": 6, "report": 6, "export": 6, "tune": 6, "bench": 6, "prepare": 6,
     "cli": 6,
 }
