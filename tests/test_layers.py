@@ -12,7 +12,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "keras_transfer"
 FLOORS = {
     "catalog": 0, "files": 0, "hardware": 0, "runtime": 0,
     "data": 1, "nets": 2, "training": 3, "diagnostics": 3, "experiment": 4, "reporting": 5,
-    "sweep": 6, "report": 6, "export": 6, "tune": 6, "bench": 6, "prepare": 6,
+    "sweep": 6, "report": 6, "export": 6, "tune": 6, "bench": 6, "prepare": 6, "diagnose": 6,
     "cli": 6,
 }
 MAX_LINES = 350

@@ -1,0 +1,226 @@
+"""Layer diagnostics: features at every cut point, the scores of each layer, the grading of a
+score against measured curves, and (slow) `python -m keras_transfer.diagnose` on a tiny sweep."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from scipy import stats as scipy_stats
+
+from keras_transfer import diagnose
+from keras_transfer.diagnostics import features as F
+from keras_transfer.diagnostics import layer_scores
+from keras_transfer.nets import backbones
+from keras_transfer.reporting import predictors
+from keras_transfer.training.recipe import TrainConfig, compile_model
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLASSES = 4
+# caffenet_small's width at each cut point: conv1..conv5 (width 0.25 of 96, 256, 384, 384,
+# 256), fc6 and fc7 (512), fc8 (the classes).
+WIDTHS = {1: 24, 2: 64, 3: 96, 4: 96, 5: 64, 6: 512, 7: 512, 8: CLASSES}
+
+
+def tiny_net():
+    return backbones.build(backbones.architecture("caffenet_small", CLASSES), name="tiny")
+
+
+def coloured_images(count, seed):
+    """`count` 32 px images whose class sets their colour, plus noise: separable classes."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(count) % CLASSES
+    colours = np.array([[60, -60, 0], [-60, 60, 0], [0, -60, 60], [60, 60, -60]], "float32")
+    images = colours[labels][:, None, None, :] + 40 * rng.normal(size=(count, 32, 32, 3))
+    return images.astype("float32"), labels
+
+
+def batches(images, labels, size=16):
+    return tf.data.Dataset.from_tensor_slices((images, labels)).batch(size)
+
+
+def test_features_have_the_cut_points_widths_and_one_row_per_image():
+    model = tiny_net()
+    images, labels = coloured_images(10, seed=0)
+    got, got_labels = F.features(model, range(1, 9), batches(images, labels, size=4))
+    assert {n: f.shape for n, f in got.items()} == {n: (10, w) for n, w in WIDTHS.items()}
+    assert all(f.dtype == np.float64 for f in got.values())
+    np.testing.assert_array_equal(got_labels, labels)  # in the dataset's order, batches joined
+    # Conv maps are averaged over positions; fc layers pass through as they are.
+    import keras
+    conv2 = keras.Model(model.input, backbones.cut_tensor(model, 2))(images, training=False)
+    np.testing.assert_allclose(got[2], np.mean(conv2, axis=(1, 2)), rtol=1e-5, atol=1e-6)
+    fc7 = keras.Model(model.input, backbones.cut_tensor(model, 7))(images, training=False)
+    np.testing.assert_allclose(got[7], fc7, rtol=1e-5, atol=1e-6)
+
+
+def test_head_probabilities_are_the_nets_softmax():
+    model = tiny_net()
+    images, labels = coloured_images(6, seed=1)
+    probabilities, got_labels = F.head_probabilities(model, batches(images, labels, size=4))
+    np.testing.assert_allclose(probabilities, model.predict(images, verbose=0), rtol=1e-5)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(got_labels, labels)
+
+
+def test_score_layers_of_a_briefly_trained_net_are_finite_and_probe_above_chance():
+    model = tiny_net()
+    compile_model(model, TrainConfig(steps=4, eval_every=4, learning_rate=0.01), CLASSES)
+    x, y = coloured_images(64, seed=2)
+    model.fit(x, y, batch_size=16, epochs=1, steps_per_epoch=4, verbose=0)
+    train, test = coloured_images(64, seed=3), coloured_images(32, seed=4)
+    seen = []
+    rows = layer_scores.score_layers(model, range(1, 8), batches(*train), batches(*test),
+                                     progress=seen.append)
+    assert [r["n"] for r in rows] == list(range(1, 8)) and seen == rows
+    for row in rows:
+        assert all(math.isfinite(row[k]) for k in layer_scores.LAYER_SCORES), row
+        # Chance is 1/4; the colours separate the classes at every depth.
+        assert row["linear_probe"] >= 0.75 and row["knn"] >= 0.75, row
+        # H-score is at most C - 1 (between-class over total spread).
+        assert 0.0 < row["h_score"] <= CLASSES - 1 + 1e-6
+    head = layer_scores.score_head(model, batches(*train))
+    # LEEP is a mean log-likelihood (<= 0); NCE is -H(Y | Z), between -log C and 0.
+    assert head["leep"] < 0.0 and -math.log(CLASSES) - 1e-9 <= head["nce"] <= 0.0
+
+
+def test_rank_agreement_of_hand_made_curves():
+    rising = {1: 0.1, 2: 0.4, 3: 0.5, 4: 0.9}
+    assert predictors.rank_agreement(rising, {1: 1.0, 2: 2.0, 3: 3.0, 4: 4.0}) == (1.0, 1.0)
+    assert predictors.rank_agreement(rising, {1: 4.0, 2: 3.0, 3: 2.0, 4: 1.0}) == (-1.0, -1.0)
+    # One swapped pair of 4: tau = (5 - 1) / 6, rho = 1 - 6 * 2 / (4 * 15).
+    tau, rho = predictors.rank_agreement(rising, {1: 1.0, 2: 3.0, 3: 2.0, 4: 4.0, 9: 0.0})
+    assert tau == pytest.approx(2 / 3) and rho == pytest.approx(0.8)
+    assert all(math.isnan(v) for v in predictors.rank_agreement(rising, dict.fromkeys(rising, 1)))
+    with pytest.raises(ValueError, match="at least 2 common n"):
+        predictors.rank_agreement({1: 0.0}, {1: 1.0, 2: 2.0})
+
+
+MEASURED = {0: [0.50, 0.60, 0.40, 0.30], 1: [0.52, 0.61, 0.45, 0.20], 2: [0.49, 0.58, 0.47, 0.25]}
+
+
+def measured_rows():
+    """A<n>B and A<n>B+ rows of three replicates, n = 1..4: A<n>B+ peaks at n = 2."""
+    rows = []
+    for r, curve in MEASURED.items():
+        for n, top1 in enumerate(curve, 1):
+            for fine_tune, shift in ((False, -0.1), (True, 0.0)):
+                rows.append({"net": f"A{n}B" + "+" * fine_tune, "kind": "transfer", "n": n,
+                             "fine_tune": fine_tune, "source": "A", "target": "B",
+                             "replicate": r, "status": "ok", "top1_best10": top1 + shift})
+    rows.append({**rows[0], "status": "diverged", "top1_best10": None})  # never graded
+    return rows
+
+
+def score_rows():
+    """logme follows the measured order except in replicate 2 (n = 1 and 3 swapped); knn is
+    the reverse of every measured curve."""
+    out = []
+    for r, curve in MEASURED.items():
+        order = list(curve)
+        if r == 2:
+            order[0], order[2] = order[2], order[0]
+        for n in range(1, 5):
+            out.append({"replicate": r, "direction": "AB", "n": n, "logme": 10 * order[n - 1],
+                        "knn": -curve[n - 1]})
+    return out
+
+
+def test_grade_gives_each_score_its_interval_and_whether_it_picks_the_best_n():
+    grades = {(g["score"], g["measured"]): g
+              for g in predictors.grade(score_rows(), measured_rows())}
+    assert set(grades) == {("logme", "AnB"), ("logme", "AnB+"), ("knn", "AnB"), ("knn", "AnB+")}
+    logme = grades[("logme", "AnB+")]
+    # Replicate 2: measured n best first 2, 1, 3, 4; its logme curve ranks them 2, 3, 1, 4.
+    third = scipy_stats.kendalltau([0.47, 0.58, 0.49, 0.25], MEASURED[2]).statistic
+    taus = [1.0, 1.0, third]
+    half = scipy_stats.t.ppf(0.975, 2) * np.std(taus, ddof=1) / math.sqrt(3)
+    assert logme["tau"] == pytest.approx(np.mean(taus))
+    assert (logme["tau_low"], logme["tau_high"]) == pytest.approx(
+        (np.mean(taus) - half, np.mean(taus) + half))
+    assert logme["replicates"] == 3 and logme["strategy"] == "fine_tune"
+    assert (logme["score_best_n"], logme["measured_best_n"], logme["picks_best"]) == (2, 2, True)
+    assert (logme["hits"], logme["units"]) == (3, 3)
+    knn = grades[("knn", "AnB")]
+    assert (knn["tau"], knn["tau_low"], knn["tau_high"]) == (-1.0, -1.0, -1.0)
+    assert knn["strategy"] == "frozen"
+    assert (knn["score_best_n"], knn["measured_best_n"], knn["picks_best"]) == (4, 2, False)
+    assert knn["hits"] == 0
+
+
+def test_recommend_is_the_best_graded_scores_pick_or_the_probes_ungraded():
+    grades = predictors.grade(score_rows(), measured_rows())
+    rec = predictors.recommend(grades, score_rows(), "AB")
+    # logme and AnB vs AnB+: the same taus (one curve is the other shifted); the first wins.
+    assert (rec["n"], rec["score"], rec["graded"]) == (2, "logme", True)
+    rows = [{**r, "linear_probe": float(r["n"] == 3)} for r in score_rows()]
+    ungraded = predictors.recommend(predictors.grade(rows, []), rows, "AB")
+    assert ungraded == {"n": 3, "strategy": "frozen", "score": "linear_probe", "graded": False,
+                        "reason": "ungraded: no measured transfer curve to grade the scores "
+                                  "against"}
+    assert predictors.recommend(grades, score_rows(), "BA") is None
+
+
+def test_bad_input_is_refused_before_anything_is_read(tmp_path):
+    with pytest.raises(ValueError, match="has no readable sweep.json"):
+        diagnose.check_workdir(str(tmp_path), None, "AB")
+    (tmp_path / "sweep.json").write_text(json.dumps({"replicates": 2, "model": "caffenet"}))
+    with pytest.raises(ValueError, match=r"--replicate=2 is out of range: .* ran replicates 0..1"):
+        diagnose.check_workdir(str(tmp_path), 2, "AB")
+    with pytest.raises(ValueError, match="--direction='AC' is unknown"):
+        diagnose.check_workdir(str(tmp_path), 0, "AC")
+    _, replicates, directions = diagnose.check_workdir(str(tmp_path), None, "both")
+    assert (replicates, directions) == ([0, 1], ("AB", "BA"))
+    with pytest.raises(ValueError, match=r"runs/r1/baseA/model.keras is missing: .*"
+                                         r"--experiments=base --replicates=2"):
+        diagnose.check_bases(str(tmp_path), [1], {"replicates": 2})
+    assert sorted(os.listdir(tmp_path)) == ["sweep.json"]
+
+
+def run(module, *args):
+    env = {**os.environ, "CI": "true", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, "-m", f"keras_transfer.{module}", *args],
+                          capture_output=True, text=True, env=env, timeout=900, cwd=REPO)
+
+
+@pytest.mark.slow
+def test_diagnose_a_tiny_sweep_end_to_end(tmp_path):
+    work = tmp_path / "w"
+    sweep = run("sweep", "--flagfile=flags/tiny.flags", f"--workdir={work}",
+                "--experiments=base,transfer", "--workers=1")
+    assert sweep.returncode == 0, sweep.stderr[-3000:]
+    out = run("diagnose", f"--workdir={work}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    summary = json.loads((work / "diagnostics" / "scores.json").read_text())
+    assert [(s["replicate"], s["direction"], s["n"]) for s in summary["scores"]] == [
+        (0, "AB", 1), (0, "AB", 2)]  # tiny.flags: --layers=1,2
+    for row in summary["scores"]:
+        assert all(math.isfinite(row[k]) for k in predictors.PREDICTORS), row
+    assert all(math.isfinite(h[k]) for h in summary["heads"] for k in ("leep", "nce"))
+    graded = {(g["score"], g["measured"]) for g in summary["grading"]}
+    assert graded == {(s, m) for s in predictors.PREDICTORS for m in predictors.MEASURED}
+    assert all(g["tau"] in (-1.0, 1.0) for g in summary["grading"])  # two n: +-1
+    rec = summary["recommendations"]["AB"]
+    assert rec["graded"] and rec["n"] in (1, 2)
+    md = (work / "diagnostics" / "scores.md").read_text()
+    assert "## Grading against the measured transfer nets" in md and "| LogME | AnB |" in md
+    assert "a prediction, not a measurement" in md
+    assert [line for line in out.stdout.splitlines() if line.startswith("  n=")][0].startswith(
+        "  n=1  LogME ")
+
+    # A missing base: one error line naming it and the command that trains it, nothing written.
+    os.remove(work / "diagnostics" / "scores.json")
+    os.rename(work / "runs" / "r0" / "baseB" / "model.keras", tmp_path / "baseB.keras")
+    missing = run("diagnose", f"--workdir={work}")
+    assert missing.returncode != 0 and "Traceback" not in missing.stderr
+    errors = [line for line in missing.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "r0/baseB/model.keras is missing" in errors[0]
+    assert "python -m keras_transfer.sweep" in errors[0]
+    assert not (work / "diagnostics" / "scores.json").exists()
+    bad = run("diagnose", f"--workdir={work}", "--direction=AC")
+    assert [line for line in bad.stderr.splitlines() if line.startswith("error:")] == [
+        "error: --direction='AC' is unknown; use AB (base A's features on half B), BA or both"]
