@@ -21,7 +21,7 @@ import time
 
 from absl import app, flags
 
-from keras_transfer import catalog
+from keras_transfer import catalog, cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("model", "caffenet", list(catalog.MODEL_NAMES), "Which model.")
@@ -154,7 +154,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    app.run(main, flags_parser=cli.parse_flags)
 
 
 if __name__ == "__main__":

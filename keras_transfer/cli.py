@@ -1,5 +1,6 @@
 """What the command-line modules share: the flags both the sweep and the tuner take, declared
-once; the errors a user can cause, printed as one line; the check for stray arguments.
+once; the errors a user can cause, printed as one line (a bad flag value too); the check for
+stray arguments.
 
 Keras-free at import, so `--help` and flag errors stay fast. The `define_*` functions define
 their flags for the module that calls them: its `--help` lists them as its own.
@@ -76,6 +77,16 @@ def user_errors():
     loaded = [getattr(sys.modules[name], error) for name, error in _ERRORS
               if name in sys.modules]
     return (ValueError, FileNotFoundError, *loaded)
+
+
+def parse_flags(argv):
+    """app.run's flags_parser: a bad flag value (out of its bounds, not a number, unknown) is
+    one `error:` line like every other user error; absl's own parser prints two, neither one."""
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as e:
+        message = " ".join(str(e).split()).removeprefix("flag ").rstrip(".")
+        sys.exit(f"error: {message}; --helpshort lists the flags and their bounds")
 
 
 def no_arguments(argv, example):

@@ -24,6 +24,8 @@ class ExportError(RuntimeError):
 def export_run(run_dir, out=None):
     """Exports the finished net in `run_dir` (its model.keras and manifest) as a SavedModel."""
     what = "--run_dir must be a finished net's run directory (WORKDIR/runs/r<i>/<net>)"
+    if os.path.exists(run_dir) and not os.path.isdir(run_dir):
+        raise ExportError(f"{run_dir} is a file, not a run directory: {what}")
     if not os.path.isdir(run_dir):
         raise ExportError(f"{run_dir} not found: {what}")
     result = files.read_json(os.path.join(run_dir, "result.json"))
@@ -78,4 +80,4 @@ def main(argv):
 
 if __name__ == "__main__":
     define_flags()
-    app.run(main)
+    app.run(main, flags_parser=cli.parse_flags)

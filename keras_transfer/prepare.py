@@ -286,11 +286,14 @@ def define_flags():
     flags.DEFINE_integer("shards", 0, "Training shards (validation in proportion); 0: "
                          f"{IMAGES_PER_SHARD} images each.")
     flags.DEFINE_integer("workers", None, "Shards written at once (default: CPU cores).")
-    flags.DEFINE_float("max_bad_fraction", 0.001, "Share of undecodable files tolerated.")
+    flags.DEFINE_float("max_bad_fraction", 0.001, "Share of undecodable files tolerated.",
+                       lower_bound=0.0, upper_bound=1.0)
 
 
 if __name__ == "__main__":
     from absl import app
 
+    from keras_transfer import cli
+
     define_flags()
-    app.run(main)
+    app.run(main, flags_parser=cli.parse_flags)

@@ -71,7 +71,8 @@ flags.DEFINE_enum("strategy", "default", ["default", "mirrored"],
                   "mirrored: tf.distribute.MirroredStrategy over all local GPUs.")
 flags.DEFINE_bool("export", True, "Export base and fine-tuned nets as SavedModels.")
 flags.DEFINE_float("max_bad_fraction", 0.001,
-                   "Fail when more than this fraction of a folder tree's images cannot be decoded.")
+                   "Fail when more than this fraction of a folder tree's images cannot be decoded.",
+                   lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_bool("report", True, "Write WORKDIR/report/ when the sweep ends.")
 flags.DEFINE_bool("list_cut_points", False, "Print --model's cut points (the n axis: n copies "
                   "layers 1..n) and exit.")
@@ -244,7 +245,7 @@ def with_default_flagfile(argv):
 
 
 def run():
-    app.run(main, argv=with_default_flagfile(sys.argv))
+    app.run(main, argv=with_default_flagfile(sys.argv), flags_parser=cli.parse_flags)
 
 
 if __name__ == "__main__":

@@ -123,7 +123,9 @@ def choose_precision(requested, workdir):
     (hardware.choose_precision: bfloat16 on a GPU or where the CPU has it natively)."""
     if requested is not None:
         return bool(requested), "as asked"
-    recorded = files.read_json(os.path.join(workdir, rundir.SWEEP)) or {}
+    # Not a directory: a new workdir, or a file that rundir.check_writable refuses in one line.
+    recorded = (files.read_json(os.path.join(workdir, rundir.SWEEP))
+                if os.path.isdir(workdir) else None) or {}
     if isinstance(recorded.get("mixed_precision"), bool):
         return recorded["mixed_precision"], f"the precision {workdir} started with"
     gpu = bool(tf.config.list_physical_devices("GPU"))

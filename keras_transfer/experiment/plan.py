@@ -220,17 +220,16 @@ def parse_layers(text, model="caffenet"):
     if str(text).strip() == "all":
         return list(range(1, top + 1))
     values = set()
-    try:
-        for part in str(text).split(","):
-            part = part.strip()
-            if "-" in part:
-                lo, hi = part.split("-")
-                values.update(range(int(lo), int(hi) + 1))
-            elif part:
-                values.add(int(part))
-    except ValueError:
-        raise ValueError(f"--layers={text!r} is not 'all' or a list of integers like '1,2,3' "
-                         "or '1-7'")
+    for part in filter(None, (p.strip() for p in str(text).split(","))):
+        try:
+            lo, hi = map(int, part.split("-")) if "-" in part else (int(part), int(part))
+        except ValueError:
+            raise ValueError(f"--layers={text!r} is not 'all' or a list of integers like "
+                             "'1,2,3' or '1-7'") from None
+        if lo > hi:  # range() would silently give no n at all
+            raise ValueError(f"--layers={text!r}: the range {part} is reversed; write the low "
+                             f"end first: {hi}-{lo}")
+        values.update(range(lo, hi + 1))
     bad = sorted(v for v in values if not 1 <= v <= top)
     if bad or not values:
         classifier = catalog.layer_axis(model)[-1]

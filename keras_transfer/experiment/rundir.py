@@ -72,6 +72,9 @@ def environment():
 
 def check_writable(workdir):
     """Fails before any training when the workdir cannot be created or written."""
+    if os.path.exists(workdir) and not os.path.isdir(workdir):  # makedirs says "File exists"
+        raise RunDirError(f"workdir {workdir!r} is a file, not a directory; choose another "
+                          "--workdir")
     try:
         os.makedirs(workdir, exist_ok=True)
         probe = os.path.join(workdir, f".write-probe-{os.getpid()}")

@@ -30,15 +30,22 @@ class TrainConfig:
     lr_policy: str = "step"  # Caffe's "step" (the paper's) or "poly" (linear decay to 0)
 
     def __post_init__(self):
-        if self.steps <= 0 or self.eval_every <= 0 or self.batch_size <= 0:
-            raise ValueError(f"steps, eval_every and batch_size must be positive: {self}")
+        # Each message names the flag that sets the field: the commands print it as it is.
+        if self.steps <= 0:
+            raise ValueError(f"--steps={self.steps}: a net needs at least 1 training step")
+        if self.eval_every <= 0:
+            raise ValueError(f"--eval_every={self.eval_every}: must be at least 1 (training "
+                             "runs in epochs of eval_every steps, each ending in an evaluation)")
+        if self.batch_size <= 0:
+            raise ValueError(f"--batch_size={self.batch_size}: a batch needs at least 1 image")
         if not 0 <= self.warmup_steps < self.steps:
-            raise ValueError(f"warmup_steps must be in [0, steps), got {self.warmup_steps}")
+            raise ValueError(f"--warmup_steps={self.warmup_steps}: must be in [0, --steps="
+                             f"{self.steps})")
         if self.lr_policy not in LR_POLICIES:
-            raise ValueError(f"lr_policy must be one of {LR_POLICIES}, got {self.lr_policy!r}")
+            raise ValueError(f"--lr_policy={self.lr_policy!r}: must be one of {LR_POLICIES}")
         if self.steps % self.eval_every:
-            raise ValueError(f"steps ({self.steps}) must be a multiple of eval_every "
-                             f"({self.eval_every})")
+            raise ValueError(f"--steps={self.steps} must be a multiple of --eval_every="
+                             f"{self.eval_every}")
         # Recipes that cannot train are refused before anything is trained or written.
         if not self.learning_rate > 0:
             raise ValueError(f"--learning_rate={self.learning_rate}: must be > 0 (SGD with a "
