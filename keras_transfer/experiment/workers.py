@@ -11,9 +11,12 @@ worker that trained it or on what that worker trained before (`runner.train_unit
 each unit from a fresh session; reused fused models get their optimizer and dropout state
 reset), so any N writes the same rows.
 
-Faults: a worker that dies (a signal, the OOM killer) or raises fails only its unit: one line
-names it, the units that need it are skipped, the others finish, and the sweep ends with an
-error naming what to rerun; a rerun trains only what is missing, from the last checkpoint.
+Faults: a worker that dies (a signal, the OOM killer) fails only its unit: one line names it,
+the units that need it are skipped, the others finish, and the sweep ends with an error naming
+what to rerun; a rerun trains only what is missing, from the last checkpoint. A unit that
+raises (a damaged base, a bug) stops the sweep as it would stop one process: the other workers
+stop at their next step, keeping their checkpoints, and the error is raised here (a user error
+is then one `error:` line).
 Ctrl-C or SIGTERM stops every worker at its next step (fit.StopOnSignal); each leaves its
 checkpoint, and the sweep raises fit.Interrupted. Workers die with the sweep's process
 (PR_SET_PDEATHSIG), so a sweep killed with -9 leaves no trainer behind.
@@ -102,12 +105,12 @@ def run(ctx, units, workers, console, describe, finished, train):
     train(ctx, unit, todo, callbacks) (runner.train_unit; a module-level function, which a
     worker imports by name). Calls finished(unit, todo, rows) in this process as each unit
     ends. Returns the failures:
-    [(unit, why)], units skipped for a failed parent included. Raises fit.Interrupted after a
-    signal, once every worker has stopped at a checkpoint."""
+    [(unit, why)] of dead workers, units skipped for a failed parent included. Raises a unit's
+    error, or fit.Interrupted after a signal, once every worker has stopped at a checkpoint."""
     from keras_transfer.training import fit
     pool = Pool(ctx.config, workers, train)
     queue = list(units)
-    failed_nets, failures = set(), []
+    failed_nets, failures, errors = set(), [], []
     to_train = {net.key for _, todo in units for net in todo}
     done_keys = set()
 
@@ -129,9 +132,10 @@ def run(ctx, units, workers, console, describe, finished, train):
             worker.unit = None
             done_keys.update(net.key for net in pair[1])
             finished(*pair, message[1])
-        elif kind == "failed":
+        elif kind == "failed":  # an error the one process would stop on: stop, then raise it
             worker.unit = None
-            fail(pair[0], f"{worker.name} raised {message[1]} (its traceback is above)")
+            errors.append(message[1])
+            pool.halt()
         elif kind == "interrupted":
             worker.unit = None
             console.print(f"{worker.name} stopped {describe(pair[0])} at its last checkpoint")
@@ -165,6 +169,8 @@ def run(ctx, units, workers, console, describe, finished, train):
     console.print(f"memory: peak {peak_gb(resource.RUSAGE_CHILDREN)} GB in the largest of "
                   f"{pool.started} workers, {peak_gb(resource.RUSAGE_SELF)} GB in the sweep's "
                   "process")
+    if errors:
+        raise errors[0]
     if pool.stopping:
         raise fit.Interrupted(f"stopped by {signal.Signals(pool.stopping).name}; every worker "
                               "kept its last checkpoint; rerun the same command to resume",
@@ -225,6 +231,11 @@ class Pool:
 
     def _stop(self, signum, frame):
         self.stopping = signum
+        self.halt()
+
+    def halt(self):
+        """Stops every busy worker at its next step (it keeps its checkpoint); no new units."""
+        self.stopping = self.stopping or signal.SIGTERM
         for worker in self.workers:
             if worker.alive and worker.unit is not None:
                 os.kill(worker.process.pid, signal.SIGTERM)  # fit.StopOnSignal: stop, keep it
@@ -271,6 +282,18 @@ def peak_gb(who):
     return f"{resource.getrusage(who).ru_maxrss / 1024 ** 2:.2f}"  # Linux: ru_maxrss in KiB
 
 
+def portable(error, trace):
+    """`error` as the sweep's process can raise it: the same exception (a user error keeps its
+    type, so the sweep prints it as one `error:` line), the worker's traceback as a note (shown
+    when an unexpected error's traceback is printed)."""
+    try:
+        error = pickle.loads(pickle.dumps(error))
+    except Exception:  # an exception whose arguments do not pickle
+        error = RuntimeError(f"{type(error).__name__}: {error}")
+    error.add_note(f"in a worker process:\n{trace}")
+    return error
+
+
 def exit_text(code):
     if code is not None and code < 0:
         name = signal.Signals(-code).name
@@ -301,10 +324,9 @@ def work(pickled, thread_counts, pipe):
         except fit.Interrupted as e:
             pipe.send(("interrupted", str(e)))
             return
-        except Exception as e:  # the sweep's process names the unit; the rest go on
-            traceback.print_exc()
-            pipe.send(("failed", f"{type(e).__name__}: {e}"))
-            continue
+        except Exception as e:  # the sweep's process stops the others and raises it
+            pipe.send(("failed", portable(e, traceback.format_exc())))
+            return
         pipe.send(("done", rows))
 
 
