@@ -35,9 +35,8 @@ from multiprocessing import connection
 from keras_transfer import runtime
 from keras_transfer.experiment import plan
 
-# Peak resident memory of one worker training the embedded default (caffenet_mini, batch 256,
-# a 7-net fused group), rounded up; N is capped so that N workers fit in the memory available
-# (BENCHMARKS.md "Workers").
+# Above one worker's peak RSS on the embedded default (1.66 GB, BENCHMARKS.md "Workers"): N is
+# capped so that N workers fit in the memory available.
 WORKER_BYTES = 2 * 1024 ** 3
 STEP_MESSAGE_SECONDS = 0.5  # a worker reports its unit's step at most this often
 
@@ -51,12 +50,10 @@ def available_memory():
     """Bytes the kernel says can be used without swapping (MemAvailable), or None."""
     try:
         with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
+            return next(int(line.split()[1]) * 1024 for line in f
+                        if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration):
+        return None
 
 
 def check(asked):
@@ -190,8 +187,8 @@ class Pool:
     """The worker processes; stops them on SIGINT/SIGTERM (`stopping`: the signal)."""
 
     def __init__(self, config, size, train):
-        self.config, self.size, self.workers, self.stopping = config, size, [], None
-        self.train = train
+        self.config, self.size, self.train, self.workers, self.stopping = (config, size, train,
+                                                                           [], None)
         self._spawn = multiprocessing.get_context("spawn")
         self.started = 0
 
@@ -303,8 +300,7 @@ def exit_text(code):
 
 
 def work(pickled, thread_counts, pipe):
-    """A worker's life: set its threads, open the sweep's data and plan, then train each unit
-    it is sent until it is sent None."""
+    """A worker: its threads set, the sweep's data and plan opened, each unit sent trained."""
     die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the sweep's process forwards a stop
     runtime.import_tensorflow_quietly()
@@ -318,7 +314,6 @@ def work(pickled, thread_counts, pipe):
     pipe.send(("ready",))
     while (task := pipe.recv()) is not None:
         unit, todo = [by_key[k] for k in task[0]], [by_key[k] for k in task[1]]
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         try:
             rows = train(ctx, unit, todo, callbacks=[progress.StepCallback(messenger, unit)])
         except fit.Interrupted as e:
@@ -331,8 +326,8 @@ def work(pickled, thread_counts, pipe):
 
 
 class Messenger:
-    """A worker's side of the console: steps (at most every STEP_MESSAGE_SECONDS) and
-    evaluations go to the sweep's process, which moves the unit's bar."""
+    """A worker's side of the console: its steps (at most every STEP_MESSAGE_SECONDS) and
+    evaluations go to the sweep's process."""
 
     def __init__(self, pipe):
         self.pipe, self._last = pipe, 0.0
