@@ -152,10 +152,7 @@ def diagnose(workdir, replicate=None, direction="AB", layers="", data_dir=None,
     out = os.path.join(workdir, OUT)
     os.makedirs(out, exist_ok=True)
     files.write_json(os.path.join(out, "scores.json"), summary)
-    path = os.path.join(out, "scores.md")
-    with open(path + ".tmp", "w") as f:
-        f.write(text)
-    os.replace(path + ".tmp", path)
+    files.write_text(os.path.join(out, "scores.md"), text)
     return text
 
 

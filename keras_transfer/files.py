@@ -1,4 +1,4 @@
-"""Atomic JSON files and config hashes: the on-disk primitives every layer writes with."""
+"""Atomic text and JSON files and config hashes: the on-disk primitives every layer writes with."""
 
 import hashlib
 import json
@@ -7,14 +7,19 @@ import os
 from absl import logging
 
 
-def write_json(path, obj):
-    """Writes JSON atomically: temp file, fsync, rename."""
+def write_text(path, text):
+    """Writes a text file atomically: temp file, fsync, rename (a reader never sees half)."""
     tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1, sort_keys=True, default=str)
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def write_json(path, obj):
+    """Writes JSON atomically (write_text)."""
+    write_text(path, json.dumps(obj, indent=1, sort_keys=True, default=str))
 
 
 def read_json(path):

@@ -23,7 +23,7 @@ import sys
 
 from absl import app, flags
 
-from keras_transfer import cli, runtime
+from keras_transfer import cli, files, runtime
 from keras_transfer.experiment import results, tensorboard_view
 from keras_transfer.reporting import (datasize, datasize_figures, figures, missing, paper,
                                       strategies, trust)
@@ -279,9 +279,7 @@ def write_report(workdirs, out_dir=None, margin=F.MARGIN, pool_recipes=False):
     out_dir = out_dir or default_out_dir(paths)
     pngs = {**figures.write_all(rows, out_dir), **datasize_figures.write_all(rows, out_dir)}
     md = os.path.join(out_dir, "report.md")
-    with open(md + ".tmp", "w", encoding="utf-8") as f:
-        f.write(render_markdown(rows, paths, warnings, margin))
-    os.replace(md + ".tmp", md)
+    files.write_text(md, render_markdown(rows, paths, warnings, margin))
     # The figures as TensorBoard images at the last training step: in the workdir's view
     # (beside the curves), or for merged workdirs in a logdir of their own, out_dir.
     step = max((row.get("steps") or 0 for row in rows), default=0)

@@ -76,7 +76,7 @@ def _run_sweep(config):
                                         for net, row in zip(todo, new_rows)])
 
         if count > 1:
-            failures = workers.run(ctx, units, count, console, unit_name, finished, train_unit)
+            failures = workers.run(ctx, units, count, console, finished, train_unit)
         else:
             failures = []
             for unit, todo in units:

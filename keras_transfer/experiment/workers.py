@@ -97,7 +97,7 @@ def threads(config, workers):
     return config.intra_op_threads or share, config.inter_op_threads or share
 
 
-def run(ctx, units, workers, console, describe, finished, train):
+def run(ctx, units, workers, console, finished, train):
     """Trains `units` ((unit, todo) pairs, in plan order) on `workers` processes, each calling
     train(ctx, unit, todo, callbacks) (runner.train_unit; a module-level function, which a
     worker imports by name). Calls finished(unit, todo, rows) in this process as each unit
@@ -135,7 +135,8 @@ def run(ctx, units, workers, console, describe, finished, train):
             pool.halt()
         elif kind == "interrupted":
             worker.unit = None
-            console.print(f"{worker.name} stopped {describe(pair[0])} at its last checkpoint")
+            console.print(f"{worker.name} stopped {console.describe(pair[0])} at its last "
+                          "checkpoint")
         elif kind == "died":
             worker.unit = None
             fail(pair[0], f"{worker.name} (pid {worker.process.pid}) died ({message[1]}); "
