@@ -12,6 +12,12 @@ validation images (BA: the same with the halves swapped). Where the workdir hold
 A<n>B and A<n>B+ nets, each score is graded by how well its ranking of n agrees with theirs.
 Writes WORKDIR/diagnostics/scores.json and scores.md; the recommended cut point is a
 prediction of the best-graded score, never a measurement.
+
+For a new dataset, a trained net of --model scored on the dataset's classes (or one half of a
+--split), graded by the sweeps it can see (--graded, default every runs/*/diagnostics):
+
+    python -m keras_transfer.diagnose --source=runs/natural_manmade/runs/r0/baseA/model.keras \
+        --dataset=folder:/data/flowers --out_dir=runs/diagnose_flowers
 """
 
 import os
@@ -25,10 +31,6 @@ from keras_transfer import catalog, cli, files, runtime
 FLAGS = flags.FLAGS
 DIRECTIONS = {"AB": ("AB",), "BA": ("BA",), "both": ("AB", "BA")}
 OUT = "diagnostics"
-# How the tables and the console name each score.
-LABELS = {"logme": "LogME", "h_score": "H-score", "shrinkage_h_score": "shrinkage H",
-          "knn": "k-NN", "linear_probe": "linear probe", "cka": "CKA",
-          "debiased_cka": "debiased CKA", "leep": "LEEP", "nce": "NCE"}
 
 
 def define_flags():
@@ -41,6 +43,19 @@ def define_flags():
     flags.DEFINE_string("layers", "", "The cut points n to score ('all', '1-7', '1,3'); "
                         "default: the n the sweep trained nets at (every n if only bases).")
     flags.DEFINE_string("data_dir", None, "TFDS data dir, as the sweep was given.")
+    flags.DEFINE_string("source", None, "Instead of --workdir: a trained net of --model (a "
+                        ".keras file) whose features are scored on --dataset's classes.")
+    flags.DEFINE_string("model", "caffenet_mini", "With --source: the net's architecture.")
+    flags.DEFINE_string("dataset", "synthetic", "With --source: the target data, 'synthetic', "
+                        "'folder:PATH' (PATH/train/<class>/, PATH/val/<class>/) or 'tfds:NAME'.")
+    flags.DEFINE_string("split", "none", "With --source: 'none' (every class of --dataset is "
+                        "the target), or a split (natural_manmade, random, FILE.json) whose "
+                        "--half is the target.")
+    flags.DEFINE_enum("half", "B", ["A", "B"], "With --source and --split: the target half.")
+    flags.DEFINE_string("out_dir", None, "With --source: where scores.json and scores.md go "
+                        "(default runs/diagnose_<dataset>).")
+    flags.DEFINE_list("graded", None, "With --source: the workdirs whose diagnostics grade "
+                      "the scores (default: every runs/*/ with diagnostics/scores.json).")
     flags.DEFINE_integer("train_images", 1024, "Training images of the target half the scores "
                          "read: the first ceil(N / classes) of each class (data.Source."
                          "train_sample).", lower_bound=2)
@@ -133,22 +148,38 @@ def diagnose(workdir, replicate=None, direction="AB", layers="", data_dir=None,
     print(f"diagnose {workdir}: {model_name} on {recorded['dataset']}, split {split_name}; "
           f"replicates {replicates}, directions {', '.join(directions)}, n = "
           f"{','.join(map(str, ns))}", flush=True)
-    score_rows, heads = [], []
+    score_rows, heads, bases = [], [], {}
     for r in replicates:
-        models = {half: transfer.load_source(paths[(r, half)]) for half in "AB"}
+        bases.update({(r, f"base{half}"): transfer.load_source(paths[(r, half)])
+                      for half in "AB"})
         for d in directions:
-            got, head = diagnose_direction(models, d, r, ns, source, split, recorded,
+            got, head = diagnose_direction(bases, d, r, ns, source, split, recorded,
                                            train_images)
             score_rows += got
             heads.append(head)
+    similarity_rows, matrices = compare(workdir, bases, replicates, directions, ns, source,
+                                        split)
+    on_diagonal = {(s["replicate"], s["direction"], s["n"]): s for s in similarity_rows
+                   if s["pair"] == "halves"}
+    for row in score_rows:  # the two bases' similarity at n is graded as a predictor too
+        found = on_diagonal[(row["replicate"], row["direction"], row["n"])]
+        row.update(cka=found["cka"], debiased_cka=found["debiased_cka"])
     grades = predictors.grade(score_rows, rows)
     recommendations = {d: predictors.recommend(grades, score_rows, d) for d in directions}
     summary = {"workdir": workdir, "model": model_name, "dataset": recorded["dataset"],
                "split": split_name, "replicates": replicates, "directions": list(directions),
                "layers": ns, "train_images": train_images, "scores": score_rows,
-               "heads": heads, "grading": grades, "recommendations": recommendations,
+               "heads": heads, "similarity": similarity_rows, "matrices": matrices,
+               "grading": grades, "recommendations": recommendations,
                "seconds": round(time.time() - start, 1)}
-    text = markdown(summary)
+    from keras_transfer.reporting import layer_diagnostics as L
+    text = L.scores_markdown(summary, (
+        f"# Layer diagnostics of {workdir}",
+        f"{model_name} on {recorded['dataset']}, split {split_name}. Scores read each base's "
+        f"features on the other half's first {train_images} training images (k-NN and linear "
+        "probe tested on its validation images), CKA compares the two bases on those "
+        "validation images. Every number here is a prediction from the bases, not a measured "
+        "transfer net."))
     out = os.path.join(workdir, OUT)
     os.makedirs(out, exist_ok=True)
     files.write_json(os.path.join(out, "scores.json"), summary)
@@ -156,126 +187,160 @@ def diagnose(workdir, replicate=None, direction="AB", layers="", data_dir=None,
     return text
 
 
-def diagnose_direction(models, direction, replicate, ns, source, split, recorded,
+def diagnose_direction(bases, direction, replicate, ns, source, split, recorded,
                        train_images):
     """(score rows, head row) of base <direction[0]>'s features on half <direction[1]>."""
-    from keras_transfer.diagnostics import cka, layer_scores
-    from keras_transfer.diagnostics import features as F
+    from keras_transfer.diagnostics import layer_scores
     from keras_transfer.experiment.config import EVAL_BATCH
+    from keras_transfer.reporting import layer_diagnostics as L
     base, target = direction
     classes = split.half(target)
     if len(classes) < 2:
         raise ValueError(f"half {target} of split {split.kind} has {len(classes)} class(es); "
                          f"direction {direction} needs a target half of 2 or more")
-    model = models[base]
+    model = bases[(replicate, f"base{base}")]
     size = int(model.input_shape[1])
     train = source.train_sample(classes, EVAL_BATCH, size, recorded.get("train_per_class"),
                                 size=train_images)
     test = source.eval(classes, EVAL_BATCH, size)
     print(f"r{replicate} {direction}: base {base}'s features on half {target} "
           f"({len(classes)} classes)", flush=True)
-    # CKA against the target's own base on the same validation images: does base A at n
-    # compute what base B computes there?
-    mine, _ = F.features(model, ns, test)
-    theirs, _ = F.features(models[target], ns, test)
-    similarity = {n: {"cka": _or_none(cka.linear_cka, mine[n], theirs[n]),
-                      "debiased_cka": _or_none(cka.debiased_cka, mine[n], theirs[n])}
-                  for n in ns}
 
     def progress(row):
         print(f"  n={row['n']}  " + "  ".join(
-            f"{LABELS[k]} {_number(row[k])}" for k in layer_scores.LAYER_SCORES)
-            + f"  CKA {_number(similarity[row['n']]['cka'])}  ({row['seconds']:.1f} s)",
-            flush=True)
+            f"{L.LABELS[k]} {L.number(row[k])}" for k in layer_scores.LAYER_SCORES)
+            + f"  ({row['seconds']:.1f} s)", flush=True)
 
     rows = layer_scores.score_layers(model, ns, train, test, progress)
     head = {"replicate": replicate, "direction": direction,
             **layer_scores.score_head(model, train)}
-    return [{"replicate": replicate, "direction": direction, **row, **similarity[row["n"]]}
-            for row in rows], head
+    return [{"replicate": replicate, "direction": direction, **row} for row in rows], head
 
 
-def _or_none(cka_of, x, y):
-    """CKA, or None where it is undefined (a layer that does not vary over these images)."""
-    try:
-        return cka_of(x, y)
-    except ValueError as e:
-        logging.warning("CKA undefined: %s", e)
-        return None
+def compare(workdir, bases, replicates, directions, ns, source, split):
+    """(CKA rows, the halves' layer x layer matrices) of `diagnostics.similarity`: the bases
+    across halves and replicates, and every fine-tuned A<n>B+ / B<n>B+ net the workdir holds
+    against the base it was copied from."""
+    from keras_transfer.diagnostics import similarity
+    from keras_transfer.experiment import rundir
+    from keras_transfer.experiment.config import EVAL_BATCH
+    from keras_transfer.nets import transfer
+    size = int(next(iter(bases.values())).input_shape[1])
+
+    def load(replicate, name):
+        if (replicate, name) in bases:
+            return bases[(replicate, name)]
+        path = os.path.join(rundir.run_dir_of(workdir, f"r{replicate}/{name}"), rundir.MODEL)
+        return transfer.load_source(path) if os.path.exists(path) else None
+
+    start = time.time()
+    found = similarity.Comparisons(load, lambda half: source.eval(split.half(half), EVAL_BATCH,
+                                                                  size), ns)
+    rows, matrices = found.rows(replicates, directions)
+    print(f"CKA: {len(rows)} comparisons ({', '.join(similarity.PAIRS)}) in "
+          f"{time.time() - start:.0f} s", flush=True)
+    return rows, matrices
 
 
-def _number(value):
-    return "—" if value is None else f"{value:.4g}"
+def check_source(path, model_name):
+    """The net at `path`, refused in one line when missing, unreadable or not a --model."""
+    from keras_transfer.nets import backbones, transfer
+    if not path.endswith(".keras"):
+        raise ValueError(f"--source={path}: give a .keras file (model.save), e.g. a base's "
+                         "runs/r0/baseA/model.keras")
+    catalog.layer_axis(model_name)  # an unknown --model, in one line
+    net = transfer.load_source(path, remedy="")
+    backbones.check_built_as(net, model_name, f"--source={path}")
+    return net
 
 
-def _interval(grade, name):
-    mean, low, high = grade[name], grade[f"{name}_low"], grade[f"{name}_high"]
-    if mean is None:
-        return "—"
-    return f"{mean:+.2f}" + (f" [{low:+.2f}, {high:+.2f}]" if low is not None else "")
-
-
-def markdown(summary):
-    """scores.md: the scores by n, the head scores, the grading and the recommendation."""
-    from keras_transfer.diagnostics.layer_scores import HEAD_SCORES, LAYER_SCORES
-    from keras_transfer.reporting.findings import markdown_table
-    columns = (*LAYER_SCORES, "cka", "debiased_cka")
-    lines = [f"# Layer diagnostics of {summary['workdir']}", "",
-             f"{summary['model']} on {summary['dataset']}, split {summary['split']}. Scores "
-             f"read each base's features on the other half's first {summary['train_images']} "
-             "training images (k-NN and linear probe tested on its validation images), CKA "
-             "compares the two bases on those validation images. Every number here is a "
-             "prediction from the bases, not a measured transfer net.", "",
-             "## Scores by cut point", ""]
-    lines += markdown_table(["replicate", "direction", "n", *(LABELS[c] for c in columns)],
-                            [[s["replicate"], s["direction"], s["n"],
-                              *(_number(s.get(c)) for c in columns)]
-                             for s in summary["scores"]])
-    lines += ["## The source head (one number per base, whatever n)", ""]
-    lines += markdown_table(["replicate", "direction", *(LABELS[h] for h in HEAD_SCORES)],
-                            [[h["replicate"], h["direction"], *(_number(h[k]) for k in
-                                                                HEAD_SCORES)]
-                             for h in summary["heads"]])
-    lines += ["## Grading against the measured transfer nets", ""]
-    if summary["grading"]:
-        lines += ["Kendall tau and Spearman rho between each score and the measured top-1 "
-                  "(best-10) over n, per replicate (directions averaged), mean [95 % interval "
-                  "over replicates]; best n: the score's argmax over n against the measured "
-                  "one, on the mean curves; hits: the replicate and direction curves where "
-                  "they agree.", ""]
-        lines += markdown_table(
-            ["score", "measured", "Kendall tau", "Spearman rho", "best n (score / measured)",
-             "hits"],
-            [[LABELS[g["score"]], g["measured"], _interval(g, "tau"), _interval(g, "rho"),
-              f"{g['score_best_n']} / {g['measured_best_n']}"
-              + (" ✓" if g["picks_best"] else ""), f"{g['hits']} of {g['units']}"]
-             for g in summary["grading"]])
-    else:
-        lines += ["Not graded: the workdir has no measured A<n>B / A<n>B+ nets at two or more "
-                  "of these n (run the sweep's transfer experiment, then diagnose again).", ""]
-    lines += ["## Recommendation (a prediction, not a measurement)", ""]
-    for direction, rec in summary["recommendations"].items():
-        if rec is None:
-            continue
-        base, target = direction
-        blocks = "block 1" if rec["n"] == 1 else f"blocks 1..{rec['n']}"
-        lines.append(f"- {direction}: copy {blocks} of base {base} to half "
-                     f"{target}, {rec['strategy']} ({LABELS[rec['score']]}'s pick; "
-                     f"{rec['reason']}).")
-    return "\n".join(lines + ["", f"Computed in {summary['seconds']} s.", ""])
+def diagnose_source(path, model_name, dataset, split_spec, half, layers="", data_dir=None,
+                    train_images=1024, out_dir=None, graded=None):
+    """Scores and CKA of the trained net at `path` on a dataset's classes (or a split's half),
+    graded by the workdirs of `graded_workdirs`; writes OUT_DIR/scores.{json,md} and returns
+    scores.md's text."""
+    from keras_transfer import data
+    from keras_transfer.data import splits
+    from keras_transfer.diagnostics import features as F
+    from keras_transfer.diagnostics import layer_scores, similarity
+    from keras_transfer.experiment import plan
+    from keras_transfer.experiment.config import EVAL_BATCH
+    from keras_transfer.reporting import layer_diagnostics as L
+    from keras_transfer.reporting import predictors
+    start = time.time()
+    ns = plan.parse_layers(layers or "all", model_name)
+    grading = L.gradings(graded)
+    net = check_source(path, model_name)
+    source = data.open_source(dataset, data_dir)
+    names = source.info.class_names
+    classes = (list(range(len(names))) if split_spec == "none" else splits.resolve(
+        split_spec, names, families=source.info.families).half(half))
+    if len(classes) < 2 or train_images < 2 * len(classes):
+        raise ValueError(f"the target has {len(classes)} classes and --train_images="
+                         f"{train_images}; the scores need 2 or more classes of at least 2 "
+                         f"images each: pass --train_images={2 * max(2, len(classes))} or more")
+    size = int(net.input_shape[1])
+    train = source.train_sample(classes, EVAL_BATCH, size, size=train_images)
+    test = source.eval(classes, EVAL_BATCH, size)
+    target = dataset if split_spec == "none" else f"{dataset}, half {half} of {split_spec}"
+    print(f"diagnose {path} ({model_name}) on {target}: {len(classes)} classes, n = "
+          f"{','.join(map(str, ns))}", flush=True)
+    rows = layer_scores.score_layers(net, ns, train, test, lambda row: print(
+        f"  n={row['n']}  " + "  ".join(f"{L.LABELS[k]} {L.number(row[k])}"
+                                        for k in layer_scores.LAYER_SCORES), flush=True))
+    rows = [{"replicate": "—", "direction": "source→target", **row} for row in rows]
+    mine = F.features(net, ns, test)[0]  # how alike the source's own layers are on the target
+    # Only the scores a lone net gives (CKA needs a second base) can pick its cut point.
+    grades = [g for found in grading.values() for g in found
+              if g["score"] in layer_scores.LAYER_SCORES]
+    rec = predictors.recommend(grades, rows, "source→target")
+    best = predictors.best_graded(grades)
+    if best is not None:
+        rec["reason"] += f" in {best['workdir']}"
+    summary = {"source": path, "model": model_name, "dataset": dataset, "split": split_spec,
+               "half": half, "layers": ns, "train_images": train_images, "scores": rows,
+               "heads": [{"replicate": "—", "direction": "source→target",
+                          **layer_scores.score_head(net, train)}],
+               "graded_by": sorted(grading), "grading": grades,
+               "recommendations": {"source→target": rec}, "similarity": [],
+               "matrices": [{"direction": "source→target", **similarity.matrix(mine, mine, ns)}],
+               "matrix_label": "the source's layers against each other on the target's "
+                               "validation images",
+               "seconds": round(time.time() - start, 1)}
+    text = L.scores_markdown(summary, (
+        f"# Layer diagnostics of {path} on {target}",
+        f"{model_name}'s features at each n on {train_images} training images of the target "
+        f"({len(classes)} classes; k-NN and linear probe tested on its validation images). "
+        f"Grading from the measured sweeps {', '.join(sorted(grading)) or '(none found)'}. "
+        "Every number here is a prediction, not a measured transfer net."))
+    out_dir = out_dir or os.path.join("runs", "diagnose_" + "".join(
+        c if c.isalnum() else "_" for c in dataset.split("/")[-1] or dataset))
+    os.makedirs(out_dir, exist_ok=True)
+    files.write_json(os.path.join(out_dir, "scores.json"), summary)
+    files.write_text(os.path.join(out_dir, "scores.md"), text)
+    return text, out_dir
 
 
 def main(argv):
     cli.no_arguments(argv, "--workdir=runs/natural_manmade")
     logging.set_verbosity(logging.WARNING)
+    if FLAGS.source and FLAGS.workdir:
+        sys.exit("error: pass --workdir (a finished sweep's bases) or --source (a trained net "
+                 "on a new --dataset), not both")
     runtime.import_tensorflow_quietly()
     try:
-        text = diagnose(FLAGS.workdir, FLAGS.replicate, FLAGS.direction, FLAGS.layers,
-                        FLAGS.data_dir, FLAGS.train_images)
+        if FLAGS.source:
+            text, out = diagnose_source(FLAGS.source, FLAGS.model, FLAGS.dataset, FLAGS.split,
+                                        FLAGS.half, FLAGS.layers, FLAGS.data_dir,
+                                        FLAGS.train_images, FLAGS.out_dir, FLAGS.graded)
+        else:
+            text = diagnose(FLAGS.workdir, FLAGS.replicate, FLAGS.direction, FLAGS.layers,
+                            FLAGS.data_dir, FLAGS.train_images)
+            out = os.path.join(FLAGS.workdir, OUT)
     except cli.user_errors() as e:
         sys.exit(f"error: {e}")
     print(text)
-    print(f"wrote {os.path.join(FLAGS.workdir, OUT, 'scores.json')} and scores.md")
+    print(f"wrote {os.path.join(out, 'scores.json')} and scores.md")
 
 
 if __name__ == "__main__":

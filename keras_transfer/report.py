@@ -25,8 +25,8 @@ from absl import app, flags
 
 from keras_transfer import cli, files, runtime
 from keras_transfer.experiment import results, tensorboard_view
-from keras_transfer.reporting import (datasize, datasize_figures, figures, missing, paper,
-                                      strategies, trust)
+from keras_transfer.reporting import (datasize, datasize_figures, figures, layer_diagnostics,
+                                      missing, paper, strategies, trust)
 from keras_transfer.reporting import decomposition as D
 from keras_transfer.reporting import findings as F
 
@@ -213,8 +213,9 @@ def table1_section(pool, comparable):
     return F.markdown_table(header, body) + notes + [""]
 
 
-def render_markdown(rows, sources, warnings, margin=F.MARGIN):
-    """The whole report.md as a string."""
+def render_markdown(rows, sources, warnings, margin=F.MARGIN, diagnostics=()):
+    """The whole report.md as a string; `diagnostics`: the scores.json of each workdir that
+    has one (`reporting.layer_diagnostics`)."""
     good = F.select(rows, size="any")  # diverged rows are listed, never averaged
     datasets = sorted({str(r.get("dataset")) for r in good})
     # The random-filter nets use all classes, so their split does not decide comparability.
@@ -253,6 +254,8 @@ def render_markdown(rows, sources, warnings, margin=F.MARGIN):
     out += per_n_tables(rows, comparable)
     out += strategies.markdown(rows)
     out += datasize.markdown(rows)
+    for summary in diagnostics:
+        out += layer_diagnostics.markdown(summary)
     out += ["## Missing nets", ""]
     for (split, split_seed, seed, rep), names in missing.missing_nets(rows).items():
         label = F.split_label({"split": split, "split_seed": split_seed})
@@ -278,8 +281,12 @@ def write_report(workdirs, out_dir=None, margin=F.MARGIN, pool_recipes=False):
     warnings += check_recipes(rows, pool_recipes)
     out_dir = out_dir or default_out_dir(paths)
     pngs = {**figures.write_all(rows, out_dir), **datasize_figures.write_all(rows, out_dir)}
+    found = [s for s in (layer_diagnostics.read(os.path.dirname(os.path.abspath(p)))
+                         for p in paths) if s]
+    if len(found) == 1:  # merged workdirs get their tables; one workdir its figures too
+        pngs.update(layer_diagnostics.write_figures(found[0], rows, out_dir))
     md = os.path.join(out_dir, "report.md")
-    files.write_text(md, render_markdown(rows, paths, warnings, margin))
+    files.write_text(md, render_markdown(rows, paths, warnings, margin, found))
     # The figures as TensorBoard images at the last training step: in the workdir's view
     # (beside the curves), or for merged workdirs in a logdir of their own, out_dir.
     step = max((row.get("steps") or 0 for row in rows), default=0)

@@ -74,6 +74,9 @@ flags.DEFINE_float("max_bad_fraction", 0.001,
                    "Fail when more than this fraction of a folder tree's images cannot be decoded.",
                    lower_bound=0.0, upper_bound=1.0)
 flags.DEFINE_bool("report", True, "Write WORKDIR/report/ when the sweep ends.")
+flags.DEFINE_bool("diagnostics", False, "Before the report, run the layer diagnostics on the "
+                  "bases (python -m keras_transfer.diagnose --direction=both): the report then "
+                  "grades the transferability scores against the measured nets and shows CKA.")
 flags.DEFINE_bool("list_cut_points", False, "Print --model's cut points (the n axis: n copies "
                   "layers 1..n) and exit.")
 flags.DEFINE_integer("verbose", 0, "0: one line per finished net; 1: also Keras' line per "
@@ -222,16 +225,32 @@ def main(argv):
             raise
         sys.exit(f"error: {e.strerror} writing {e.filename or 'the workdir'}; finished nets and "
                  "the last checkpoint are kept: free space and rerun the same command to resume")
-    if FLAGS.report and not worker:
+    if not worker:
         write_report([config.workdir for config in configs])
 
 
 def write_report(workdirs):
+    """The diagnostics (--diagnostics), then the report (--report) of each workdir."""
     from keras_transfer import report
     for workdir in workdirs:
-        print(f"report: {report.write_report([workdir])}")
-    if len(workdirs) > 1:
+        if FLAGS.diagnostics:
+            write_diagnostics(workdir)
+        if FLAGS.report:
+            print(f"report: {report.write_report([workdir])}")
+    if FLAGS.report and len(workdirs) > 1:
         print(f"report (all splits): {report.write_report(workdirs)}")
+
+
+def write_diagnostics(workdir):
+    """diagnose's scores.json for the report; a sweep without the bases it reads (only a
+    pretrained --source, say) gets a line saying so and its report as before."""
+    from keras_transfer import diagnose
+    try:
+        diagnose.diagnose(workdir, direction="both", data_dir=FLAGS.data_dir)
+    except ValueError as e:
+        print(f"diagnostics skipped: {e}")
+        return
+    print(f"diagnostics: {os.path.join(workdir, diagnose.OUT, 'scores.md')}")
 
 
 def with_default_flagfile(argv):

@@ -90,6 +90,10 @@ def main():
     parser.add_argument("--per_class", type=int, default=None,
                         help="training images per class (default: all, ~260)")
     parser.add_argument("--dropout", type=float, default=0.0)
+    parser.add_argument("--width", type=float, default=None,
+                        help="conv widths as a fraction of CaffeNet's (caffenet_mini: 0.25)")
+    parser.add_argument("--fc_units", type=int, default=None,
+                        help="fc6/fc7 width (caffenet_mini: 512)")
     parser.add_argument("--precision", default="auto", choices=hardware.PRECISIONS)
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads")
     parser.add_argument("--continued", action="store_true",
@@ -104,13 +108,15 @@ def main():
     config = TrainConfig(steps=args.steps, eval_every=args.steps // args.evaluations,
                          batch_size=args.batch, learning_rate=args.lr,
                          lr_step=args.steps // 3, warmup_steps=min(50, args.steps // 4))
+    shape = {k: v for k, v in (("width", args.width), ("fc_units", args.fc_units)) if v}
     controls, continued = [], []
     tag = {"steps": args.steps, "per_class": args.per_class, "dropout": args.dropout,
-           "precision": precision, "threads": args.threads, "cpu": hardware.cpu_kind()}
+           "precision": precision, "threads": args.threads, **shape, "cpu": hardware.cpu_kind()}
     for r in range(args.first_replicate, args.first_replicate + args.replicates):
         for half in "AB":
             classes = split.half(half)
-            arch = alexnet.architecture("caffenet_mini", len(classes), dropout=args.dropout)
+            arch = alexnet.architecture("caffenet_mini", len(classes), dropout=args.dropout,
+                                        **shape)
             base, b = run(source, classes, config, arch, args, 1000 + 10 * r, 2000 + 10 * r)
             _, s = run(source, classes, config, arch, args, 3000 + 10 * r, 4000 + 10 * r,
                        args.n, base)

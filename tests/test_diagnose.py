@@ -56,6 +56,42 @@ def test_features_have_the_cut_points_widths_and_one_row_per_image():
     np.testing.assert_allclose(got[2], np.mean(conv2, axis=(1, 2)), rtol=1e-5, atol=1e-6)
     fc7 = keras.Model(model.input, backbones.cut_tensor(model, 7))(images, training=False)
     np.testing.assert_allclose(got[7], fc7, rtol=1e-5, atol=1e-6)
+    # One cut point alone (a Keras model of one output returns it bare): the same features.
+    alone, _ = F.features(model, [2], batches(images, labels, size=4))
+    assert list(alone) == [2] and alone[2].shape == (10, WIDTHS[2])
+    np.testing.assert_allclose(alone[2], got[2], rtol=1e-6)
+
+
+def test_comparisons_of_a_net_with_itself_a_copy_and_another_net():
+    """The halves' matrix of a net against itself is 1 on its diagonal; a fine-tuned copy that
+    never trained matches its origin (1) and a missing net gives no row."""
+    from keras_transfer.diagnostics import similarity
+    import keras
+    first, second = tiny_net(), tiny_net()
+    copy = keras.models.clone_model(first)
+    copy.set_weights(first.get_weights())
+    nets = {(0, "baseA"): first, (0, "baseB"): first, (1, "baseA"): second,
+            (1, "baseB"): second, (0, "A2B+"): copy, (0, "B2B+"): second}
+    images, labels = coloured_images(24, seed=5)
+    found = similarity.Comparisons(lambda r, name: nets.get((r, name)),
+                                   lambda half: batches(images, labels, size=8), [1, 2, 6])
+    rows, matrices = found.rows([0, 1], ["AB"])
+    assert [(m["replicate"], m["direction"], m["ns"]) for m in matrices] == [
+        (0, "AB", [1, 2, 6]), (1, "AB", [1, 2, 6])]
+    for m in matrices:
+        for i in range(3):
+            assert m["cka"][i][i] == pytest.approx(1.0)
+            assert m["debiased_cka"][i][i] == pytest.approx(1.0)
+    assert 0 < matrices[0]["cka"][0][2] < 1  # conv1 against fc6: other features
+    kinds = sorted({(r["pair"], r["replicate"]) for r in rows})
+    assert kinds == [("AnB+", 0), ("BnB+", 0), ("halves", 0), ("halves", 1), ("replicates", 0)]
+    by = {(r["pair"], r["replicate"], r["n"]): r for r in rows}
+    # Only n = 2 of the fine-tuned nets exists; the copy is its origin exactly.
+    assert {k[2] for k in by if k[0] in ("AnB+", "BnB+")} == {2}
+    assert by[("AnB+", 0, 2)]["cka"] == pytest.approx(1.0)
+    # Two independently initialised nets differ (replicates; base B of r0 against B2B+ here).
+    assert by[("replicates", 0, 6)]["cka"] < 0.99
+    assert by[("BnB+", 0, 2)]["cka"] < 0.99
 
 
 def test_head_probabilities_are_the_nets_softmax():
@@ -155,14 +191,68 @@ def test_grade_gives_each_score_its_interval_and_whether_it_picks_the_best_n():
 def test_recommend_is_the_best_graded_scores_pick_or_the_probes_ungraded():
     grades = predictors.grade(score_rows(), measured_rows())
     rec = predictors.recommend(grades, score_rows(), "AB")
-    # logme and AnB vs AnB+: the same taus (one curve is the other shifted); the first wins.
+    # logme's taus are 1, 1 and 0.33: its interval lies above 0, so it is trusted. logme and
+    # AnB vs AnB+: the same taus (one curve is the other shifted); the first wins.
     assert (rec["n"], rec["score"], rec["graded"]) == (2, "logme", True)
-    rows = [{**r, "linear_probe": float(r["n"] == 3)} for r in score_rows()]
+    # logme reversed in replicate 2 (taus 1, 1, -1): its mean tau is above 0 but its interval
+    # is not, so no score is trusted and the probe's pick is given, marked ungraded.
+    rows = [{**r, "linear_probe": float(r["n"] == 3),
+             "logme": -r["logme"] if r["replicate"] == 2 else r["logme"]} for r in score_rows()]
+    rows = [{**r, "logme": -r["knn"] * (-1 if r["replicate"] == 2 else 1)} for r in rows]
+    grades = predictors.grade(rows, measured_rows())
+    logme = next(g for g in grades if g["score"] == "logme")
+    assert logme["tau"] == pytest.approx(1 / 3) and logme["tau_low"] < 0
+    assert not predictors.trusted(logme)
+    rec = predictors.recommend(grades, rows, "AB")
+    assert (rec["n"], rec["score"], rec["graded"]) == (3, "linear_probe", False)
+    assert "no Kendall tau's 95 % interval lies above 0" in rec["reason"]
     ungraded = predictors.recommend(predictors.grade(rows, []), rows, "AB")
     assert ungraded == {"n": 3, "strategy": "frozen", "score": "linear_probe", "graded": False,
                         "reason": "ungraded: no measured transfer curve to grade the scores "
                                   "against"}
     assert predictors.recommend(grades, score_rows(), "BA") is None
+
+
+def test_the_reports_section_tables_and_figures(tmp_path):
+    """report.md's layer-diagnostics section from a scores.json: the grading table, the
+    recommendation, CKA per comparison with intervals over replicates, two figures whose
+    legends cover nothing."""
+    import matplotlib.image
+    from keras_transfer.reporting import layer_diagnostics as L
+    from keras_transfer.reporting import legend
+    scores = score_rows()
+    similarity = [{"pair": pair, "replicate": r, "direction": "AB", "n": n,
+                   "cka": value + 0.01 * r, "debiased_cka": value + 0.01 * r}
+                  for pair, value in (("halves", 0.5), ("replicates", 0.8), ("AnB+", 0.6))
+                  for r in range(3 if pair != "replicates" else 2) for n in (1, 2)]
+    matrix = {"replicate": 0, "direction": "AB", "ns": [1, 2],
+              "cka": [[0.5, 0.2], [0.3, 0.5]], "debiased_cka": [[0.5, 0.2], [0.3, None]]}
+    grades = predictors.grade(scores, measured_rows())
+    summary = {"replicates": [0, 1, 2], "directions": ["AB"], "train_images": 64,
+               "seconds": 1.5, "scores": scores, "grading": grades,
+               "recommendations": {"AB": predictors.recommend(grades, scores, "AB")},
+               "similarity": similarity, "matrices": [matrix]}
+    lines = L.markdown(summary)
+    assert lines[0].startswith("## Layer diagnostics") and "| LogME | AnB+ |" in "\n".join(lines)
+    assert any(line.startswith("- AB: copy blocks 1..2 of base A to half B, frozen "
+                               "(LogME's pick;") for line in lines)
+    table = {line.split(" | ")[0]: line for line in lines if line.startswith("| ")}
+    # halves: per replicate 0.50, 0.51, 0.52: mean 0.51, t(2) interval +-4.30 * 0.01 / 3**0.5
+    assert table["| base A vs base B (same n) (3 runs)"].count("0.51 [0.49, 0.53]") == 2
+    assert table["| a base vs its next replicate (the noise floor) (2 runs)"].count(
+        "0.81 [0.74, 0.87]") == 2
+    # An undefined cell (None) is left out of its mean, not read as 0.
+    ns, mean = L.mean_matrix([matrix, {**matrix, "debiased_cka": [[0.7, 0.4], [0.5, 0.9]]}])
+    assert ns == [1, 2]
+    np.testing.assert_allclose(mean, [[0.6, 0.3], [0.4, 0.9]])
+    assert L.mean_matrix([{**matrix, "debiased_cka": None}]) == (None, None)
+    pngs = L.write_figures(summary, measured_rows(), str(tmp_path))
+    for name, png in pngs.items():
+        w, h = L.SIZES[name]
+        assert matplotlib.image.imread(png).shape[:2] == (h * 100, w * 100)
+    for fig in (L.cka_figure(summary), L.predictors_figure(summary, measured_rows())):
+        assert legend.overlaps(fig) == [] and legend._legends(fig)
+    assert L.scaled({1: 2.0, 2: 4.0, 3: 3.0}) == {1: 0.0, 2: 1.0, 3: 0.5}
 
 
 def test_bad_input_is_refused_before_anything_is_read(tmp_path):
@@ -191,8 +281,15 @@ def run(module, *args):
 def test_diagnose_a_tiny_sweep_end_to_end(tmp_path):
     work = tmp_path / "w"
     sweep = run("sweep", "--flagfile=flags/tiny.flags", f"--workdir={work}",
-                "--experiments=base,transfer", "--workers=1")
+                "--experiments=base,transfer", "--workers=1", "--diagnostics", "--report")
     assert sweep.returncode == 0, sweep.stderr[-3000:]
+    # The sweep ran the diagnostics (both directions) before its report, which shows them.
+    both = json.loads((work / "diagnostics" / "scores.json").read_text())
+    assert both["directions"] == ["AB", "BA"]
+    assert {r["pair"] for r in both["similarity"]} == {"halves", "AnB+"}  # no selffers run
+    report = (work / "report" / "report.md").read_text()
+    assert "## Layer diagnostics" in report and "| LogME | AnB |" in report
+    assert (work / "report" / "cka.png").exists() and (work / "report" / "predictors.png").exists()
     out = run("diagnose", f"--workdir={work}")
     assert out.returncode == 0, out.stderr[-3000:]
     summary = json.loads((work / "diagnostics" / "scores.json").read_text())
@@ -204,8 +301,9 @@ def test_diagnose_a_tiny_sweep_end_to_end(tmp_path):
     graded = {(g["score"], g["measured"]) for g in summary["grading"]}
     assert graded == {(s, m) for s in predictors.PREDICTORS for m in predictors.MEASURED}
     assert all(g["tau"] in (-1.0, 1.0) for g in summary["grading"])  # two n: +-1
-    rec = summary["recommendations"]["AB"]
-    assert rec["graded"] and rec["n"] in (1, 2)
+    rec = summary["recommendations"]["AB"]  # one replicate: no interval, so no score trusted
+    assert not rec["graded"] and rec["n"] in (1, 2) and rec["score"] == "linear_probe"
+    assert "one replicate gives no interval" in rec["reason"]
     md = (work / "diagnostics" / "scores.md").read_text()
     assert "## Grading against the measured transfer nets" in md and "| LogME | AnB |" in md
     assert "a prediction, not a measurement" in md
@@ -224,3 +322,65 @@ def test_diagnose_a_tiny_sweep_end_to_end(tmp_path):
     bad = run("diagnose", f"--workdir={work}", "--direction=AC")
     assert [line for line in bad.stderr.splitlines() if line.startswith("error:")] == [
         "error: --direction='AC' is unknown; use AB (base A's features on half B), BA or both"]
+
+
+def colour_tree(root, classes=3, train=6, val=4):
+    """ROOT/{train,val}/<class>/ of noisy 40x30 JPEGs whose class sets their colour."""
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    base = [(200, 40, 40), (40, 200, 40), (40, 40, 200), (200, 200, 40)]
+    for split, count in (("train", train), ("val", val)):
+        for c in range(classes):
+            os.makedirs(root / split / f"class{c}")
+            for j in range(count):
+                pixels = np.clip(np.array(base[c]) + rng.normal(0, 30, (30, 40, 3)), 0, 255)
+                Image.fromarray(pixels.astype("uint8")).save(root / split / f"class{c}" / f"{j}.jpg")
+    return root
+
+
+def test_diagnose_a_trained_net_on_a_folder_dataset(tmp_path, monkeypatch):
+    """--source on a folder tree: the scores at each --layers n from the net's features, its
+    head's LEEP and NCE, the CKA of its layers on the target, and with no sweep to grade them
+    an ungraded recommendation; bad input is one clear error and nothing written."""
+    monkeypatch.chdir(tmp_path)  # no runs/ here: nothing to grade with
+    data = colour_tree(tmp_path / "flowers")
+    net = tiny_net()
+    net.save(tmp_path / "net.keras")
+    out = tmp_path / "out"
+    text, where = diagnose.diagnose_source(str(tmp_path / "net.keras"), "caffenet_small",
+                                           f"folder:{data}", "none", "B", layers="1,6",
+                                           train_images=18, out_dir=str(out))
+    summary = json.loads((out / "scores.json").read_text())
+    assert where == str(out) and (out / "scores.md").read_text() == text
+    assert [(r["n"], r["direction"]) for r in summary["scores"]] == [
+        (1, "source→target"), (6, "source→target")]
+    for row in summary["scores"]:
+        assert all(math.isfinite(row[k]) for k in layer_scores.LAYER_SCORES), row
+        assert 0 <= row["knn"] <= 1 and 0 <= row["linear_probe"] <= 1
+    assert all(math.isfinite(summary["heads"][0][k]) for k in ("leep", "nce"))
+    (matrix,) = summary["matrices"]
+    assert matrix["ns"] == [1, 6] and matrix["debiased_cka"][0][0] == pytest.approx(1.0)
+    rec = summary["recommendations"]["source→target"]
+    assert (rec["score"], rec["graded"], rec["strategy"]) == ("linear_probe", False, "frozen")
+    assert summary["graded_by"] == [] and "(none found)" in text
+    assert "copy block" in text and "of the source to the target" in text
+
+    def refused(match, **changes):
+        args = dict(path=str(tmp_path / "net.keras"), model_name="caffenet_small",
+                    dataset=f"folder:{data}", split_spec="none", half="B", layers="1",
+                    train_images=18, out_dir=str(tmp_path / "never"))
+        with pytest.raises(ValueError, match=match):
+            diagnose.diagnose_source(**{**args, **changes})
+        assert not (tmp_path / "never").exists()
+
+    other = backbones.build(backbones.architecture("resnet_mini", CLASSES), name="other")
+    other.save(tmp_path / "other.keras")
+    refused(r"other.keras is a resnet_mini net with \d+ cut points, not a "
+            r"--model=caffenet_small", path=str(tmp_path / "other.keras"))
+    refused("does not exist", path=str(tmp_path / "missing.keras"))
+    refused("give a .keras file", path=str(tmp_path))
+    refused(r"--layers='9': every n must be in 1..7", layers="9")
+    refused("unknown model 'alexnet'", model_name="alexnet")
+    refused("no diagnostics/scores.json there", graded=[str(tmp_path)])
+    refused("3 classes and --train_images=3; the scores need 2 or more classes of at least 2 "
+            "images each: pass --train_images=6", train_images=3)

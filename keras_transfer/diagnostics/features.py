@@ -40,6 +40,8 @@ def features(model, ns, dataset):
     batches, labels = [[] for _ in ns], []
     for images, y in dataset:
         outputs = net(images, training=False)
+        if len(ns) == 1:  # a Keras model of one output returns it bare, not in a list
+            outputs = [outputs]
         for kept, output in zip(batches, outputs):
             kept.append(np.asarray(output, dtype=np.float64))
         labels.append(np.asarray(y, dtype=np.int64))

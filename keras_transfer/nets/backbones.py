@@ -255,6 +255,20 @@ def family_of(model):
                      f"({', '.join(CUTS)}); build it with keras_transfer's --model builders")
 
 
+def check_built_as(model, model_name, what):
+    """Refuses, in one line naming `what`, a net that is not a `model_name` (another family or
+    another count of cut points)."""
+    like = build(architecture(model_name, 2))
+    try:
+        family, cuts = family_of(model), num_cuts(model)
+    except ValueError as e:
+        raise ValueError(f"{what}: {e}") from None
+    if (family, cuts) != (family_of(like), num_cuts(like)):
+        raise ValueError(f"{what} is a {family} net with {cuts} cut points, not a "
+                         f"--model={model_name} ({num_cuts(like)}); pass the --model it was "
+                         "built as")
+
+
 def cut_points(model):
     """[(Keras layer name, "output" or "input")] of `model`'s cut points, in order."""
     family = family_of(model)

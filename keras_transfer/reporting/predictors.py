@@ -121,12 +121,18 @@ def _argmax(curve):
     return max(sorted(curve), key=lambda n: curve[n])
 
 
+def trusted(grade):
+    """A score agrees with the measured curve beyond chance: its tau's 95 % interval lies above
+    0. One replicate gives no interval, so nothing graded on one is trusted."""
+    return grade["tau_low"] is not None and grade["tau_low"] > 0
+
+
 def best_graded(grades):
-    """The grade row of the score that tracks a measured curve best, or None when none agrees
-    with it (no grade, or every mean tau <= 0). Highest mean tau first; on a tie (common with
-    few n: every tau is +-1 over two) the higher interval's lower end, then rho, then the
-    larger share of hits; then the earlier in PREDICTORS and MEASURED."""
-    candidates = [g for g in grades if g["tau"] is not None and g["tau"] > 0]
+    """The grade row of the score that tracks a measured curve best, or None when none is
+    `trusted`. Highest mean tau first; on a tie (common with few n: every tau is +-1 over two)
+    the higher interval's lower end, then rho, then the larger share of hits; then the earlier
+    in PREDICTORS and MEASURED."""
+    candidates = [g for g in grades if trusted(g)]
     if not candidates:
         return None
     return max(candidates, key=lambda g: (
@@ -152,7 +158,8 @@ def recommend(grades, score_rows, direction):
     n = _argmax({k: statistics.fmean(v) for k, v in values.items()})
     if best is None:
         why = ("no measured transfer curve to grade the scores against" if not grades else
-               "no score's ranking of n agrees with the measured curves (every mean tau <= 0)")
+               "no score's ranking of n agrees with the measured curves beyond chance (no "
+               "Kendall tau's 95 % interval lies above 0; one replicate gives no interval)")
         return {"n": n, "strategy": catalog.strategy("transfer", False), "score": name,
                 "graded": False, "reason": f"ungraded: {why}"}
     return {"n": n, "strategy": best["strategy"], "score": name, "graded": True,
