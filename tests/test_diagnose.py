@@ -176,8 +176,9 @@ def test_grade_gives_each_score_its_interval_and_whether_it_picks_the_best_n():
     taus = [1.0, 1.0, third]
     half = scipy_stats.t.ppf(0.975, 2) * np.std(taus, ddof=1) / math.sqrt(3)
     assert logme["tau"] == pytest.approx(np.mean(taus))
-    assert (logme["tau_low"], logme["tau_high"]) == pytest.approx(
-        (np.mean(taus) - half, np.mean(taus) + half))
+    # The t-interval reaches above 1 here; a rank correlation cannot, so it is clipped there.
+    assert np.mean(taus) + half > 1
+    assert (logme["tau_low"], logme["tau_high"]) == pytest.approx((np.mean(taus) - half, 1.0))
     assert logme["replicates"] == 3 and logme["strategy"] == "fine_tune"
     assert (logme["score_best_n"], logme["measured_best_n"], logme["picks_best"]) == (2, 2, True)
     assert (logme["hits"], logme["units"]) == (3, 3)
@@ -384,3 +385,19 @@ def test_diagnose_a_trained_net_on_a_folder_dataset(tmp_path, monkeypatch):
     refused("no diagnostics/scores.json there", graded=[str(tmp_path)])
     refused("3 classes and --train_images=3; the scores need 2 or more classes of at least 2 "
             "images each: pass --train_images=6", train_images=3)
+
+
+@pytest.mark.parametrize("model_name", ["resnet_mini", "vit_mini", "mobilenetv3_mini"])
+def test_features_of_every_cut_point_of_the_other_backbones(model_name):
+    """Every family's cut points give one finite vector per image (conv maps and token maps
+    pooled), and a score reads them."""
+    from keras_transfer import catalog
+    net = backbones.build(backbones.architecture(model_name, CLASSES), name=model_name)
+    ns = list(range(1, catalog.max_n(model_name) + 1))
+    images, labels = coloured_images(12, seed=7)
+    got, _ = F.features(net, ns, batches(images, labels, size=4))
+    assert list(got) == ns
+    for n, f in got.items():
+        assert f.ndim == 2 and len(f) == 12 and f.shape[1] > 1 and np.isfinite(f).all(), n
+    assert math.isfinite(layer_scores.score_features(got[ns[-1]], labels, got[ns[-1]],
+                                                     labels)["logme"])

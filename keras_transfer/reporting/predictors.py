@@ -111,9 +111,13 @@ def _grade_one(curves, measured):
 
 
 def _estimate(name, estimate):
+    """The mean and interval of a rank correlation; the t-interval clipped to [-1, 1], where
+    every rank correlation lies (over 3 replicates its half-width can exceed 1)."""
     if estimate is None:  # every curve constant: no order to grade
         return {name: None, f"{name}_low": None, f"{name}_high": None}
-    return {name: estimate.mean, f"{name}_low": estimate.low, f"{name}_high": estimate.high}
+    clip = lambda v: None if v is None else min(1.0, max(-1.0, v))  # noqa: E731
+    return {name: estimate.mean, f"{name}_low": clip(estimate.low),
+            f"{name}_high": clip(estimate.high)}
 
 
 def _argmax(curve):
