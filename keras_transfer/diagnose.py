@@ -5,13 +5,12 @@ predicted to be, without training a transfer net.
     python -m keras_transfer.diagnose --workdir=runs/natural_manmade --replicate=0 --direction=both
 
 For each replicate's base A (direction AB), its features at each n on half B's training images
-give the transferability scores (LogME, H-score, shrinkage H-score, and the k-NN and
-linear-probe accuracies tested on half B's validation images), its own head gives LEEP and NCE,
-and linear and debiased CKA compare base A's features with base B's at each n on half B's
-validation images (BA: the same with the halves swapped). Where the workdir holds measured
-A<n>B and A<n>B+ nets, each score is graded by how well its ranking of n agrees with theirs.
-Writes WORKDIR/diagnostics/scores.json and scores.md; the recommended cut point is a
-prediction of the best-graded score, never a measurement.
+give the transferability scores (LogME, H-score, shrinkage H-score, k-NN and linear-probe
+accuracies on half B's validation images; again on K images per class for each K of the
+dataset-size study), its head LEEP and NCE; CKA compares the nets' layers
+(`diagnostics.similarity`). Each score is graded against the measured A<n>B and A<n>B+ nets.
+Writes WORKDIR/diagnostics/scores.{json,md}; the recommendation is a prediction, never a
+measurement.
 
 For a new dataset, a trained net of --model scored on the dataset's classes (or one half of a
 --split), graded by the sweeps it can see (--graded, default every runs/*/diagnostics):
@@ -48,17 +47,14 @@ def define_flags():
     flags.DEFINE_string("model", "caffenet_mini", "With --source: the net's architecture.")
     flags.DEFINE_string("dataset", "synthetic", "With --source: the target data, 'synthetic', "
                         "'folder:PATH' (PATH/train/<class>/, PATH/val/<class>/) or 'tfds:NAME'.")
-    flags.DEFINE_string("split", "none", "With --source: 'none' (every class of --dataset is "
-                        "the target), or a split (natural_manmade, random, FILE.json) whose "
-                        "--half is the target.")
+    flags.DEFINE_string("split", "none", "With --source: 'none' (every class is the target) "
+                        "or a split (natural_manmade, random, FILE.json), --half the target.")
     flags.DEFINE_enum("half", "B", ["A", "B"], "With --source and --split: the target half.")
-    flags.DEFINE_string("out_dir", None, "With --source: where scores.json and scores.md go "
-                        "(default runs/diagnose_<dataset>).")
+    flags.DEFINE_string("out_dir", None, "With --source: where scores.{json,md} go.")
     flags.DEFINE_list("graded", None, "With --source: the workdirs whose diagnostics grade "
                       "the scores (default: every runs/*/ with diagnostics/scores.json).")
-    flags.DEFINE_integer("train_images", 1024, "Training images of the target half the scores "
-                         "read: the first ceil(N / classes) of each class (data.Source."
-                         "train_sample).", lower_bound=2)
+    flags.DEFINE_integer("train_images", 1024, "Training images of the target the scores "
+                         "read: the first ceil(N / classes) of each class.", lower_bound=2)
 
 
 def check_workdir(workdir, replicate, direction):
@@ -148,15 +144,20 @@ def diagnose(workdir, replicate=None, direction="AB", layers="", data_dir=None,
     print(f"diagnose {workdir}: {model_name} on {recorded['dataset']}, split {split_name}; "
           f"replicates {replicates}, directions {', '.join(directions)}, n = "
           f"{','.join(map(str, ns))}", flush=True)
+    # The dataset-size study's K (--target_per_class): the scores again on K images per class,
+    # graded against the transfer nets trained on K.
+    sizes = [None, *sorted({int(r["target_per_class"]) for r in rows
+                            if r.get("target_per_class") and r.get("kind") == "transfer"})]
     score_rows, heads, bases = [], [], {}
     for r in replicates:
         bases.update({(r, f"base{half}"): transfer.load_source(paths[(r, half)])
                       for half in "AB"})
         for d in directions:
-            got, head = diagnose_direction(bases, d, r, ns, source, split, recorded,
-                                           train_images)
-            score_rows += got
-            heads.append(head)
+            for k in sizes:
+                got, head = diagnose_direction(bases, d, r, ns, source, split, recorded,
+                                               train_images, k)
+                score_rows += got
+                heads += [head] if k is None else []
     similarity_rows, matrices = compare(workdir, bases, replicates, directions, ns, source,
                                         split)
     on_diagonal = {(s["replicate"], s["direction"], s["n"]): s for s in similarity_rows
@@ -188,8 +189,9 @@ def diagnose(workdir, replicate=None, direction="AB", layers="", data_dir=None,
 
 
 def diagnose_direction(bases, direction, replicate, ns, source, split, recorded,
-                       train_images):
-    """(score rows, head row) of base <direction[0]>'s features on half <direction[1]>."""
+                       train_images, k=None):
+    """(score rows, head row) of base <direction[0]>'s features on half <direction[1]>; with
+    `k`, on the first k training images of each class (the dataset-size study's K)."""
     from keras_transfer.diagnostics import layer_scores
     from keras_transfer.experiment.config import EVAL_BATCH
     from keras_transfer.reporting import layer_diagnostics as L
@@ -200,11 +202,11 @@ def diagnose_direction(bases, direction, replicate, ns, source, split, recorded,
                          f"direction {direction} needs a target half of 2 or more")
     model = bases[(replicate, f"base{base}")]
     size = int(model.input_shape[1])
-    train = source.train_sample(classes, EVAL_BATCH, size, recorded.get("train_per_class"),
-                                size=train_images)
+    per_class = min(filter(None, (k, recorded.get("train_per_class"))), default=None)
+    train = source.train_sample(classes, EVAL_BATCH, size, per_class, size=train_images)
     test = source.eval(classes, EVAL_BATCH, size)
     print(f"r{replicate} {direction}: base {base}'s features on half {target} "
-          f"({len(classes)} classes)", flush=True)
+          f"({len(classes)} classes{f', K = {k}' if k else ''})", flush=True)
 
     def progress(row):
         print(f"  n={row['n']}  " + "  ".join(
@@ -214,7 +216,8 @@ def diagnose_direction(bases, direction, replicate, ns, source, split, recorded,
     rows = layer_scores.score_layers(model, ns, train, test, progress)
     head = {"replicate": replicate, "direction": direction,
             **layer_scores.score_head(model, train)}
-    return [{"replicate": replicate, "direction": direction, **row} for row in rows], head
+    return [{"replicate": replicate, "direction": direction, "target_per_class": k, **row}
+            for row in rows], head
 
 
 def compare(workdir, bases, replicates, directions, ns, source, split):
@@ -290,9 +293,9 @@ def diagnose_source(path, model_name, dataset, split_spec, half, layers="", data
                                         for k in layer_scores.LAYER_SCORES), flush=True))
     rows = [{"replicate": "—", "direction": "source→target", **row} for row in rows]
     mine = F.features(net, ns, test)[0]  # how alike the source's own layers are on the target
-    # Only the scores a lone net gives (CKA needs a second base) can pick its cut point.
+    # Only the scores a lone net gives (CKA needs a second base), graded on the full halves.
     grades = [g for found in grading.values() for g in found
-              if g["score"] in layer_scores.LAYER_SCORES]
+              if g["score"] in layer_scores.LAYER_SCORES and g.get("target_per_class") is None]
     rec = predictors.recommend(grades, rows, "source→target")
     best = predictors.best_graded(grades)
     if best is not None:
@@ -304,8 +307,7 @@ def diagnose_source(path, model_name, dataset, split_spec, half, layers="", data
                "graded_by": sorted(grading), "grading": grades,
                "recommendations": {"source→target": rec}, "similarity": [],
                "matrices": [{"direction": "source→target", **similarity.matrix(mine, mine, ns)}],
-               "matrix_label": "the source's layers against each other on the target's "
-                               "validation images",
+               "matrix_label": "the source's layers against each other, target images",
                "seconds": round(time.time() - start, 1)}
     text = L.scores_markdown(summary, (
         f"# Layer diagnostics of {path} on {target}",

@@ -293,7 +293,6 @@ def write_report(workdirs, out_dir=None, margin=F.MARGIN, pool_recipes=False):
     if len(paths) == 1:
         workdir = os.path.dirname(os.path.abspath(paths[0]))
         tensorboard_view.update(workdir)
-        tensorboard_view.remove_events(out_dir)  # where earlier versions put the images
         tensorboard_view.write_images(os.path.join(tensorboard_view.view_dir(workdir),
                                                    tensorboard_view.REPORT_RUN), pngs, step)
     else:

@@ -57,3 +57,27 @@ def test_only_the_owner_resumes_and_damage_is_detected(tmp_path):
     left = sorted(os.listdir(directory))
     assert "stale-ckpt-000001.weights.h5" in left and "stale-ckpt-000001.json" in left
     assert checkpoints.checkpoint_paths(directory) == []
+
+
+def test_a_checkpoint_without_the_dropout_states_is_set_aside(tmp_path):
+    """A net with dropout saves its seed-generator states in the checkpoint; a file without
+    them (not one this version writes), its checksum intact, is set aside like a damaged one
+    and the run starts from its own initialisation."""
+    import h5py
+    from keras_transfer import files
+    directory = str(tmp_path / "checkpoints")
+    owner = {"net": "r0/A3B", "config_hash": "aaaa"}
+    model = small_model()
+    assert checkpoints.rng_states(model)  # dropout 0.5 in fc6 and fc7
+    save_interval(checkpoints.Checkpointer(directory, owner=owner), model, 0)
+    path = os.path.join(directory, "ckpt-000001.weights.h5")
+    with h5py.File(path, "a") as f:
+        del f[checkpoints.RNG_KEY]
+    files.write_json(path[:-len(".weights.h5")] + ".json",
+                     {"owner": owner, "sha256": files.file_sha256(path)})
+    fresh = small_model()
+    initial = [np.array(w) for w in fresh.get_weights()]
+    assert checkpoints.Checkpointer(directory, owner=owner).restore(fresh) == 0
+    assert "unreadable-ckpt-000001.weights.h5" in os.listdir(directory)
+    for a, b in zip(fresh.get_weights(), initial):
+        np.testing.assert_array_equal(a, b)

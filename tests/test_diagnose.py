@@ -401,3 +401,26 @@ def test_features_of_every_cut_point_of_the_other_backbones(model_name):
         assert f.ndim == 2 and len(f) == 12 and f.shape[1] > 1 and np.isfinite(f).all(), n
     assert math.isfinite(layer_scores.score_features(got[ns[-1]], labels, got[ns[-1]],
                                                      labels)["logme"])
+
+
+def test_grade_per_k_of_the_dataset_size_study():
+    """Scores on K images per class are graded against the transfer nets trained on K, the
+    full half's against the full half's; the recommendation reads the full half only."""
+    full = measured_rows()
+    sized = [{**r, "target_per_class": 5, "top1_best10": None if r["top1_best10"] is None
+              else 1 - r["top1_best10"]} for r in full]  # the reverse order over n at K = 5
+    scores = score_rows() + [{**r, "logme": -r["logme"], "knn": -r["knn"],
+                              "target_per_class": 5} for r in score_rows()]
+    grades = {(g["score"], g["measured"], g["target_per_class"]): g
+              for g in predictors.grade(scores, full + sized)}
+    assert set(grades) == {(s, m, k) for s in ("logme", "knn") for m in ("AnB", "AnB+")
+                           for k in (None, 5)}
+    # Negated scores against reversed curves rank exactly as the full half's do.
+    for key, g in grades.items():
+        if key[2] == 5:
+            same = grades[(key[0], key[1], None)]
+            assert (g["tau"], g["hits"], g["picks_best"]) == pytest.approx(
+                (same["tau"], same["hits"], same["picks_best"]))
+    assert grades[("knn", "AnB", 5)]["measured_best_n"] == 4  # 1 - curve peaks at n = 4
+    rec = predictors.recommend(list(grades.values()), scores, "AB")
+    assert (rec["n"], rec["score"]) == (2, "logme")  # the full half's pick, as without K

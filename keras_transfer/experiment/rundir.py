@@ -222,10 +222,8 @@ def sync_results(workdir):
     rows = results.read_results(workdir)
     runs = os.path.join(workdir, RUNS)
     finished = {}  # run_dir -> its result.json
-    # runs/r<replicate>/<net>/ (and runs/<net>/ of workdirs written before replicates)
-    for result_path in sorted(
-            glob.glob(os.path.join(glob.escape(runs), "*", RESULT))
-            + glob.glob(os.path.join(glob.escape(runs), "*", "*", RESULT))):
+    # runs/r<replicate>/<net>/
+    for result_path in sorted(glob.glob(os.path.join(glob.escape(runs), "*", "*", RESULT))):
         result = read_result(result_path)
         if result is not None and result.get("status") != IMPORTED:
             finished[result.get("run_dir")] = result

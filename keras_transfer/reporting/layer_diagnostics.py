@@ -75,10 +75,15 @@ def grading_lines(grading):
              "mean curves (✓ where they agree); hits: the replicate and direction curves "
              "where they agree. tau near +1: the score orders the cut points as the measured "
              "nets do; near 0: no better than chance; negative: the reverse order.", ""]
+    sized = any(g.get("target_per_class") for g in grading)  # the dataset-size study's K
+    if sized:
+        lines += ["K: the target's training images per class of the measured nets and of the "
+                  "scores (all: the full half).", ""]
     return lines + F.markdown_table(
-        ["score", "measured", "Kendall tau", "Spearman rho", "best n (score / measured)",
-         "hits"],
-        [[LABELS[g["score"]], g["measured"], _interval(g, "tau"), _interval(g, "rho"),
+        [*(["K"] if sized else []), "score", "measured", "Kendall tau", "Spearman rho",
+         "best n (score / measured)", "hits"],
+        [[*([g.get("target_per_class") or "all"] if sized else []), LABELS[g["score"]],
+          g["measured"], _interval(g, "tau"), _interval(g, "rho"),
           f"{g['score_best_n']} / {g['measured_best_n']}" + (" ✓" if g["picks_best"] else ""),
           f"{g['hits']} of {g['units']}"] for g in grading])
 
@@ -109,9 +114,10 @@ def scores_markdown(summary, intro):
                if any(s.get(c) is not None for s in summary["scores"])]
     title, paragraph = intro
     lines = [title, "", paragraph, "", "## Scores by cut point", ""]
-    lines += F.markdown_table(["replicate", "direction", "n", *(LABELS[c] for c in columns)],
-                              [[s["replicate"], s["direction"], s["n"],
-                                *(number(s.get(c)) for c in columns)]
+    lines += F.markdown_table(["replicate", "direction", "K", "n",
+                               *(LABELS[c] for c in columns)],
+                              [[s["replicate"], s["direction"], s.get("target_per_class") or
+                                "all", s["n"], *(number(s.get(c)) for c in columns)]
                                for s in summary["scores"]])
     lines += ["## The source head (one number per net, whatever n)", ""]
     lines += F.markdown_table(["replicate", "direction", *(LABELS[h] for h in HEAD_SCORES)],
@@ -248,9 +254,9 @@ def scaled(curve):
 def predictor_curves(summary, measured_rows):
     """({score: mean curve over replicates and directions}, {group: measured mean curve})."""
     from keras_transfer.reporting import predictors
-    scores = {}
+    scores, full = {}, [s for s in summary["scores"] if s.get("target_per_class") is None]
     for name in predictors.PREDICTORS:
-        for curve in predictors.score_curves(summary["scores"], name).values():
+        for curve in predictors.score_curves(full, name).values():
             for n, v in curve.items():
                 scores.setdefault(name, {}).setdefault(n, []).append(v)
     measured = {}

@@ -39,17 +39,18 @@ def rank_agreement(scores_by_n, measured_by_n):
             float(scipy_stats.spearmanr(a, b).statistic))
 
 
-def measured_curves(rows, group, target):
-    """{replicate: {n: mean top1_best10}} of the rows' `group` nets trained on `target`."""
+def measured_curves(rows, group, target, k=None):
+    """{replicate: {n: mean top1_best10}} of the rows' `group` nets trained on `target` (on
+    its first k training images per class with `k`, the dataset-size study's K)."""
     cells = {}
-    for row in D.select(rows, group, target=target):
+    for row in D.select(rows, group, target=target, size="full" if k is None else k):
         cells.setdefault(D.replicate(row), {}).setdefault(int(row["n"]), []).append(
             row[D.METRIC])
     return {r: {n: statistics.fmean(v) for n, v in curve.items()} for r, curve in cells.items()}
 
 
 def score_curves(score_rows, name):
-    """{(replicate, direction): {n: value}} of one score."""
+    """{(replicate, direction): {n: value}} of one score (rows of one K)."""
     curves = {}
     for row in score_rows:
         value = row.get(name)
@@ -67,17 +68,20 @@ def grade(score_rows, measured_rows):
     direction) curves whose argmax n is the measured best; picks_best: the argmax of the
     score's mean curve is that of the measured mean curve."""
     out = []
-    for group in MEASURED:
-        measured = {}
-        for direction in sorted({row["direction"] for row in score_rows}):
-            for r, curve in measured_curves(measured_rows, group, direction[1]).items():
-                measured[(r, direction)] = curve
-        for name in PREDICTORS:
-            graded = _grade_one(score_curves(score_rows, name), measured)
-            if graded is not None:
-                fine_tune = group.endswith("+")
-                out.append({"score": name, "measured": group,
-                            "strategy": catalog.strategy("transfer", fine_tune), **graded})
+    for k in sorted({row.get("target_per_class") for row in score_rows},
+                    key=lambda k: -1 if k is None else k):  # the full half first, then each K
+        scored = [row for row in score_rows if row.get("target_per_class") == k]
+        for group in MEASURED:
+            measured = {}
+            for direction in sorted({row["direction"] for row in scored}):
+                for r, curve in measured_curves(measured_rows, group, direction[1], k).items():
+                    measured[(r, direction)] = curve
+            for name in PREDICTORS:
+                graded = _grade_one(score_curves(scored, name), measured)
+                if graded is not None:
+                    fine_tune = group.endswith("+")
+                    out.append({"score": name, "measured": group, "target_per_class": k,
+                                "strategy": catalog.strategy("transfer", fine_tune), **graded})
     return out
 
 
@@ -151,11 +155,14 @@ def recommend(grades, score_rows, direction):
     measured group it tracks; without a grade, the linear probe's argmax with frozen blocks
     (a probe on frozen features is what it measures), marked ungraded. A prediction, never a
     measurement."""
+    # The cut point for the whole target half: grades and scores of the full half, not of K.
+    grades = [g for g in grades if g.get("target_per_class") is None]
     best = best_graded(grades)
     name = best["score"] if best else FALLBACK
     values = {}
     for row in score_rows:
-        if row["direction"] == direction and row.get(name) is not None:
+        if row["direction"] == direction and row.get(name) is not None and \
+                row.get("target_per_class") is None:
             values.setdefault(row["n"], []).append(row[name])
     if not values:
         return None

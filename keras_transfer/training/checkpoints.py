@@ -54,9 +54,12 @@ def _save_rng(model, path):
 
 def _load_rng(model, path):
     states = rng_states(model)
+    if not states:
+        return  # a net without seed generators (no dropout) saves none
     with h5py.File(path, "r") as f:
-        if RNG_KEY not in f:
-            return  # a checkpoint from before the states were kept
+        if RNG_KEY not in f:  # not a checkpoint _save_rng wrote: set aside, never continued
+            raise ValueError(f"it holds no seed-generator states ({RNG_KEY}) for the net's "
+                             f"{len(states)}")
         values = f[RNG_KEY][()]
     if len(values) != len(states):
         raise ValueError(f"{len(values)} seed-generator states for {len(states)} variables")
