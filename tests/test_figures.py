@@ -81,7 +81,7 @@ def crowded(kind):
 
 
 @pytest.mark.parametrize("kind", ["scatter", "line", "errorbar", "text"])
-def test_the_check_catches_a_legend_on_data_and_place_moves_it(kind):
+def test_the_check_catches_a_legend_on_data_and_outside_moves_it(kind):
     fig, ax = crowded(kind)
     found = legend.overlaps(fig)
     assert len(found) == 1
@@ -89,7 +89,7 @@ def test_the_check_catches_a_legend_on_data_and_place_moves_it(kind):
     assert title == "" and leg is ax.get_legend()  # the axes has no title
     assert type(artist).__name__ == {"scatter": "PathCollection", "line": "Line2D",
                                      "errorbar": "LineCollection", "text": "Text"}[kind]
-    assert legend.place(ax) == "upper left"
+    legend.outside(fig, [ax])
     assert legend.overlaps(fig) == []
 
 
@@ -115,22 +115,47 @@ def everywhere(log=False, title="a title"):
     return fig, ax
 
 
-def test_place_goes_outside_or_makes_room_when_no_spot_inside_is_clear():
+def test_outside_gives_each_legend_a_strip_the_axes_make_room_for():
+    """Data from edge to edge: the legend goes right of the axes, which narrow (the figure
+    keeps its size) until the legend ends inside the figure; a grid keeps its arrangement."""
     fig, ax = everywhere()
-    fig.subplots_adjust(right=0.7)
-    assert legend.place(ax) == "right of the axes"  # the figure has room there
-    assert legend.overlaps(fig) == []
-    fig.subplots_adjust(right=0.97)
-    assert legend.place(ax) == "upper left, y range grown"
-    assert ax.get_ylim()[1] > 10.5 and legend.overlaps(fig) == []
-    fig, ax = everywhere(title="")
-    fig.subplots_adjust(top=0.8)
-    assert legend.place(ax) == "above the axes" and legend.overlaps(fig) == []
-    fig, ax = everywhere(log=True)  # no room can be made on a log axis: the figure grows
-    before = ax.get_window_extent(legend.renderer(fig)).bounds
-    assert legend.place(ax).startswith("right, figure widened to")
-    assert fig.get_size_inches()[0] > 6
-    assert ax.get_window_extent(legend.renderer(fig)).bounds == pytest.approx(before)
+    fig.subplots_adjust(left=0.1, right=0.97)
+    before = ax.get_position()
+    (leg,) = legend.outside(fig, [ax])
+    rend = legend.renderer(fig)
+    box, frame = leg.get_window_extent(rend), ax.get_window_extent(rend)
+    assert box.x0 > frame.x1 and box.x1 < fig.bbox.x1 and box.y1 <= frame.y1 + 1
+    assert tuple(fig.get_size_inches()) == (6, 4) and legend.overlaps(fig) == []
+    after = ax.get_position()
+    assert after.x0 == pytest.approx(before.x0) and after.x1 < before.x1
+    # Two panels side by side, one shared legend: beside the right one, the left one's
+    # entries too, once each; both narrowed by the same factor.
+    fig = figures.new_figure((8, 3))
+    left, right = fig.subplots(1, 2)
+    left.plot([0, 1], [0, 1], label="rising")
+    right.plot([0, 1], [1, 0], label="falling")
+    right.plot([0, 1], [0.5, 0.5], label="rising")
+    widths = [a.get_position().width for a in (left, right)]
+    (leg,) = legend.outside(fig, [left, right], shared=True)
+    assert leg.axes is right and [t.get_text() for t in leg.texts] == ["rising", "falling"]
+    assert left.get_legend() is None and legend.overlaps(fig) == []
+    shrunk = [a.get_position().width / w for a, w in zip((left, right), widths)]
+    assert shrunk[0] == pytest.approx(shrunk[1]) and shrunk[0] < 1
+    assert legend.outside(fig, [figures.new_figure((2, 2)).subplots()]) == []  # no entries
+    # Long labels: a strip beside would take over MAX_SIDE of the width, so the legend goes
+    # in a row below, in columns, under the x label; the axes are shortened, not narrowed.
+    fig, ax = everywhere()
+    ax.set_xlabel("an x label")
+    for k in range(4):
+        ax.plot([0, 10], [k, k], label=f"a longer label, quantity {k}")
+    fig.subplots_adjust(left=0.1, right=0.97, bottom=0.12)
+    before = ax.get_position()
+    (leg,) = legend.outside(fig, [ax])
+    rend = legend.renderer(fig)
+    box = leg.get_window_extent(rend)
+    assert leg._ncols > 1 and box.y1 < ax.xaxis.label.get_window_extent(rend).y0
+    after = ax.get_position()
+    assert after.width == pytest.approx(before.width) and after.height < before.height
     assert legend.overlaps(fig) == []
 
 

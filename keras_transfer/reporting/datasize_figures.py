@@ -1,7 +1,7 @@
 """The dataset-size figures (matplotlib's Agg canvas, no pyplot state), drawn only when the rows
 have such nets: datasize.png (top-1 vs target images per class K) and reduced.png (the
 reduced-volume nets vs k), both 900x450 (9 in, so the README shows 9-point text at its size).
-Legends go where they cover no data (`legend.place`). Error bars are 95 % t-intervals over
+One legend right of the panels (`legend.outside`). Error bars are 95 % t-intervals over
 replicate blocks.
 """
 
@@ -75,7 +75,7 @@ def datasize_figure(rows):
         empty(axes[0], "no K-limited nets (--target_per_class) in the results")
     axes[0].set_ylabel(f"top-1 on the target half ({F.METRIC})", fontsize=LABEL)
     fig.subplots_adjust(left=0.09, right=0.98, top=0.92, bottom=0.12, wspace=0.08)
-    legend.place_shared(axes, ncols=(1, 2))
+    legend.outside(fig, axes, shared=True)
     return fig
 
 
@@ -113,7 +113,7 @@ def reduced_figure(rows):
         finish(ax, f"all classes, k images per class ({'log' if log else 'linear'} x)")
     fig.axes[0].set_ylabel(f"top-1 ({F.METRIC})", fontsize=LABEL)
     fig.subplots_adjust(left=0.1, right=0.98, top=0.92, bottom=0.12, wspace=0.06)
-    legend.place_shared(fig.axes, ncols=(1, 3))
+    legend.outside(fig, fig.axes, shared=True)
     return fig
 
 

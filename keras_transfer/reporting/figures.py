@@ -6,9 +6,8 @@ per target on the natural/man-made split; random_filters.png is (b), random froz
 all-class base, above (c), each of them and the random-split transfer relative to its own base.
 Sizes are fixed (no tight bounding box) and at most 8 in wide, so the README shows them at their
 own pixels and 9-point text stays readable: transfer.png is 800x700, natural_manmade.png 700x450,
-random_filters.png 700x700, decomposition.png 800x500. A legend goes where it covers no data
-(`legend.place`); only when no spot in or beside its axes is clear does a figure grow to the
-right. Error bars are 95 % t-intervals over replicate blocks (`decomposition`); a net whose
+random_filters.png 700x700, decomposition.png 800x500. A legend goes right of its axes, in a strip
+the axes give up (`legend.outside`): nothing can be under it. Error bars are 95 % t-intervals over replicate blocks (`decomposition`); a net whose
 convergence diagnostic says it had not converged is drawn as a hollow dashed ring.
 """
 
@@ -135,8 +134,7 @@ def transfer_figure(rows):
     finish(bottom, "", f"mean top-1 ({interval_label(means)})")
     _xaxis(bottom, D.axis(rows))
     fig.subplots_adjust(left=0.1, right=0.97, top=0.94, bottom=0.09, hspace=0.08)
-    legend.place(top, ncols=(3, 2, 1))
-    legend.place(bottom)
+    legend.outside(fig, [top, bottom])
     return fig
 
 
@@ -182,7 +180,7 @@ def natural_manmade_figure(rows):
            f"top-1 ({F.METRIC})")
     _xaxis(ax, D.axis(rows))
     fig.subplots_adjust(left=0.12, right=0.97, top=0.92, bottom=0.13)
-    legend.place(ax, ncols=(1, 2))
+    legend.outside(fig, [ax])
     return fig
 
 
@@ -205,8 +203,7 @@ def random_filters_figure(rows):
     _xaxis(top, D.axis(rows))
     relative_panel(bottom, rows)
     fig.subplots_adjust(left=0.12, right=0.97, top=0.95, bottom=0.08, hspace=0.42)
-    legend.place(top, ncols=(1, 3))
-    legend.place(bottom, ncols=(1, 2))
+    legend.outside(fig, [top, bottom])
     return fig
 
 
@@ -238,7 +235,7 @@ def decomposition_figure(rows):
     finish(ax, f"Decomposition, paired within replicates ({label})",
            "difference in top-1 (95 % CI)")
     fig.subplots_adjust(left=0.1, right=0.97, top=0.92, bottom=0.11)
-    legend.place(ax, ncols=(2, 1))
+    legend.outside(fig, [ax])
     return fig
 
 
@@ -266,7 +263,7 @@ def strategies_figure(rows):
     bars = interval_label([e for curve in found.values() for e in curve.values()])
     finish(ax, f"Adaptation strategies, transfer nets ({label})", f"top-1 ({F.METRIC}), {bars}")
     fig.subplots_adjust(left=0.1, right=0.97, top=0.92, bottom=0.11)
-    legend.place(ax, ncols=(1, 2))
+    legend.outside(fig, [ax])
     return fig
 
 

@@ -241,7 +241,7 @@ def cka_figure(summary):
     right.set_ylim(-0.05, 1.15)
     G.finish(right, "(b) CKA at layer n", "debiased CKA (95 % CI)")
     fig.subplots_adjust(left=0.08, right=0.98, top=0.9, bottom=0.14, wspace=0.3)
-    legend.place(right, ncols=(1, 2))
+    legend.outside(fig, [right])
     return fig
 
 
@@ -298,9 +298,8 @@ def predictors_figure(summary, measured_rows):
         ax.set_ylim(-0.05, 1.05)
         G.finish(ax, f"Scores vs measured {group}",
                  "scaled to [0, 1] over n" if group == "AnB" else None)
-    fig.subplots_adjust(left=0.08, right=0.78, top=0.9, bottom=0.14, wspace=0.08)
-    # Outside the axes, in the strip kept free for it: nothing can be under it.
-    axes[1].legend(loc="upper left", bbox_to_anchor=(1.03, 1.0), fontsize=legend.FONT)
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.9, bottom=0.14, wspace=0.08)
+    legend.outside(fig, list(axes), shared=True)
     return fig
 
 

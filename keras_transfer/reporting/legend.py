@@ -1,12 +1,12 @@
-"""Legends that cover nothing: `place` puts an axes' legend in the first spot where nothing is
-under it, and `overlaps` measures a finished figure (the tests use it on every figure).
+"""Legends that cover nothing by construction: `outside` puts each legend in a strip right of
+the axes, which the axes give up (the figure keeps its size), so no data can be under it; and
+`overlaps` measures a finished figure (the tests use it on every figure).
 
 Measured in display pixels after a draw: the legend's window extent against every scatter point
 (with its marker's radius), line vertex and segment (axhline, error-bar caps and bars
 included, each clipped to its axes), every text (annotations, titles, axis and tick labels),
 every other legend, every other axes (drawn later, it would hide an axes' legend) and the
-figure's edge. Grid lines do not count. loc="best" is not used: it
-minimises the overlap rather than excluding it, and it ignores collections such as error bars.
+figure's edge. Grid lines do not count.
 """
 
 import numpy as np
@@ -17,12 +17,9 @@ from matplotlib.transforms import Bbox
 
 FONT = 9          # legend text size in points
 PAD_PX = 2.0      # something this close to a legend's frame counts as under it
-INSIDE = ("upper left", "upper right", "lower left", "lower right", "upper center",
-          "lower center", "center left", "center right", "center")
-GAP = 0.02        # axes fraction between an axes and a legend outside it
+GAP_PX = 10.0     # between an axes and its legend, and between the legend and the figure's edge
+MAX_SIDE = 0.3    # the most of a figure's width a legend strip beside the axes may take
 NO_LINE = ("None", "none", "", " ")
-MAX_ROOM = 0.3    # the most of an axes' height given up to make room for its legend
-SLACK_PX = 16.0   # room beyond the legend's height: its distance from the frame, marker radii
 
 
 def renderer(fig):
@@ -171,125 +168,70 @@ def overlaps(fig):
     return out
 
 
-def _widen(fig, ax, width_px):
-    """Adds width_px to the figure's right, every axes keeping its size and place in pixels;
-    returns the new strip's left edge in ax's axes coordinates."""
-    old_w, h = fig.get_size_inches()
-    new_w = old_w + width_px / fig.dpi
-    for other in fig.axes:
-        pos = other.get_position()
-        other.set_position([pos.x0 * old_w / new_w, pos.y0, pos.width * old_w / new_w,
-                            pos.height])
-    fig.set_size_inches(new_w, h)
+def outside(fig, axes, shared=False):
+    """Legends outside `axes`, in room the figure's axes give up (the figure keeps its size);
+    returns them.
+
+    Each axes gets a legend of its own entries, or with shared=True one legend of every entry
+    once. A legend goes in a strip right of its axes (a shared one beside the top axes of the
+    rightmost column) when that strip takes at most MAX_SIDE of the figure's width: every
+    axes is narrowed in proportion (a grid keeps its arrangement). A wider one (long labels)
+    goes in a row below the axes, in as many columns as fit, and every axes is lowered less.
+    Call it last, once the layout is final; a legend taller than its axes would run off the
+    figure, which `overlaps` reports.
+    """
+    if shared:
+        entries = {}
+        for ax in axes:
+            for handle, label in zip(*handles_labels(ax)):
+                entries.setdefault(label, handle)
+        boxes = {ax: ax.get_position() for ax in axes}
+        owner = max(axes, key=lambda ax: (round(boxes[ax].x1, 3), boxes[ax].y1))
+        owners = [(owner, list(entries.values()), list(entries))]
+    else:
+        owners = [(ax, *handles_labels(ax)) for ax in axes]
+    owners = [(ax, handles, labels) for ax, handles, labels in owners if handles]
+    if not owners:
+        return []
+    kw = {"fontsize": FONT, "framealpha": 0.9, "borderaxespad": 0.0}
+    legends = [ax.legend(h, labels, loc="upper left", **kw) for ax, h, labels in owners]
     rend = renderer(fig)
-    strip = old_w * fig.dpi
-    return (strip - ax.get_window_extent(rend).x0) / ax.get_window_extent(rend).width
+    width = max(leg.get_window_extent(rend).width for leg in legends)
+    if width + 2 * GAP_PX <= MAX_SIDE * fig.bbox.width or len(owners) > 1:
+        _make_room(fig, x_limit=1.0 - (width + 2 * GAP_PX) / fig.bbox.width)
+        renderer(fig)
+        for leg, (ax, _, _) in zip(legends, owners):
+            leg.set_bbox_to_anchor((1.0 + GAP_PX / ax.bbox.width, 1.0), ax.transAxes)
+        return legends
+    (ax, handles, labels), = owners
+    for ncol in range(len(handles), 0, -1):  # the fewest rows that fit the figure's width
+        leg = ax.legend(handles, labels, loc="lower center", ncol=ncol, **kw)
+        box = leg.get_window_extent(renderer(fig))
+        if box.width + 2 * GAP_PX <= fig.bbox.width or ncol == 1:
+            break
+    _make_room(fig, y_limit=(box.height + 2 * GAP_PX) / fig.bbox.height)
+    leg.set_bbox_to_anchor((0.5, GAP_PX / fig.bbox.height), fig.transFigure)
+    return [leg]
 
 
-def _spot(ax, handles, labels, ncols, kw):
-    """The first clear spot inside ax (each ncol in ncols), else right of or above it in the
-    room the figure already has; None (and no legend) when there is none."""
-    fig = ax.figure
+def _make_room(fig, x_limit=None, y_limit=None):
+    """Narrows every axes in proportion so the rightmost ends at x_limit, or raises and
+    shortens them so the lowest one's x labels clear y_limit (figure fractions)."""
+    boxes = [ax.get_position() for ax in fig.axes]
+    if x_limit is not None:
+        left, right = min(b.x0 for b in boxes), max(b.x1 for b in boxes)
+        scale = min(1.0, (x_limit - left) / (right - left))
+        for ax, box in zip(fig.axes, boxes):
+            ax.set_position([left + (box.x0 - left) * scale, box.y0, box.width * scale,
+                             box.height])
+        return
     rend = renderer(fig)
-    obstacles = _obstacles(fig, rend, None, ax)
-    frame = ax.get_window_extent(rend)
-
-    def clear(leg, where, bbox=None, inside=False):
-        leg.set_loc(where)
-        leg.set_bbox_to_anchor(bbox, ax.transAxes if bbox else None)
-        box = leg.get_window_extent(rend)
-        fits = not inside or (box.x0 >= frame.x0 and box.x1 <= frame.x1 and box.y0 >= frame.y0
-                              and box.y1 <= frame.y1)
-        return fits and not _covered(box, fig, obstacles)
-
-    for ncol in ncols:
-        leg = ax.legend(handles, labels, ncol=ncol, **kw)
-        for where in INSIDE:
-            if clear(leg, where, inside=True):
-                return where
-    for ncol in sorted(ncols):
-        leg = ax.legend(handles, labels, ncol=ncol, **kw)
-        if clear(leg, "upper left", (1 + GAP, 1.0)):
-            return "right of the axes"
-    for ncol in sorted({len(handles), *ncols}, reverse=True):
-        leg = ax.legend(handles, labels, ncol=ncol, **kw)
-        if clear(leg, "lower center", (0.5, 1 + GAP)):
-            return "above the axes"
-    ax.get_legend().remove()
-    return None
-
-
-def _headroom(ax, handles, labels, ncols, kw):
-    """Makes room inside ax by growing its y range above or below the data (by at most
-    MAX_ROOM of its height) and puts the legend there; None (limits restored) if that fails."""
-    if ax.get_yscale() != "linear":
-        return None
-    fig = ax.figure
-    rend = renderer(fig)
-    frame = ax.get_window_extent(rend)
-    lo, hi = ax.get_ylim()
-    for ncol in sorted(ncols, reverse=True):  # the widest legend is the lowest
-        leg = ax.legend(handles, labels, ncol=ncol, **kw)
-        share = (leg.get_window_extent(rend).height + SLACK_PX) / frame.height
-        if share > MAX_ROOM:
-            continue
-        span = (hi - lo) / (1 - share)
-        for limits, side in (((lo, lo + span), "upper"), ((hi - span, hi), "lower")):
-            ax.set_ylim(*limits)
-            for where in (f"{side} left", f"{side} right", f"{side} center"):
-                leg.set_loc(where)
-                box = leg.get_window_extent(renderer(fig))
-                if frame.y0 <= box.y0 and box.y1 <= frame.y1 and not overlaps(fig):
-                    return f"{where}, y range grown"
-        ax.set_ylim(lo, hi)
-    ax.get_legend().remove()
-    return None
-
-
-def place(ax, handles=None, labels=None, ncols=(1,), make_room=True, **kw):
-    """Gives ax a legend where it covers nothing (`overlaps`) and returns where: the first clear
-    spot inside the axes (for each ncol in ncols), else right of or above it; else, unless
-    make_room is False (then None, no legend), room made inside by growing the y range, or
-    last a strip added to the figure's right (the figure grows, every axes keeps its pixels).
-    Call it last, once the axes' limits and the figure's layout are final."""
-    if handles is None:
-        handles, labels = handles_labels(ax)
-    if not handles:
-        return None
-    if ax.get_legend() is not None:
-        ax.get_legend().remove()
-    kw = {"fontsize": FONT, "framealpha": 0.9, **kw}
-    where = _spot(ax, handles, labels, ncols, kw)
-    if where or not make_room:
-        return where
-    where = _headroom(ax, handles, labels, ncols, kw)
-    if where:
-        return where
-    fig = ax.figure
-    leg = ax.legend(handles, labels, ncol=min(ncols), **kw)
-    rend = renderer(fig)
-    frame = ax.get_window_extent(rend)
-    x = _widen(fig, ax, leg.get_window_extent(rend).width + 2 * GAP * frame.width)
-    leg.set_loc("upper left")
-    leg.set_bbox_to_anchor((x + GAP, 1.0), ax.transAxes)
-    return f"right, figure widened to {fig.get_size_inches()[0]:.1f} in"
-
-
-def place_shared(axes, ncols=(1,), **kw):
-    """One legend for axes that show the same entries: on the first with a clear spot in or
-    beside it, else as `place` makes room on the last."""
-    seen = {}
-    for ax in axes:
-        for handle, label in zip(*handles_labels(ax)):
-            seen.setdefault(label, handle)
-    if not seen:
-        return None
-    handles, labels = list(seen.values()), list(seen)
-    for ax in axes[:-1]:
-        where = place(ax, handles, labels, ncols, make_room=False, **kw)
-        if where:
-            return where
-    return place(axes[-1], handles, labels, ncols, **kw)
+    below = max(0.0, max(box.y0 - ax.get_tightbbox(rend).y0 / fig.bbox.height
+                         for ax, box in zip(fig.axes, boxes)))  # tick and axis labels
+    bottom, top = min(b.y0 for b in boxes), max(b.y1 for b in boxes)
+    scale = min(1.0, (top - y_limit - below) / (top - bottom))
+    for ax, box in zip(fig.axes, boxes):
+        ax.set_position([box.x0, top - (top - box.y0) * scale, box.width, box.height * scale])
 
 
 def check(fig):
