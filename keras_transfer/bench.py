@@ -38,7 +38,7 @@ flags.DEFINE_integer("inter_op_threads", 0, "TF inter-op threads (0: TF's defaul
 flags.DEFINE_float("weight_decay", None, "Override the product's L2 decay (5e-4); 0 matches the "
                    "peer, which trains without decay.")
 flags.DEFINE_bool("fused", False, "One case: the --frozen_layers nets as fused heads of one "
-                  "shared frozen trunk (keras_transfer.nets.groups); img/s counts each image once.")
+                  "shared frozen trunk (keras_transfer.nets.fused); img/s counts each image once.")
 flags.DEFINE_bool("fine_tune", False, "With --fused: the --frozen_layers values are the n of "
                   "fine-tuned nets (AnB+: layers 1..n copied, all layers train) side by side in "
                   "one graph, as the sweep fuses them; img/s counts each image once.")
@@ -83,14 +83,14 @@ def measure(model_name="caffenet", batch=64, frozen_layers=0, num_classes=500,
     recipe = TrainConfig(steps=1000, eval_every=1000, batch_size=batch, jit_compile=jit_compile)
     if fused_heads:
         from keras_transfer.experiment import plan
-        from keras_transfer.nets import groups as net_groups
+        from keras_transfer.nets import fused
         if fine_tune:
             nets = [plan.copied("A", n, "B", True) for n in sorted(fused_heads)]
             source = backbones.build(arch)
         else:
             nets, source = [plan.random_filters(n) for n in sorted(fused_heads)], None
-        heads = net_groups.build_heads(nets, source, arch, range(len(nets)))
-        model = net_groups.fused_model(nets, heads)
+        heads = fused.build_heads(nets, source, arch, range(len(nets)))
+        model = fused.model(nets, heads)
         compile_model(model, recipe, num_classes)
         dataset = dataset.map(lambda x, y: (x, (y,) * len(nets)))
     else:

@@ -3,7 +3,7 @@ weights before and after, and the check that a fused group computes what its net
 
 import numpy as np
 
-from keras_transfer.nets import groups, transfer
+from keras_transfer.nets import fused, transfer
 from keras_transfer.training.recipe import TrainConfig, compile_model
 
 
@@ -30,10 +30,10 @@ def changed(before, after):
 def check_fused_heads(nets, source, arch, names):
     """The fused model of `nets` (frozen heads on one trunk) predicts what each net does alone,
     and each head's blocks 1..n are the source's."""
-    models = groups.build_heads(nets, source, arch, list(range(1, len(nets) + 1)), names)
-    fused = groups.fused_model(nets, models)
+    models = fused.build_heads(nets, source, arch, list(range(1, len(nets) + 1)), names)
+    joined = fused.model(nets, models)
     x = np.random.RandomState(2).randn(4, 32, 32, 3).astype("float32") * 50
-    for alone, together in zip(models, fused.predict(x, verbose=0)):
+    for alone, together in zip(models, joined.predict(x, verbose=0)):
         np.testing.assert_allclose(alone.predict(x, verbose=0), together, rtol=1e-5, atol=1e-6)
     for net, model in zip(nets, models):
         assert transfer.weights_checksum(model, net.n) == transfer.weights_checksum(source, net.n)

@@ -181,7 +181,7 @@ def test_grade_gives_each_score_its_interval_and_whether_it_picks_the_best_n():
     assert (logme["tau_low"], logme["tau_high"]) == pytest.approx((np.mean(taus) - half, 1.0))
     assert logme["replicates"] == 3 and logme["strategy"] == "fine_tune"
     assert (logme["score_best_n"], logme["measured_best_n"], logme["picks_best"]) == (2, 2, True)
-    assert (logme["hits"], logme["units"]) == (3, 3)
+    assert (logme["hits"], logme["curves"]) == (3, 3)
     knn = grades[("knn", "AnB")]
     assert (knn["tau"], knn["tau_low"], knn["tau_high"]) == (-1.0, -1.0, -1.0)
     assert knn["strategy"] == "frozen"
@@ -335,7 +335,8 @@ def colour_tree(root, classes=3, train=6, val=4):
             os.makedirs(root / split / f"class{c}")
             for j in range(count):
                 pixels = np.clip(np.array(base[c]) + rng.normal(0, 30, (30, 40, 3)), 0, 255)
-                Image.fromarray(pixels.astype("uint8")).save(root / split / f"class{c}" / f"{j}.jpg")
+                path = root / split / f"class{c}" / f"{j}.jpg"
+                Image.fromarray(pixels.astype("uint8")).save(path)
     return root
 
 

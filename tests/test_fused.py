@@ -10,7 +10,7 @@ import tensorflow as tf
 from keras_transfer.experiment import groups, plan
 from keras_transfer.experiment.config import SweepConfig
 from keras_transfer.nets import alexnet, transfer
-from keras_transfer.nets import groups as net_groups
+from keras_transfer.nets import fused
 from keras_transfer.training import fit
 from keras_transfer.training.recipe import TrainConfig, compile_model
 
@@ -34,7 +34,7 @@ def layer_weights(model, i):
 def train_fused(nets, source, seeds=SEEDS, cache=None, llrd_decay=None, recipe=RECIPE):
     """Trains the group as train_group does (the previous group's model when it has the same
     shape and `cache` holds it); returns the nets' own models holding the trained weights."""
-    models = net_groups.build_heads(nets, source, ARCH, [seeds[n.n] for n in nets])
+    models = fused.build_heads(nets, source, ARCH, [seeds[n.n] for n in nets])
     model, inner = groups.compiled_group(nets, models, ARCH, recipe, {} if cache is None else cache,
                                          llrd_decay)
     model.fit(batches().map(lambda x, y: (x, (y,) * len(nets))), epochs=1, verbose=0)
@@ -235,11 +235,11 @@ def test_a_reused_group_model_starts_from_the_fresh_models_dropout_state(source)
     arch = alexnet.Architecture(num_classes=5, input_size=32, width=0.25, fc_units=32,
                                 dropout=0.5)
     nets = [plan.copied("A", n, "B", True) for n in (2, 3)]
-    first = net_groups.build_heads(nets, source, arch, [21, 21])
+    first = fused.build_heads(nets, source, arch, [21, 21])
     cache = {}
     model, inner = groups.compiled_group(nets, first, arch, RECIPE, cache)
     model.fit(batches().map(lambda x, y: (x, (y,) * len(nets))), epochs=1, verbose=0)
-    fresh = net_groups.build_heads(nets, source, arch, [22, 22])
+    fresh = fused.build_heads(nets, source, arch, [22, 22])
     again, again_inner = groups.compiled_group(nets, fresh, arch, RECIPE, cache)
     assert again is model  # the same shape: reused, not traced again
     from keras_transfer.training import checkpoints

@@ -1,7 +1,7 @@
 """Which nets of a plan train together as one model (a group), and a group's resume state.
 
 A group is the nets that share a source, a target, images per class, fine-tuning and a
-replicate (nets.groups builds its model). It checkpoints in WORKDIR/fused/<group>/ and
+replicate (nets.fused builds its model). It checkpoints in WORKDIR/fused/<group>/ and
 resumes like a single net; stopped after some members were written, it resumes as the group
 it was. Compiled group models are kept for the next group of the same shape.
 """
@@ -13,7 +13,7 @@ import keras
 import tensorflow as tf
 
 from keras_transfer.experiment.config import net_identity
-from keras_transfer.nets import groups as net_groups
+from keras_transfer.nets import fused
 from keras_transfer.nets import transfer
 from keras_transfer.training import checkpoints, fit, recipe
 
@@ -79,7 +79,7 @@ def compiled_group(nets, models, arch, config, cache, llrd_decay=None):
         for variable in model.optimizer.variables:
             variable.assign(tf.zeros_like(variable))
         return model, inner
-    model = net_groups.fused_model(nets, models)
+    model = fused.model(nets, models)
     recipe.compile_model(model, config, arch.num_classes, lr_multipliers=(
         transfer.group_lr_multipliers(model, models, [net.n for net in nets], llrd_decay)
         if llrd else None))

@@ -32,7 +32,7 @@ from keras_transfer.experiment.config import (
     recipe_settings,
     split_seed,
 )
-from keras_transfer.nets import groups as net_groups
+from keras_transfer.nets import fused
 from keras_transfer.nets import transfer
 from keras_transfer.training import convergence, fit, history, summaries
 from keras_transfer.training.recipe import compile_model
@@ -224,7 +224,7 @@ def train_unit(ctx, nets, todo, callbacks=()):
     arch = architecture(config, len(classes))
     grouped = len(nets) > 1
     with ctx.strategy.scope():
-        models = net_groups.build_heads(nets, parents, arch,
+        models = fused.build_heads(nets, parents, arch,
                                         [init_seed(config, m) for m in nets],
                                         [model_name(m.name) for m in nets])
         if grouped:

@@ -1,11 +1,11 @@
-"""How results rows decompose into groups, units and replicates, and the paper's decomposition of
+"""How results rows decompose into groups, strata and replicates, and the paper's decomposition of
 the transfer effect into paired differences with 95 % intervals.
 
 Groups follow Figure 2: "selffer" rows are BnB (B3B and A3A pooled), "transfer" rows AnB (A3B and
-B3A pooled), `fine_tune` adds the "+". A **unit** is (split, split_seed, seed, replicate, target
-half); its **block** is the unit without the target. Within a replicate and target half every
+B3A pooled), `fine_tune` adds the "+". A **stratum** is (split, split_seed, seed, replicate, target
+half); its **block** is the stratum without the target. Within a replicate and target half every
 dependant shares its base's run, its fresh-layer init seed and its data order (common random
-numbers), so a difference such as BnB(n) - base is taken inside the unit first: that removes
+numbers), so a difference such as BnB(n) - base is taken inside the stratum first: that removes
 the base's own luck from the comparison. Then, per block, the directions (targets A and B) are
 averaged, treating direction as a fixed factor, not as noise; the t-interval is over blocks
 (df = blocks - 1; with one split and seed that is replicates - 1). Per-direction estimates are
@@ -25,7 +25,7 @@ from keras_transfer.reporting import stats
 METRIC = "top1_best10"
 GROUPS = ("BnB", "BnB+", "AnB", "AnB+")
 KINDS = catalog.KINDS
-# Groups measured once per unit, whatever n is asked: the bases (n = 0) and the base continued
+# Groups measured once per stratum, whatever n is asked: the bases (n = 0) and the base continued
 # for one more budget (every layer copied, n = 8 on CaffeNet), filed at n = 0.
 BASES = ("base", "baseAll", "continued")
 
@@ -109,7 +109,7 @@ def block(row):
     return (str(row["split"]), row["split_seed"], row["seed"], replicate(row))
 
 
-def unit(row):
+def stratum(row):
     return (*block(row), row["target"])
 
 
@@ -159,19 +159,19 @@ def cell_key(group, n, k=None):
 
 
 def index(rows):
-    """{unit: {(group, n, K): [rows]}} of the rows that did not diverge."""
+    """{stratum: {(group, n, K): [rows]}} of the rows that did not diverge."""
     out = {}
     for r in rows:
         if not diverged(r):
             key = cell_key(group_of(r), int(r["n"]), r.get("target_per_class"))
-            out.setdefault(unit(r), {}).setdefault(key, []).append(r)
+            out.setdefault(stratum(r), {}).setdefault(key, []).append(r)
     return out
 
 
 def contrast(rows, contrasts):
-    """Paired estimate of linear contrasts within units.
+    """Paired estimate of linear contrasts within strata.
 
-    contrasts: a list of term lists [(coefficient, (group, n, K)), ...]. A unit's value is the
+    contrasts: a list of term lists [(coefficient, (group, n, K)), ...]. A stratum's value is the
     mean over the contrasts whose every cell it has (e.g. one contrast per n, averaged over n);
     then directions are averaged per block and the interval is over blocks.
     """
@@ -194,7 +194,7 @@ def contrast(rows, contrasts):
 
 
 def paired(rows, plus, minus, ns, k=None):
-    """plus(n) - minus(n) within each unit, averaged over the ns it has (bases at n = 0)."""
+    """plus(n) - minus(n) within each stratum, averaged over the ns it has (bases at n = 0)."""
     return contrast(rows, [[(1, cell_key(plus, n, k)), (-1, cell_key(minus, n, k))]
                            for n in ns])
 

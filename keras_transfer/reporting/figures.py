@@ -6,9 +6,10 @@ per target on the natural/man-made split; random_filters.png is (b), random froz
 all-class base, above (c), each of them and the random-split transfer relative to its own base.
 Sizes are fixed (no tight bounding box) and at most 8 in wide, so the README shows them at their
 own pixels and 9-point text stays readable: transfer.png is 800x700, natural_manmade.png 700x450,
-random_filters.png 700x700, decomposition.png 800x500. A legend goes right of its axes, in a strip
-the axes give up (`legend.outside`): nothing can be under it. Error bars are 95 % t-intervals over replicate blocks (`decomposition`); a net whose
-convergence diagnostic says it had not converged is drawn as a hollow dashed ring.
+random_filters.png 700x700, decomposition.png 800x500. A legend goes right of its axes (or
+below them), in room the axes give up (`legend.outside`): nothing can be under it. Error bars
+are 95 % t-intervals over replicate blocks (`decomposition`); a net whose convergence
+diagnostic says it had not converged is drawn as a hollow dashed ring.
 """
 
 import os

@@ -2,7 +2,7 @@
 
 Every number is the paper's metric `top1_best10`. A group's value at n is a mean over replicate
 blocks with a 95 % t-interval (`decomposition.block_estimate`); a difference is paired within
-each unit first (`decomposition.contrast`). A finding is judged from the interval of the paired
+each stratum first (`decomposition.contrast`). A finding is judged from the interval of the paired
 quantity that expresses it: holds (entirely on the predicted side of zero; for an "about equal"
 claim, entirely within +-MARGIN), does not hold (entirely on the other side; entirely outside
 +-MARGIN), inconclusive otherwise, always with one replicate. A finding that compares with a base
@@ -115,7 +115,7 @@ def _curve(rows, plus, minus):
 
 
 def relative_curves(rows):
-    """{label: {n: Paired}}: accuracy minus the matching base, paired in units (Figure 3 c).
+    """{label: {n: Paired}}: accuracy minus the matching base, paired in strata (Figure 3 c).
 
     "transfer, natural/man-made" averages the two targets per replicate, as the paper's mean over
     the two targets of (target's transfer mean - that target's base mean).
@@ -142,7 +142,7 @@ def table1(anb_plus, bnb_plus, base):
 
 
 def table1_paired(pool):
-    """{(comparison, range): (Paired, ns used)}: Table 1 as paired differences in units."""
+    """{(comparison, range): (Paired, ns used)}: Table 1 as paired differences in strata."""
     have = {g: set(per_n(pool, g)) for g in ("AnB+", "BnB+")}
     out = {}
     for label, ns in ranges(D.top_n(pool)).items():
@@ -197,7 +197,7 @@ def _part(label, paired, sign):
 
 
 def _drop_from_first(pool, group, ns):
-    """group(1) - group(n), averaged over ns, paired in units."""
+    """group(1) - group(n), averaged over ns, paired in strata."""
     return D.contrast(pool, [[(1, D.cell_key(group, 1)), (-1, D.cell_key(group, n))] for n in ns])
 
 
@@ -283,8 +283,8 @@ def dissimilar_hurts_more(rows):
     est = D.across(nm, rs) if nm.estimate and rs.estimate else None
     return judge(name, [("(natural/man-made − random) drop relative to base", est,
                          _side(NEGATIVE), [nm, rs])],
-                 f"needs frozen transfer and bases at n in {_ns(ns)} on both a natural_manmade split "
-                 "and a random split (merge their results)")
+                 f"needs frozen transfer and bases at n in {_ns(ns)} on both a natural_manmade "
+                 "split and a random split (merge their results)")
 
 
 def random_filters_fall_fastest(rows):

@@ -85,7 +85,7 @@ def grading_lines(grading):
         [[*([g.get("target_per_class") or "all"] if sized else []), LABELS[g["score"]],
           g["measured"], _interval(g, "tau"), _interval(g, "rho"),
           f"{g['score_best_n']} / {g['measured_best_n']}" + (" ✓" if g["picks_best"] else ""),
-          f"{g['hits']} of {g['units']}"] for g in grading])
+          f"{g['hits']} of {g['curves']}"] for g in grading])
 
 
 def recommendation_lines(recommendations):

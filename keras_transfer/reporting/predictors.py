@@ -62,9 +62,9 @@ def score_curves(score_rows, name):
 def grade(score_rows, measured_rows):
     """One row per (score of PREDICTORS, measured group of MEASURED) that can be graded:
     {"score", "measured", "strategy", "tau", "tau_low", "tau_high", "rho", "rho_low",
-    "rho_high", "replicates", "hits", "units", "score_best_n", "measured_best_n",
+    "rho_high", "replicates", "hits", "curves", "score_best_n", "measured_best_n",
     "picks_best"}. tau and rho: the mean over replicates (a replicate's directions averaged)
-    with its 95 % t-interval (None for one replicate); hits of units: the (replicate,
+    with its 95 % t-interval (None for one replicate); hits of curves: the (replicate,
     direction) curves whose argmax n is the measured best; picks_best: the argmax of the
     score's mean curve is that of the measured mean curve."""
     out = []
@@ -86,30 +86,31 @@ def grade(score_rows, measured_rows):
 
 
 def _grade_one(curves, measured):
-    """The grade of one score's curves against the measured ones of the same units."""
-    per_replicate, hits, units, score_means, measured_means = {}, 0, 0, {}, {}
-    for unit in sorted(set(curves) & set(measured)):
-        ns = sorted(set(curves[unit]) & set(measured[unit]))
+    """The grade of one score's curves against the measured ones of the same (replicate,
+    direction)."""
+    per_replicate, hits, count, score_means, measured_means = {}, 0, 0, {}, {}
+    for key in sorted(set(curves) & set(measured)):
+        ns = sorted(set(curves[key]) & set(measured[key]))
         if len(ns) < 2:
             continue
-        score = {n: curves[unit][n] for n in ns}
-        truth = {n: measured[unit][n] for n in ns}
+        score = {n: curves[key][n] for n in ns}
+        truth = {n: measured[key][n] for n in ns}
         tau, rho = rank_agreement(score, truth)
         if np.isfinite(tau):
-            per_replicate.setdefault(unit[0], []).append((tau, rho))
-        units += 1
+            per_replicate.setdefault(key[0], []).append((tau, rho))
+        count += 1
         hits += _argmax(score) == _argmax(truth)
         for n in ns:
             score_means.setdefault(n, []).append(score[n])
             measured_means.setdefault(n, []).append(truth[n])
-    if not units:
+    if not count:
         return None
     taus = stats.estimate(statistics.fmean(t for t, _ in v) for v in per_replicate.values())
     rhos = stats.estimate(statistics.fmean(r for _, r in v) for v in per_replicate.values())
     score_best = _argmax({n: statistics.fmean(v) for n, v in score_means.items()})
     measured_best = _argmax({n: statistics.fmean(v) for n, v in measured_means.items()})
     return {**_estimate("tau", taus), **_estimate("rho", rhos),
-            "replicates": taus.count if taus else 0, "hits": hits, "units": units,
+            "replicates": taus.count if taus else 0, "hits": hits, "curves": count,
             "score_best_n": score_best, "measured_best_n": measured_best,
             "picks_best": score_best == measured_best}
 
@@ -145,7 +146,7 @@ def best_graded(grades):
         return None
     return max(candidates, key=lambda g: (
         g["tau"], -2.0 if g["tau_low"] is None else g["tau_low"],
-        -2.0 if g["rho"] is None else g["rho"], g["hits"] / g["units"]))
+        -2.0 if g["rho"] is None else g["rho"], g["hits"] / g["curves"]))
 
 
 def recommend(grades, score_rows, direction):

@@ -18,7 +18,7 @@ def method_note(margin):
     return [
         "## How sure: method", "",
         "Every net is trained once per replicate; replicates differ in init and data order. A "
-        "difference (e.g. BnB(n) − base) is taken within a unit (split, split seed, seed, "
+        "difference (e.g. BnB(n) − base) is taken within a stratum (split, split seed, seed, "
         "replicate, target half), where the dependants share their base and, within a "
         "replicate, their fresh-layer init and data order; per replicate the two directions "
         "(target A and B) are averaged as a fixed factor; the 95 % interval is Student's t over "
@@ -40,7 +40,7 @@ def control_section(finding, pool, margin):
     if p.estimate is None:
         return out + [f"**{finding.status}**: {finding.evidence}.", ""]
     dirs = "; ".join(f"into {t}: {e}" for t, e in p.directions.items())
-    out += [f"Mean BnB+ − base (paired, per unit mean over {every}): {p.estimate}"
+    out += [f"Mean BnB+ − base (paired, per stratum mean over {every}): {p.estimate}"
             + (f"; per direction {dirs}" if dirs else "") + ".", "",
             f"Within ±{margin} of base: **{finding.status}**"
             + (f" ({finding.evidence})" if finding.status.startswith(F.UNMEASURABLE) else "")

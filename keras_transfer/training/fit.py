@@ -1,6 +1,6 @@
 """The one training path, for one net or a group of nets trained as one model.
 
-A group's model has one output per net (`nets.groups`); its logs name each net's metrics with
+A group's model has one output per net (`nets.fused`); its logs name each net's metrics with
 the output's prefix ("out3_top1"). A single net is a group of one whose prefix is empty. `fit`
 restores the newest checkpoint that belongs to the caller's owner, trains in intervals of
 `eval_every` steps, evaluates after each one, writes every net's history row and TensorBoard

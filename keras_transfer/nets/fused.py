@@ -60,7 +60,7 @@ def build_heads(nets, trunk_source, arch, seeds, names=None):
     return models
 
 
-def fused_model(nets, models):
+def model(nets, models):
     """One model with one output per net, in order. Nets of a shared-trunk mode (frozen, random
     frozen, truncate): the largest net's frozen blocks 1..N, then one head per net reading its
     cut n. Other modes (fine-tuned, surgical): each whole net."""
