@@ -75,7 +75,7 @@ def measure(model_name="caffenet", batch=64, frozen_layers=0, num_classes=500,
         dataset = tf.data.Dataset.from_tensors(
             (tf.constant(x, tf.float32), tf.constant(y, tf.int32))).repeat()
     else:
-        source = data.open_source(pipeline)
+        source = data.open_dataset(pipeline)
         num_classes = len(source.info.class_names)
         dataset = source.train(list(range(num_classes)), batch, input_size, seed=0)
     overrides = {} if weight_decay is None else {"weight_decay": weight_decay}

@@ -134,7 +134,7 @@ def diagnose(workdir, replicate=None, direction="AB", layers="", data_dir=None,
     model_name = recorded["model"]
     ns = layers_of(layers, rows, model_name)
     # float32: the new pooling layers average in full precision; the bases keep their policy.
-    source, split = setup.open_data(workdir, recorded["dataset"], data_dir, split_name,
+    dataset, split = setup.open_data(workdir, recorded["dataset"], data_dir, split_name,
                                     split_seed or 0, mixed_precision=False)
     if fingerprint and split.fingerprint != fingerprint:
         raise ValueError(f"the classes of --split={split_name} on {recorded['dataset']} are "
@@ -154,11 +154,11 @@ def diagnose(workdir, replicate=None, direction="AB", layers="", data_dir=None,
                       for half in "AB"})
         for d in directions:
             for k in sizes:
-                got, head = diagnose_direction(bases, d, r, ns, source, split, recorded,
+                got, head = diagnose_direction(bases, d, r, ns, dataset, split, recorded,
                                                train_images, k)
                 score_rows += got
                 heads += [head] if k is None else []
-    similarity_rows, matrices = compare(workdir, bases, replicates, directions, ns, source,
+    similarity_rows, matrices = compare(workdir, bases, replicates, directions, ns, dataset,
                                         split)
     on_diagonal = {(s["replicate"], s["direction"], s["n"]): s for s in similarity_rows
                    if s["pair"] == "halves"}
@@ -188,7 +188,7 @@ def diagnose(workdir, replicate=None, direction="AB", layers="", data_dir=None,
     return text
 
 
-def diagnose_direction(bases, direction, replicate, ns, source, split, recorded,
+def diagnose_direction(bases, direction, replicate, ns, dataset, split, recorded,
                        train_images, k=None):
     """(score rows, head row) of base <direction[0]>'s features on half <direction[1]>; with
     `k`, on the first k training images of each class (the dataset-size study's K)."""
@@ -203,8 +203,8 @@ def diagnose_direction(bases, direction, replicate, ns, source, split, recorded,
     model = bases[(replicate, f"base{base}")]
     size = int(model.input_shape[1])
     per_class = min(filter(None, (k, recorded.get("train_per_class"))), default=None)
-    train = source.train_sample(classes, EVAL_BATCH, size, per_class, size=train_images)
-    test = source.eval(classes, EVAL_BATCH, size)
+    train = dataset.train_sample(classes, EVAL_BATCH, size, per_class, size=train_images)
+    test = dataset.eval(classes, EVAL_BATCH, size)
     print(f"r{replicate} {direction}: base {base}'s features on half {target} "
           f"({len(classes)} classes{f', K = {k}' if k else ''})", flush=True)
 
@@ -220,7 +220,7 @@ def diagnose_direction(bases, direction, replicate, ns, source, split, recorded,
             for row in rows], head
 
 
-def compare(workdir, bases, replicates, directions, ns, source, split):
+def compare(workdir, bases, replicates, directions, ns, dataset, split):
     """(CKA rows, the halves' layer x layer matrices) of `diagnostics.similarity`: the bases
     across halves and replicates, and every fine-tuned A<n>B+ / B<n>B+ net the workdir holds
     against the base it was copied from."""
@@ -237,7 +237,7 @@ def compare(workdir, bases, replicates, directions, ns, source, split):
         return transfer.load_source(path) if os.path.exists(path) else None
 
     start = time.time()
-    found = similarity.Comparisons(load, lambda half: source.eval(split.half(half), EVAL_BATCH,
+    found = similarity.Comparisons(load, lambda half: dataset.eval(split.half(half), EVAL_BATCH,
                                                                   size), ns)
     rows, matrices = found.rows(replicates, directions)
     print(f"CKA: {len(rows)} comparisons ({', '.join(similarity.PAIRS)}) in "
@@ -274,17 +274,17 @@ def diagnose_source(path, model_name, dataset, split_spec, half, layers="", data
     ns = plan.parse_layers(layers or "all", model_name)
     grading = L.gradings(graded)
     net = check_source(path, model_name)
-    source = data.open_source(dataset, data_dir)
-    names = source.info.class_names
+    target_data = data.open_dataset(dataset, data_dir)
+    names = target_data.info.class_names
     classes = (list(range(len(names))) if split_spec == "none" else splits.resolve(
-        split_spec, names, families=source.info.families).half(half))
+        split_spec, names, families=target_data.info.families).half(half))
     if len(classes) < 2 or train_images < 2 * len(classes):
         raise ValueError(f"the target has {len(classes)} classes and --train_images="
                          f"{train_images}; the scores need 2 or more classes of at least 2 "
                          f"images each: pass --train_images={2 * max(2, len(classes))} or more")
     size = int(net.input_shape[1])
-    train = source.train_sample(classes, EVAL_BATCH, size, size=train_images)
-    test = source.eval(classes, EVAL_BATCH, size)
+    train = target_data.train_sample(classes, EVAL_BATCH, size, size=train_images)
+    test = target_data.eval(classes, EVAL_BATCH, size)
     target = dataset if split_spec == "none" else f"{dataset}, half {half} of {split_spec}"
     print(f"diagnose {path} ({model_name}) on {target}: {len(classes)} classes, n = "
           f"{','.join(map(str, ns))}", flush=True)

@@ -1,6 +1,6 @@
 """One-time conversion of a class-per-folder tree into a TFDS dataset of small JPEGs.
 
-    python -m keras_transfer.prepare --source=folder:/data/imagenet --out=/data/tfds
+    python -m keras_transfer.prepare --dataset=folder:/data/imagenet --out=/data/tfds
     python -m keras_transfer.sweep --flagfile=flags/imagenet.flags \
         --dataset=tfds:imagenet_256 --data_dir=/data/tfds
 
@@ -72,7 +72,7 @@ def _shard_name(name, split, i, n):
 
 
 def _convert(size, quality):
-    """path -> JPEG bytes of the image resized as data.Source.train resizes it."""
+    """path -> JPEG bytes of the image resized as data.Dataset.train resizes it."""
     def convert(path):
         image = tf.image.resize(tf.cast(data.decode_image(tf.io.read_file(path)), tf.float32),
                                 (size, size))  # bilinear, no antialias: the pipeline's resize
@@ -167,7 +167,7 @@ def prepare(root, out, name=None, size=256, quality=90, shards=0, workers=None,
     root = os.path.abspath(os.path.expanduser(root))
     out = os.path.abspath(os.path.expanduser(out))
     if not os.path.isdir(root):
-        raise data.DataError(f"{root} is not a directory: --source=folder:ROOT needs "
+        raise data.DataError(f"{root} is not a directory: --dataset=folder:ROOT needs "
                              "ROOT/train/<class>/<images> and ROOT/val/<class>/<images>")
     if not 64 <= size <= 1024 or not 1 <= quality <= 100 or shards < 0:
         raise ValueError(f"--size={size} must be in [64, 1024], --quality={quality} in [1, 100] "
@@ -191,7 +191,7 @@ def prepare(root, out, name=None, size=256, quality=90, shards=0, workers=None,
         raise ValueError(f"{final} exists but is not a dataset prepare finished; delete it or "
                          "choose another --name or --out")
 
-    source = data.open_source(f"folder:{root}", cache_dir=cache_dir,
+    source = data.open_dataset(f"folder:{root}", cache_dir=cache_dir,
                               max_bad_fraction=max_bad_fraction)
     class_names = list(source.info.class_names)
     plan = _plan(source, root, shards)
@@ -252,13 +252,20 @@ def main(argv):
 
     from keras_transfer import cli  # like absl: only the command needs it
 
-    cli.no_arguments(argv, "--source=folder:/data/imagenet")
+    cli.no_arguments(argv, "--dataset=folder:/data/imagenet")
     f = flags.FLAGS
-    if not f.source.startswith("folder:"):
-        sys.exit(f"error: --source={f.source!r}: only folder:ROOT (ROOT/train/<class>/*, "
+    spec = f.dataset
+    if f.source is not None:  # the flag's name until 2026-12-07
+        print("warning: --source is now --dataset (the sweep's name for the data); --source "
+              "will be removed", file=sys.stderr)
+        spec = spec or f.source
+    if spec is None:
+        sys.exit("error: pass --dataset=folder:ROOT, the folder tree to prepare")
+    if not spec.startswith("folder:"):
+        sys.exit(f"error: --dataset={spec!r}: only folder:ROOT (ROOT/train/<class>/*, "
                  "ROOT/val/<class>/*) can be prepared")
     try:
-        done = prepare(f.source[len("folder:"):], f.out, name=f.name, size=f.size,
+        done = prepare(spec[len("folder:"):], f.out, name=f.name, size=f.size,
                        quality=f.quality, shards=f.shards, workers=f.workers,
                        max_bad_fraction=f.max_bad_fraction)
     except cli.user_errors() as e:
@@ -273,8 +280,9 @@ def define_flags():
     # Defined only when run as a command (the sweep's flags may share the process).
     from absl import flags
 
-    flags.DEFINE_string("source", None, "folder:ROOT, with ROOT/train/<class>/* and "
-                        "ROOT/val/<class>/*.", required=True)
+    flags.DEFINE_string("dataset", None, "folder:ROOT, with ROOT/train/<class>/* and "
+                        "ROOT/val/<class>/*.")
+    flags.DEFINE_string("source", None, "The old name of --dataset.")
     flags.DEFINE_string("out", None, "TFDS data dir to write into (the sweep's --data_dir).",
                         required=True)
     flags.DEFINE_string("name", None, "TFDS dataset name (default: ROOT's folder name and "

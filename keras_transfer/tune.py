@@ -77,7 +77,7 @@ class TuneConfig:
             raise ValueError(f"--max_trials={self.max_trials}: must be at least 1")
 
 
-def hypermodel(config, source, classes):
+def hypermodel(config, dataset, classes):
     """A KerasTuner HyperModel: a fresh CaffeNet for half A with the trial's values."""
     import keras_tuner
 
@@ -103,8 +103,8 @@ def hypermodel(config, source, classes):
             size = model.input_shape[1]
             kwargs.setdefault("epochs", sweep.recipe.epochs)   # Hyperband passes its own
             kwargs.setdefault("shuffle", False)  # the stream is shuffled; silences a warning
-            return model.fit(source.train(classes, batch, size, seed=sweep.recipe.seed),
-                             validation_data=source.eval(classes, batch, size),
+            return model.fit(dataset.train(classes, batch, size, seed=sweep.recipe.seed),
+                             validation_data=dataset.eval(classes, batch, size),
                              steps_per_epoch=sweep.recipe.eval_every,
                              verbose=0 if os.environ.get("CI") else 2, *args, **kwargs)
 
@@ -119,7 +119,7 @@ def search(config):
     from keras_transfer.experiment import setup
 
     sweep = config.sweep
-    source, split = setup.open_data(sweep.workdir, sweep.dataset, sweep.data_dir, sweep.split,
+    dataset, split = setup.open_data(sweep.workdir, sweep.dataset, sweep.data_dir, sweep.split,
                                     sweep.split_seed, sweep.mixed_precision,
                                     sweep.max_bad_fraction)
     classes = split.half("A" if split.b else "all")
@@ -127,7 +127,7 @@ def search(config):
     keras.utils.set_random_seed((sweep.recipe.seed * 1_000_003 + zlib.crc32(b"tune")) % 2 ** 31)
     common = dict(objective=keras_tuner.Objective("val_top1", "max"), seed=sweep.recipe.seed,
                   directory=sweep.workdir, project_name="search", overwrite=config.overwrite)
-    model = hypermodel(config, source, classes)
+    model = hypermodel(config, dataset, classes)
     if config.algorithm == "hyperband":
         tuner = keras_tuner.Hyperband(model, max_epochs=sweep.recipe.epochs, **common)
     elif config.algorithm == "bayesian":

@@ -73,7 +73,7 @@ def main():
 
     if "folder" in cases:
         start = time.perf_counter()
-        folder = data.open_source(f"folder:{tree}", cache_dir=cache)
+        folder = data.open_dataset(f"folder:{tree}", cache_dir=cache)
         kb = sum(e.stat().st_size for d in os.scandir(os.path.join(tree, "train"))
                  for e in os.scandir(d)) / sum(folder.info.train_counts) / 1e3
         print(f"folder: open (list, scan, mean) {time.perf_counter() - start:.1f} s, "
@@ -85,7 +85,7 @@ def main():
     if "prepared" in cases:
         done = prepare.prepare(tree, os.path.join(args.workdir, "tfds"), cache_dir=cache,
                                log=lambda line: print("prepare:", line))
-        source = data.open_source(done.spec, data_dir=done.data_dir, cache_dir=cache)
+        source = data.open_dataset(done.spec, data_dir=done.data_dir, cache_dir=cache)
         classes = range(len(source.info.class_names))
         files = [os.path.join(done.path, f) for f in os.listdir(done.path) if "-train." in f]
         kb = sum(map(os.path.getsize, files)) / sum(source.info.train_counts) / 1e3
@@ -94,7 +94,7 @@ def main():
               "mirror; tfds source)")
 
     if "synthetic" in cases:
-        synthetic = data.open_source("synthetic", cache_dir=cache)
+        synthetic = data.open_dataset("synthetic", cache_dir=cache)
         classes = range(len(synthetic.info.class_names))
         rate = images_per_second(synthetic.train(classes, 256, 32, seed=0), 256, args.seconds)
         print(f"synthetic: {rate:.0f} images/s (batch 256, 32 px -> 36 -> crop 32, mirror)")

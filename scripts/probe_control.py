@@ -8,7 +8,7 @@ base itself fine-tuned for one more budget (every layer copied, B8B+ on CaffeNet
 budget-matched control). Everything runs through the product's data pipeline (`per_class`:
 the first k training images of each class), builder and recipe (lr / 10 at 1/3 and 2/3 of
 --steps), one intra-op thread as the sweep trains. After every evaluation the net is also
-evaluated on a fixed, un-augmented sample of its own training images (`Source.train_sample`),
+evaluated on a fixed, un-augmented sample of its own training images (`Dataset.train_sample`),
 the regime diagnostic (`training.regime`).
 
 Prints one JSON line per (replicate, half) and the mean control with its 95 % t-interval over
@@ -102,7 +102,7 @@ def main():
     runtime.configure(args.threads)
     precision = hardware.choose_precision(args.precision)
     set_precision(precision == "bfloat16")
-    source = data.open_source("synthetic")
+    source = data.open_dataset("synthetic")
     split = splits.resolve("natural_manmade", source.info.class_names,
                            families=source.info.families)
     config = TrainConfig(steps=args.steps, eval_every=args.steps // args.evaluations,

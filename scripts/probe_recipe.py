@@ -51,7 +51,7 @@ def main():
     parser.add_argument("--model", default="caffenet_mini")
     parser.add_argument("--variants", default='[{"lr": 0.02}]')
     args = parser.parse_args()
-    source = data.open_source("synthetic")
+    source = data.open_dataset("synthetic")
     split = splits.resolve("natural_manmade", source.info.class_names,
                            families=source.info.families)
     classes = split.half(args.half)

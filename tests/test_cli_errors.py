@@ -62,17 +62,28 @@ def case_tune_extra_argument(t):
 
 
 def case_prepare_missing_root(t):
+    return "prepare", [f"--dataset=folder:{t}/missing", f"--out={t}/out"], \
+        "missing is not a directory"
+
+
+def case_prepare_old_flag_name(t):
+    # --source, the flag's name until it became --dataset (the sweep's word), still works.
     return "prepare", [f"--source=folder:{t}/missing", f"--out={t}/out"], \
         "missing is not a directory"
 
 
+def case_prepare_without_a_dataset(t):
+    return "prepare", [f"--out={t}/out"], "pass --dataset=folder:ROOT"
+
+
 def case_prepare_empty_class_folder(t):
-    return "prepare", [f"--source=folder:{image_tree(t / 'tree', empty='b')}", f"--out={t}/out"], \
+    return "prepare", [f"--dataset=folder:{image_tree(t / 'tree', empty='b')}",
+                       f"--out={t}/out"], \
         "train/b holds no images"
 
 
 def case_prepare_out_under_a_file(t):
-    return "prepare", [f"--source=folder:{image_tree(t / 'tree')}",
+    return "prepare", [f"--dataset=folder:{image_tree(t / 'tree')}",
                        f"--out={regular_file(t)}/out"], \
         "file/out: Not a directory; --out must be a writable directory"
 
@@ -176,7 +187,7 @@ def exact_sweep_bad_fraction(t):
 
 
 def exact_prepare_bad_fraction(t):
-    return "prepare", [f"--source=folder:{image_tree(t / 'tree')}", f"--out={t}/out",
+    return "prepare", [f"--dataset=folder:{image_tree(t / 'tree')}", f"--out={t}/out",
                        "--max_bad_fraction=2"], \
         f"error: --max_bad_fraction=2: 2.0 is not a number in the range [0.0, 1.0]; {BOUNDS}"
 

@@ -20,7 +20,7 @@ COLOURS = {"a_red": (255, 0, 0), "b_green": (0, 255, 0), "c_blue": (0, 0, 255),
 @pytest.fixture(scope="session")
 def synthetic_source(tmp_path_factory):
     cache = str(tmp_path_factory.getbasetemp() / "cache")  # the cache conftest points tests at
-    return data.open_source("synthetic", cache_dir=cache), synthetic.load(cache_dir=cache)
+    return data.open_dataset("synthetic", cache_dir=cache), synthetic.load(cache_dir=cache)
 
 
 def _save(path, colour, fmt="JPEG", size=(40, 30), mode="RGB"):
@@ -49,7 +49,7 @@ def _colours(images, mean):
 
 
 def test_folder_relabels_each_half_and_computes_the_mean(colour_tree):
-    source = data.open_source(f"folder:{colour_tree}")
+    source = data.open_dataset(f"folder:{colour_tree}")
     info = source.info
     assert info.class_names == tuple(COLOURS) and info.train_counts == (5, 5, 5, 5)
     np.testing.assert_allclose(info.mean, (127.5, 127.5, 63.75), atol=1.5)
@@ -65,7 +65,7 @@ def test_folder_relabels_each_half_and_computes_the_mean(colour_tree):
     assert x.shape == (6, 16, 16, 3) and y.shape == (6,) and y.dtype == tf.int32
     expected = [COLOURS[("b_green", "d_yellow")[label]] for label in y.numpy()]
     np.testing.assert_allclose(_colours(x.numpy(), info.mean), expected, atol=3)
-    assert data.open_source(f"folder:{colour_tree}").info.fingerprint == info.fingerprint
+    assert data.open_dataset(f"folder:{colour_tree}").info.fingerprint == info.fingerprint
 
 
 @pytest.fixture
@@ -79,7 +79,7 @@ def broken_tree(colour_tree):
 
 def test_broken_files_are_skipped_counted_and_logged(broken_tree, caplog, capfd):
     with caplog.at_level(logging.WARNING, logger="keras_transfer.data"):
-        source = data.open_source(f"folder:{broken_tree}", max_bad_fraction=0.2)
+        source = data.open_dataset(f"folder:{broken_tree}", max_bad_fraction=0.2)
     assert "skipping 3 of 35 files" in caplog.text
     for name in ("empty.JPEG: empty file", "text.JPEG: not an image",
                  "truncated.JPEG: truncated JPEG"):
@@ -94,7 +94,7 @@ def test_broken_files_are_skipped_counted_and_logged(broken_tree, caplog, capfd)
     np.testing.assert_allclose(colours[[0, 2, 3, 4]], [(255, 0, 0)] * 4, atol=4)
     np.testing.assert_allclose(colours[1], (76, 76, 76), atol=3)
     with pytest.raises(data.DataError, match="3 of 35 files .* not decodable .*max_bad_fraction"):
-        data.open_source(f"folder:{broken_tree}", max_bad_fraction=0.05)
+        data.open_dataset(f"folder:{broken_tree}", max_bad_fraction=0.05)
 
 
 @pytest.fixture
@@ -120,7 +120,7 @@ def _train_ids(source, classes, per_class, seed=0, batches=1):
 
 
 def test_per_class_keeps_the_first_k_in_file_order_and_nests(numbered_tree):
-    source = data.open_source(f"folder:{numbered_tree}")
+    source = data.open_dataset(f"folder:{numbered_tree}")
     two = _train_ids(source, [0, 2], 2)
     assert sorted(two) == [(0, 0), (0, 1), (2, 0), (2, 1)]  # one batch = one epoch
     three = _train_ids(source, [0, 2], 3, batches=2)
@@ -169,7 +169,7 @@ def test_resumed_train_stream_continues_the_uninterrupted_one(synthetic_source):
 
 def test_train_order_depends_on_its_seed_not_on_the_global_seed(numbered_tree):
     # Every net's init sets the global seed before its stream is built; seed 0 once crashed it.
-    source = data.open_source(f"folder:{numbered_tree}")
+    source = data.open_dataset(f"folder:{numbered_tree}")
     orders = []
     for global_seed in (0, 7, 123):
         tf.random.set_seed(global_seed)
@@ -202,12 +202,12 @@ class TinyColours(tfds.core.GeneratorBasedBuilder):
 
 
 def test_tfds_source_relabels_each_half(tmp_path):
-    source = data.open_source("tfds:tiny_colours", data_dir=str(tmp_path / "tfds"))
+    source = data.open_dataset("tfds:tiny_colours", data_dir=str(tmp_path / "tfds"))
     info = source.info
     # Prepared by this first open (its split names are tfds.Split objects), then read back
     # from disk (plain strings): the identity must not change, or every rerun would refuse
     # the finished runs as "another config".
-    again = data.open_source("tfds:tiny_colours", data_dir=str(tmp_path / "tfds"))
+    again = data.open_dataset("tfds:tiny_colours", data_dir=str(tmp_path / "tfds"))
     assert again.info.fingerprint == info.fingerprint
     assert info.class_names == tuple(COLOURS) and info.train_counts == (4, 4, 4, 4)
     np.testing.assert_allclose(info.mean, (127.5, 127.5, 63.75), atol=0.01)
@@ -222,7 +222,7 @@ def test_tfds_source_relabels_each_half(tmp_path):
 
 
 def test_tfds_imagefolder(colour_tree):
-    source = data.open_source(f"tfds:imagefolder:{colour_tree}")
+    source = data.open_dataset(f"tfds:imagefolder:{colour_tree}")
     assert source.info.class_names == tuple(COLOURS) and source.eval_size([0, 1, 2, 3]) == 8
     x, y = _all(source.eval([2], 8, 16))
     np.testing.assert_allclose(_colours(x, source.info.mean), [COLOURS["c_blue"]] * 2, atol=3)
@@ -237,22 +237,22 @@ def test_tfds_imagefolder(colour_tree):
 def test_folder_tree_errors(colour_tree, damage, match):
     damage(colour_tree)
     with pytest.raises(data.DataError, match=match):
-        data.open_source(f"folder:{colour_tree}")
+        data.open_dataset(f"folder:{colour_tree}")
 
 
 def test_bad_specs(tmp_path):
     with pytest.raises(data.DataError, match="unknown data source 'imagenet'"):
-        data.open_source("imagenet")
+        data.open_dataset("imagenet")
     with pytest.raises(data.DataError, match="nowhere/train is not a directory"):
-        data.open_source(f"folder:{tmp_path}/nowhere")
+        data.open_dataset(f"folder:{tmp_path}/nowhere")
     with pytest.raises(data.DataError, match="cannot open TFDS dataset 'no_such_dataset'"):
-        data.open_source("tfds:no_such_dataset", data_dir=str(tmp_path))
+        data.open_dataset("tfds:no_such_dataset", data_dir=str(tmp_path))
 
 
 def test_small_evaluation_sets_are_cached_without_autotuning(monkeypatch):
     """The embedded default's evaluation set stays in memory, without the autotuning thread
     whose teardown stalled every evaluation; a large one (ImageNet's) is read every time."""
-    source = data.open_source("synthetic")
+    source = data.open_dataset("synthetic")
     cached = source.eval([0, 1], 64, 32)
     assert cached.options().autotune.enabled is False
     monkeypatch.setattr(pipeline, "_EVAL_CACHE_BYTES", 0)

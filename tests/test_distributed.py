@@ -233,7 +233,7 @@ class Cluster:
 
 @pytest.fixture
 def cluster(tmp_path):
-    data.open_source("synthetic")  # generate the cached dataset once, not in three processes
+    data.open_dataset("synthetic")  # generate the cached dataset once, not in three processes
     clusters = []
 
     def make(lease_seconds=60):

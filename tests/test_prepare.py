@@ -57,12 +57,12 @@ def test_prepared_dataset_opens_as_tfds_with_the_folder_sources_crops(tree, prep
     assert prepared.skipped == {"train/b_green/broken.jpg": "not a decodable image (listing scan)",
                                 "train/a_red/z_corrupt.jpeg": "failed to decode"}
     assert prepared.counts == {"train": [4, 4, 4], "validation": [2, 2, 2]}
-    source = data.open_source(prepared.spec, data_dir=prepared.data_dir)
+    source = data.open_dataset(prepared.spec, data_dir=prepared.data_dir)
     assert source.info.class_names == tuple(COLOURS)
     assert source.info.train_counts == (4, 4, 4) and source.eval_size([0, 1, 2]) == 6
 
     # evaluation: the same centre crops as the folder source, up to JPEG re-encoding
-    folder = data.open_source(f"folder:{tree}", max_bad_fraction=0.2)
+    folder = data.open_dataset(f"folder:{tree}", max_bad_fraction=0.2)
     x, y = _all(source.eval([0, 1, 2], 4, 57))  # resize_size(57) == 64, the prepared size
     fx, fy = _all(folder.eval([0, 1, 2], 4, 57))
     assert x.shape == (6, 57, 57, 3) and list(y) == list(fy) == [0, 0, 1, 1, 2, 2]
@@ -91,7 +91,7 @@ def test_running_again_writes_nothing(tree, prepared):
     # the command: flags only when run as one, and the spec to train with
     from absl import flags
     assert "quality" not in flags.FLAGS  # prepare.py defines its flags only as a command
-    out = subprocess.run([sys.executable, "-m", "keras_transfer.prepare", f"--source=folder:{tree}",
+    out = subprocess.run([sys.executable, "-m", "keras_transfer.prepare", f"--dataset=folder:{tree}",
                           f"--out={prepared.data_dir}", "--size=64"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -113,7 +113,7 @@ def test_a_killed_run_leaves_no_dataset_and_resumes(tree, tmp_path, monkeypatch)
                         max_bad_fraction=0.2)
     assert os.listdir(tmp_path / "resumed") == ["incomplete.1.0.0"]
     with pytest.raises(data.DataError, match="cannot open TFDS dataset 'resumed'"):
-        data.open_source("tfds:resumed", data_dir=str(tmp_path))
+        data.open_dataset("tfds:resumed", data_dir=str(tmp_path))
     shards = {f"resumed-train.tfrecord-0000{i}-of-00003" for i in range(3)} | {
         f"resumed-validation.tfrecord-0000{i}-of-00002" for i in range(2)}
     kept = set(os.listdir(tmp_path / "resumed" / "incomplete.1.0.0")) & shards
@@ -125,7 +125,7 @@ def test_a_killed_run_leaves_no_dataset_and_resumes(tree, tmp_path, monkeypatch)
                            workers=1, max_bad_fraction=0.2)
     assert {os.path.basename(c) for c in calls} == shards - kept  # only the missing ones
     assert done.counts == {"train": [4, 4, 4], "validation": [2, 2, 2]}
-    source = data.open_source(done.spec, data_dir=done.data_dir)
+    source = data.open_dataset(done.spec, data_dir=done.data_dir)
     assert source.info.train_counts == (4, 4, 4)
     assert {f for f in os.listdir(done.path) if "-of-" in f} == shards
 

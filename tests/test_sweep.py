@@ -238,7 +238,7 @@ def test_interrupted_net_resumes_from_checkpoint(tmp_path):
     net = plan.base("A")
     recipe = TrainConfig(steps=6, eval_every=2, batch_size=16, lr_step=1000)
     ctx = Context(SweepConfig(workdir=str(tmp_path), layers=(1,), recipe=recipe),
-                         ctx.source, ctx.split, ctx.strategy)
+                         ctx.data, ctx.split, ctx.strategy)
     original_fit = fit.fit
 
     def crashing_fit(*args, **kwargs):

@@ -42,7 +42,7 @@ def test_sizes_the_data_or_the_cap_cannot_give_are_refused_before_binding(tmp_pa
 
 
 def test_the_regime_sample_is_the_first_training_images_un_augmented():
-    source = data.open_source("synthetic")
+    source = data.open_dataset("synthetic")
     classes = [0, 1, 2, 3]
     sample = list(source.train_sample(classes, 64, 32, per_class=5, size=1024).as_numpy_iterator())
     images = np.concatenate([x for x, _ in sample])

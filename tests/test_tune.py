@@ -64,7 +64,7 @@ def test_trials_train_with_the_recipe_flags_give():
         recipe=TrainConfig(steps=300, eval_every=20, lr_policy="poly", warmup_steps=50)))
     try:
         set_precision(config.sweep.mixed_precision)
-        source = data.open_source("synthetic")
+        source = data.open_dataset("synthetic")
         model = tune.hypermodel(config, source, [0, 1, 2]).build(keras_tuner.HyperParameters())
         schedule = model.optimizer.get_config()["learning_rate"]["config"]
         assert (schedule["policy"], schedule["warmup_steps"], schedule["max_steps"]) == \

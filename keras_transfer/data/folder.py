@@ -1,4 +1,4 @@
-"""Folder trees as a Source: PATH/train/<class>/* and PATH/val/<class>/*, ImageNet's usual layout.
+"""Folder trees as a Dataset: PATH/train/<class>/* and PATH/val/<class>/*, ImageNet's usual layout.
 
 Every file is checked from its first and last bytes when a tree is first opened (the verdicts are
 cached under the listing's fingerprint); files that are not decodable images are skipped and
@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_transfer.data.cache import cache_root, cached_json
-from keras_transfer.data.pipeline import (MEAN_SAMPLE, DataError, DatasetInfo, Source,
+from keras_transfer.data.pipeline import (MEAN_SAMPLE, DataError, DatasetInfo, Dataset,
                                           class_counts, decode_image, sample_mean)
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def list_split(root, split, class_names):
 
 
 def open_folder(spec, root, cache_dir, max_bad_fraction):
-    """The Source of the tree at root, named spec ("folder:PATH")."""
+    """The Dataset of the tree at root, named spec ("folder:PATH")."""
     root = os.path.abspath(os.path.expanduser(root))
     for sub in ("train", "val"):
         if not os.path.isdir(os.path.join(root, sub)):
@@ -125,4 +125,4 @@ def open_folder(spec, root, cache_dir, max_bad_fraction):
     train_counts = class_counts([label for _, _, label in files["train"]], len(class_names))
     info = DatasetInfo(spec, tuple(class_names), None, mean, fingerprint, tuple(train_counts))
     eval_counts = class_counts([label for _, _, label in files["val"]], len(class_names))
-    return Source(info, records, decode, eval_counts, cache_selection=True)
+    return Dataset(info, records, decode, eval_counts, cache_selection=True)

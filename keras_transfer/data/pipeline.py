@@ -1,4 +1,4 @@
-"""Source: a dataset's `info` and its tf.data pipelines of (mean-subtracted float32 images,
+"""Dataset: a dataset's `info` and its tf.data pipelines of (mean-subtracted float32 images,
 labels within a half), the same for every kind of dataset (sources.py opens them).
 
 An opener gives records (encoded image or pixels, original label) per split; one in-graph step
@@ -18,7 +18,7 @@ MEAN_SAMPLE = 500              # images decoded to estimate a folder or TFDS dat
 _TFDS_SHUFFLE_BUFFER = 10_000  # encoded images (~1 GB for ImageNet) on top of shuffled files
 _EVAL_CACHE_BYTES = 256 << 20  # evaluation sets up to this size (as float crops) stay in memory
 _SHUFFLE_GRAPH_SEED = 87654321  # any fixed non-zero value; this is TensorFlow's default graph seed
-# Training images in a net's regime sample (Source.train_sample): 1,024 give its top-1 to about
+# Training images in a net's regime sample (Dataset.train_sample): 1,024 give its top-1 to about
 # +-0.015, about the evaluation set's precision on the embedded default's halves.
 TRAIN_SAMPLE = 1024
 
@@ -93,7 +93,7 @@ def _map_and_batch(ds, fn, batch_size, drop_remainder, start=0):
     return ds.scan(tf.constant([start - 1, 0], tf.int64), count).prefetch(AUTOTUNE)
 
 
-class Source:
+class Dataset:
     """A dataset: `info`, and `train` / `eval` pipelines over any subset of its classes."""
 
     def __init__(self, info, records, decode, eval_counts, cache_selection):

@@ -65,14 +65,14 @@ class SweepConfig:
 
 @dataclasses.dataclass
 class Context:
-    """What every net of one sweep shares: data source, split, strategy, and two measured
+    """What every net of one sweep shares: its dataset (opened), split, strategy, two measured
     speed-ups that live as long as the sweep: the last parent loaded (read only: dependants
     copy its weights; keyed by its file's path, checksum, mtime and size, so a base changed on
     disk is loaded and checked again) and the compiled fused models (groups.compiled_group).
-    A --source sweep also keeps the source model that setup.prepare checked, for install, and
-    every sweep the plan setup.prepare made (its nets in training order)."""
+    A --source sweep also keeps the pretrained model that setup.prepare checked, for install,
+    and every sweep the plan setup.prepare made (its nets in training order)."""
     config: SweepConfig
-    source: data.Source
+    data: data.Dataset
     split: splits.Split
     strategy: tf.distribute.Strategy
     parent: dict = dataclasses.field(default_factory=dict)
@@ -224,7 +224,7 @@ def net_identity(ctx, net):
     identity = {
         "net": dataclasses.asdict(net), "arch": arch.to_dict(),
         "train": dataclasses.asdict(ctx.config.recipe), "global_batch": ctx.global_batch,
-        "dataset": ctx.config.dataset, "data_fingerprint": ctx.source.info.fingerprint,
+        "dataset": ctx.config.dataset, "data_fingerprint": ctx.data.info.fingerprint,
         "split": ctx.split.to_dict(), "split_fingerprint": ctx.split.fingerprint,
         "mixed_precision": ctx.config.mixed_precision,
         **set_only(ctx.config),

@@ -245,13 +245,13 @@ def train_unit(ctx, nets, todo, callbacks=()):
     per_class = images_per_class(config, nets[0])
 
     def train_data(start_batch):
-        stream = ctx.source.train(classes, ctx.global_batch, arch.input_size, seed=order_seed,
+        stream = ctx.data.train(classes, ctx.global_batch, arch.input_size, seed=order_seed,
                                   per_class=per_class, start_batch=start_batch)
         return stream.map(lambda x, y: (x, (y,) * k)) if grouped else stream
 
-    eval_data = ctx.source.eval(classes, ctx.eval_batch, arch.input_size)
+    eval_data = ctx.data.eval(classes, ctx.eval_batch, arch.input_size)
     # The regime diagnostic's fixed sample of the very images these nets train on.
-    sample_data = ctx.source.train_sample(classes, ctx.eval_batch, arch.input_size, per_class)
+    sample_data = ctx.data.train_sample(classes, ctx.eval_batch, arch.input_size, per_class)
     if grouped:
         eval_data = eval_data.map(lambda x, y: (x, (y,) * k))
         sample_data = sample_data.map(lambda x, y: (x, (y,) * k))
@@ -297,12 +297,12 @@ def finish(ctx, net, model, copied_sha, result, fused_info):
     run_dir = rundir.run_dir_of(config.workdir, net.key)
     identity = net_identity(ctx, net)
     classes = ctx.split.half(net.target)
-    class_names = [ctx.source.info.class_names[c] for c in classes]
+    class_names = [ctx.data.info.class_names[c] for c in classes]
     parent_result = (files.read_json(os.path.join(
         rundir.run_dir_of(config.workdir, net.parent_key), rundir.RESULT)) if net.parent else None)
     manifest = {
         "identity": identity, "config_hash": identity["hash"], **rundir.environment(),
-        "data": dataclasses.asdict(ctx.source.info), "class_names": class_names,
+        "data": dataclasses.asdict(ctx.data.info), "class_names": class_names,
         "classes": list(classes), "seed": init_seed(config, net),
         "data_seed": data_seed(config, net),
         "parent": parent_result and {"run_dir": parent_result["run_dir"],
@@ -329,5 +329,5 @@ def finish(ctx, net, model, copied_sha, result, fused_info):
     exported = config.export and (net.kind in ("base", "reduced") or net.fine_tune
                                   or net.mode in ("surgical", "lp_ft", "llrd"))
     rundir.finish(config.workdir, run_dir, model, config.flags_text, manifest, row,
-                  (ctx.source.info.mean, class_names) if exported else None)
+                  (ctx.data.info.mean, class_names) if exported else None)
     return row

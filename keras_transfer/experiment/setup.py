@@ -17,27 +17,27 @@ from keras_transfer.experiment.config import (
 
 def open_data(workdir, dataset, data_dir, split, split_seed, mixed_precision,
               max_bad_fraction=0.001):
-    """(source, split) after checking that `workdir` is writable, with the dtype policy set."""
+    """(dataset, split) after checking that `workdir` is writable, with the dtype policy set."""
     rundir.check_writable(workdir)
     if mixed_precision and not tf.config.list_physical_devices("GPU"):
         warn_if_no_bfloat16()
     set_precision(mixed_precision)
-    source = data.open_source(dataset, data_dir, max_bad_fraction=max_bad_fraction)
+    opened = data.open_dataset(dataset, data_dir, max_bad_fraction=max_bad_fraction)
     if split == pretrained.SPLIT:
-        return source, pretrained.split(source.info.class_names)
-    return source, splits.resolve(split, source.info.class_names, seed=split_seed,
-                                  families=source.info.families)
+        return opened, pretrained.split(opened.info.class_names)
+    return opened, splits.resolve(split, opened.info.class_names, seed=split_seed,
+                                  families=opened.info.families)
 
 
 def prepare(config):
     """Opens the data and the split, makes the plan (ctx.nets) and checks the workdir, before
     any training starts."""
     check_threads(config.intra_op_threads)
-    source, split = open_data(config.workdir, config.dataset, config.data_dir, config.split,
+    dataset, split = open_data(config.workdir, config.dataset, config.data_dir, config.split,
                               config.split_seed, config.mixed_precision, config.max_bad_fraction)
     # A bad source must not bind the workdir.
     source_model = pretrained.check(config, split) if config.source else None
-    ctx = Context(config, source, split, make_strategy(config.strategy),
+    ctx = Context(config, dataset, split, make_strategy(config.strategy),
                   source_model=source_model)
     # A plan that cannot be made (an unknown experiment, lp_ft without transfer, a class too
     # small) must not bind the workdir either.
@@ -94,7 +94,7 @@ def check_sizes(ctx, nets):
             f"--per_class / --target_per_class {over} exceed --train_per_class={cap}, the images "
             "per class every other net trains on; lower them or raise --train_per_class")
     for net in nets:
-        counts = {c: ctx.source.info.train_counts[c] for c in ctx.split.half(net.target)}
+        counts = {c: ctx.data.info.train_counts[c] for c in ctx.split.half(net.target)}
         if len(counts) < 2:
             raise data.DataError(f"{net.name} would train on {len(counts)} class(es) (half "
                                  f"{net.target} of --split={ctx.config.split}); every half "
@@ -106,5 +106,5 @@ def check_sizes(ctx, nets):
         if counts[fewest] < wanted:
             raise data.DataError(
                 f"{net.name} needs {wanted} training images per class, but class "
-                f"{ctx.source.info.class_names[fewest]!r} has {counts[fewest]}; lower "
+                f"{ctx.data.info.class_names[fewest]!r} has {counts[fewest]}; lower "
                 "--per_class / --target_per_class / --train_per_class")

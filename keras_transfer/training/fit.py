@@ -53,7 +53,7 @@ class NetLogs(checkpoints.IntervalCallback):
     """Per net: its history.jsonl row and TensorBoard scalars (epoch_<metric> in train/,
     validation/ and train_sample/, plus the learning rate, at the training step) after every
     whole interval. With `sample_data` (a fixed, un-augmented sample of the training images,
-    data.Source.train_sample) the model is evaluated on it too: its loss and top-1 beside the
+    data.Dataset.train_sample) the model is evaluated on it too: its loss and top-1 beside the
     validation ones are the regime diagnostic (training.regime), and TensorBoard draws them in
     the same card as the validation curve."""
 

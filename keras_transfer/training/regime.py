@@ -6,7 +6,7 @@ for the last two thirds of the run while validation top-1 stood still. A copy of
 net has nothing left to gain from more training; a copy of a net still fitting its data gains
 whatever its base had left (BUILD_NOTES.md, "The paper's regime"). Each history row holds the
 validation loss and top-1 and the loss and top-1 on a fixed, un-augmented sample of the net's
-own training images (`sample_loss`, `sample_top1`; data.Source.train_sample).
+own training images (`sample_loss`, `sample_top1`; data.Dataset.train_sample).
 
   overfitting plateau: the validation loss reached its minimum before the last fifth of the
     evaluations (it has been rising or flat since that step: the paper's bases, lowest near

@@ -54,7 +54,7 @@ class CrashMidEpoch(keras.callbacks.Callback):
 
 def context(workdir):
     ctx = setup.prepare(tiny_config(workdir))
-    return Context(tiny_config(workdir, recipe=RECIPE), ctx.source, ctx.split,
+    return Context(tiny_config(workdir, recipe=RECIPE), ctx.data, ctx.split,
                           ctx.strategy)
 
 
@@ -142,7 +142,7 @@ def test_sigterm_stops_cleanly_and_resumes_to_the_same_weights(tmp_path, monkeyp
 
 
 def test_resumed_stream_is_the_uninterrupted_stream_from_that_batch():
-    source = data.open_source("synthetic")
+    source = data.open_dataset("synthetic")
     classes = list(range(20))  # 5200 records: batch 400 of 16 starts in the second epoch
     full = list(source.train(classes, 16, 32, seed=7).take(330).as_numpy_iterator())
     for start in (1, 5, 325):

@@ -1,7 +1,7 @@
-"""open_source(spec): the one way to a Source, for three kinds of dataset.
+"""open_dataset(spec): the one way to a Dataset, for three kinds of dataset.
 
 "synthetic" is the embedded dataset (synthetic.py), "folder:PATH" a folder tree (folder.py),
-"tfds:NAME" or "tfds:imagefolder:PATH" a TFDS dataset (tfds_source.py). Each opener lists its
+"tfds:NAME" or "tfds:imagefolder:PATH" a TFDS dataset (tfds_dataset.py). Each opener lists its
 records and measures its DatasetInfo; the pipelines are the same for all (pipeline.py).
 """
 
@@ -10,8 +10,8 @@ import tensorflow as tf
 
 from keras_transfer.data import synthetic
 from keras_transfer.data.folder import open_folder
-from keras_transfer.data.pipeline import DataError, DatasetInfo, Source, class_counts
-from keras_transfer.data.tfds_source import open_tfds
+from keras_transfer.data.pipeline import DataError, DatasetInfo, Dataset, class_counts
+from keras_transfer.data.tfds_dataset import open_tfds
 
 
 def _open_synthetic(cache_dir):
@@ -21,12 +21,13 @@ def _open_synthetic(cache_dir):
     info = DatasetInfo("synthetic", tuple(d.class_names), d.families, mean, d.fingerprint,
                        tuple(class_counts(d.train_labels, n)))
     arrays = {"train": (d.train_images, d.train_labels), "eval": (d.val_images, d.val_labels)}
-    return Source(info, lambda split: tf.data.Dataset.from_tensor_slices(arrays[split]),
+    return Dataset(info, lambda split: tf.data.Dataset.from_tensor_slices(arrays[split]),
                   tf.identity, class_counts(d.val_labels, n), cache_selection=True)
 
 
-def open_source(spec="synthetic", data_dir=None, cache_dir=None, max_bad_fraction=0.001):
-    """The Source named by spec: "synthetic", "folder:PATH", "tfds:NAME" or "tfds:imagefolder:PATH".
+def open_dataset(spec="synthetic", data_dir=None, cache_dir=None, max_bad_fraction=0.001):
+    """The Dataset named by spec: "synthetic", "folder:PATH", "tfds:NAME" or
+    "tfds:imagefolder:PATH".
 
     data_dir is TFDS's data directory; cache_dir holds generated data and per-dataset statistics
     (default $KERAS_TRANSFER_CACHE or ~/.cache/keras_transfer); max_bad_fraction is the share of

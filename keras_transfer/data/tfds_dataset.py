@@ -1,4 +1,4 @@
-"""TFDS datasets as a Source: "tfds:NAME" (prepared on first use) or "tfds:imagefolder:PATH".
+"""TFDS datasets as a Dataset: "tfds:NAME" (prepared on first use) or "tfds:imagefolder:PATH".
 
 The class counts (one pass over the labels) and the mean (of a sample of images; Caffe's for
 ImageNet) are computed when a dataset is first opened and cached under its fingerprint (the
@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from keras_transfer.data.cache import cache_root, cached_json
-from keras_transfer.data.pipeline import (MEAN_SAMPLE, DataError, DatasetInfo, Source,
+from keras_transfer.data.pipeline import (MEAN_SAMPLE, DataError, DatasetInfo, Dataset,
                                           class_counts, decode_image, sample_mean)
 
 IMAGENET_MEAN = (123.68, 116.78, 103.94)  # Caffe's ILSVRC-2012 mean pixel, RGB
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 def open_tfds(spec, name, data_dir, cache_dir):
-    """The Source of TFDS dataset `name`, named spec ("tfds:NAME")."""
+    """The Dataset of TFDS dataset `name`, named spec ("tfds:NAME")."""
     import tensorflow_datasets as tfds  # slow to import; only this source needs it
 
     if name.startswith("imagefolder:"):
@@ -75,4 +75,4 @@ def open_tfds(spec, name, data_dir, cache_dir):
                           stats)
     info = DatasetInfo(spec, class_names, None, tuple(cached["mean"]), fingerprint,
                        tuple(cached["counts"]["train"]))
-    return Source(info, records, decode_image, cached["counts"]["eval"], cache_selection=False)
+    return Dataset(info, records, decode_image, cached["counts"]["eval"], cache_selection=False)
