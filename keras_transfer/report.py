@@ -281,8 +281,12 @@ def write_report(workdirs, out_dir=None, margin=F.MARGIN, pool_recipes=False):
     warnings += check_recipes(rows, pool_recipes)
     out_dir = out_dir or default_out_dir(paths)
     pngs = {**figures.write_all(rows, out_dir), **datasize_figures.write_all(rows, out_dir)}
-    found = [s for s in (layer_diagnostics.read(os.path.dirname(os.path.abspath(p)))
-                         for p in paths) if s]
+    found = []
+    for path in paths:
+        try:
+            found += filter(None, [layer_diagnostics.read(os.path.dirname(os.path.abspath(path)))])
+        except ValueError as e:  # another layout: the report without it, and why
+            warnings.append(str(e))
     if len(found) == 1:  # merged workdirs get their tables; one workdir its figures too
         pngs.update(layer_diagnostics.write_figures(found[0], rows, out_dir))
     md = os.path.join(out_dir, "report.md")

@@ -9,7 +9,9 @@ fi
 .venv/bin/python -m pip install -q -e ".[test]"
 export TF_CPP_MIN_LOG_LEVEL=2
 set +e
-.venv/bin/python -m pytest "$@"
+# One test process per core (pytest-xdist), each test file kept in one process so its module
+# fixtures are built once; TEST_PROCESSES=0 runs them in this process, as before.
+.venv/bin/python -m pytest -n "${TEST_PROCESSES:-auto}" --dist loadfile "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then

@@ -18,6 +18,7 @@ from keras_transfer.reporting import figures as G
 from keras_transfer.reporting import legend, stats
 
 SCORES_JSON = os.path.join("diagnostics", "scores.json")
+LAYOUT = {"scores", "heads", "grading", "recommendations", "similarity", "matrices", "seconds"}
 # How the tables, figures and the console name each score.
 LABELS = {"logme": "LogME", "h_score": "H-score", "shrinkage_h_score": "shrinkage H",
           "knn": "k-NN", "linear_probe": "linear probe", "cka": "CKA",
@@ -35,8 +36,17 @@ CKA_MEASURE = "debiased_cka"  # unbiased by the image count; what the figures an
 
 
 def read(workdir):
-    """WORKDIR/diagnostics/scores.json as `diagnose` wrote it, or None before it ran."""
-    return files.read_json(os.path.join(workdir, SCORES_JSON))
+    """WORKDIR/diagnostics/scores.json as `diagnose` wrote it, or None before it ran; a file of
+    another layout is refused in one line that says how to rewrite it."""
+    summary = files.read_json(os.path.join(workdir, SCORES_JSON))
+    if summary is None:
+        return None
+    if not (isinstance(summary, dict) and LAYOUT <= set(summary)
+            and all("curves" in g for g in summary["grading"])):
+        raise ValueError(f"{os.path.join(workdir, SCORES_JSON)} is not in the layout this "
+                         "version writes; rewrite it: python -m keras_transfer.diagnose "
+                         f"--workdir={workdir} --direction=both")
+    return summary
 
 
 def gradings(workdirs=None):
