@@ -180,7 +180,8 @@ def similarity_lines(rows):
 def _cka_text(estimate):
     if not estimate.conclusive:
         return f"{estimate.mean:.2f}"
-    return f"{estimate.mean:.2f} [{estimate.low:.2f}, {estimate.high:.2f}]"
+    # CKA is at most 1; a t-interval over 2-3 replicates can reach past it.
+    return f"{estimate.mean:.2f} [{estimate.low:.2f}, {min(1.0, estimate.high):.2f}]"
 
 
 def markdown(summary):
