@@ -181,7 +181,7 @@ def test_sparse_checkpoints_resume_from_the_last_one_to_the_same_weights(
     net = plan.base("A")
     base = context(tmp_path)
     config = tiny_config(tmp_path, recipe=RECIPE, checkpoint_seconds=3600.0)
-    ctx = Context(config, base.source, base.split, base.strategy)
+    ctx = Context(config, base.data, base.split, base.strategy)
     run_with(ctx, net, [CrashAfterEpoch(0)], monkeypatch)
     run = tmp_path / "runs" / "r0" / "baseA"
     assert not (run / "checkpoints").exists() or os.listdir(run / "checkpoints") == []
