@@ -425,3 +425,17 @@ def test_grade_per_k_of_the_dataset_size_study():
     assert grades[("knn", "AnB", 5)]["measured_best_n"] == 4  # 1 - curve peaks at n = 4
     rec = predictors.recommend(list(grades.values()), scores, "AB")
     assert (rec["n"], rec["score"]) == (2, "logme")  # the full half's pick, as without K
+
+
+@pytest.mark.slow  # 224 px keras.applications builds: ~30 s on 2 cores
+@pytest.mark.parametrize("model_name", ["efficientnetv2_b0", "convnext_tiny"])
+def test_features_of_every_cut_point_of_the_keras_applications(model_name):
+    from keras_transfer import catalog
+    net = backbones.build(backbones.architecture(model_name, CLASSES), name=model_name)
+    ns = list(range(1, catalog.max_n(model_name) + 1))
+    rng = np.random.default_rng(8)
+    images = rng.uniform(0, 255, (4, 224, 224, 3)).astype("float32")
+    got, _ = F.features(net, ns, batches(images, np.arange(4) % CLASSES, size=2))
+    assert list(got) == ns
+    for n, f in got.items():
+        assert f.shape[0] == 4 and f.shape[1] > 1 and np.isfinite(f).all(), n
