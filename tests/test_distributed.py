@@ -257,7 +257,10 @@ def check_sweep(workdir):
         result = files.read_json(str(workdir / "runs" / "r0" / row["net"] / "result.json"))
         assert result["config_hash"] == row["config_hash"]
         assert not (workdir / "runs" / "r0" / row["net"] / "checkpoints").exists()
-    assert os.listdir(workdir / "runs") == ["r0"]
+    # runs/ holds the replicate's folder and the HParams experiment's event file, as a local
+    # sweep's does (summaries.write_experiment).
+    assert sorted(os.listdir(workdir / "runs"))[1:] == ["r0"]
+    assert sorted(os.listdir(workdir / "runs"))[0].startswith("events.out.tfevents")
     assert sorted(os.listdir(workdir / "runs" / "r0")) == sorted(PLANNED)
     assert os.listdir(workdir / "kerastuner" / "leases") == []
     return rows
