@@ -5,12 +5,10 @@ predicted to be, without training a transfer net.
     python -m keras_transfer.diagnose --workdir=runs/natural_manmade --replicate=0 --direction=both
 
 For each replicate's base A (direction AB), its features at each n on half B's training images
-give the transferability scores (LogME, H-score, shrinkage H-score, k-NN and linear-probe
-accuracies on half B's validation images; again on K images per class for each K of the
-dataset-size study), its head LEEP and NCE; CKA compares the nets' layers
-(`diagnostics.similarity`). Each score is graded against the measured A<n>B and A<n>B+ nets.
-Writes WORKDIR/diagnostics/scores.{json,md}; the recommendation is a prediction, never a
-measurement.
+(and on K per class for each K of the dataset-size study) give the transferability scores, its
+head LEEP and NCE, and CKA compares the nets' layers; each score is graded against the measured
+A<n>B and A<n>B+ nets. Writes WORKDIR/diagnostics/scores.{json,md}; the recommendation is a
+prediction, never a measurement.
 
 For a new dataset, a trained net of --model scored on the dataset's classes (or one half of a
 --split), graded by the sweeps it can see (--graded, default every runs/*/diagnostics):
@@ -153,11 +151,10 @@ def diagnose(workdir, replicate=None, direction="AB", layers="", data_dir=None,
         bases.update({(r, f"base{half}"): transfer.load_source(paths[(r, half)])
                       for half in "AB"})
         for d in directions:
-            for k in sizes:
-                got, head = diagnose_direction(bases, d, r, ns, dataset, split, recorded,
-                                               train_images, k)
-                score_rows += got
-                heads += [head] if k is None else []
+            got, head = diagnose_direction(bases, d, r, ns, dataset, split, recorded,
+                                           train_images, sizes)
+            score_rows += got
+            heads.append(head)
     similarity_rows, matrices = compare(workdir, bases, replicates, directions, ns, dataset,
                                         split)
     on_diagonal = {(s["replicate"], s["direction"], s["n"]): s for s in similarity_rows
@@ -189,9 +186,10 @@ def diagnose(workdir, replicate=None, direction="AB", layers="", data_dir=None,
 
 
 def diagnose_direction(bases, direction, replicate, ns, dataset, split, recorded,
-                       train_images, k=None):
-    """(score rows, head row) of base <direction[0]>'s features on half <direction[1]>; with
-    `k`, on the first k training images of each class (the dataset-size study's K)."""
+                       train_images, sizes=(None,)):
+    """(score rows, head row) of base <direction[0]>'s features on half <direction[1]>, on K
+    training images per class for each K of `sizes` (None: all the sweep trained on)."""
+    from keras_transfer.diagnostics import features as F
     from keras_transfer.diagnostics import layer_scores
     from keras_transfer.experiment.config import EVAL_BATCH
     from keras_transfer.reporting import layer_diagnostics as L
@@ -202,22 +200,26 @@ def diagnose_direction(bases, direction, replicate, ns, dataset, split, recorded
                          f"direction {direction} needs a target half of 2 or more")
     model = bases[(replicate, f"base{base}")]
     size = int(model.input_shape[1])
-    per_class = min(filter(None, (k, recorded.get("train_per_class"))), default=None)
-    train = dataset.train_sample(classes, EVAL_BATCH, size, per_class, size=train_images)
-    test = dataset.eval(classes, EVAL_BATCH, size)
-    print(f"r{replicate} {direction}: base {base}'s features on half {target} "
-          f"({len(classes)} classes{f', K = {k}' if k else ''})", flush=True)
+    test = F.features(model, ns, dataset.eval(classes, EVAL_BATCH, size))
 
     def progress(row):
         print(f"  n={row['n']}  " + "  ".join(
-            f"{L.LABELS[k]} {L.number(row[k])}" for k in layer_scores.LAYER_SCORES)
+            f"{L.LABELS[name]} {L.number(row[name])}" for name in layer_scores.LAYER_SCORES)
             + f"  ({row['seconds']:.1f} s)", flush=True)
 
-    rows = layer_scores.score_layers(model, ns, train, test, progress)
-    head = {"replicate": replicate, "direction": direction,
-            **layer_scores.score_head(model, train)}
-    return [{"replicate": replicate, "direction": direction, "target_per_class": k, **row}
-            for row in rows], head
+    rows, head = [], None
+    for k in sizes:
+        per_class = min(filter(None, (k, recorded.get("train_per_class"))), default=None)
+        train = dataset.train_sample(classes, EVAL_BATCH, size, per_class, size=train_images)
+        print(f"r{replicate} {direction}: base {base}'s features on half {target} "
+              f"({len(classes)} classes{f', K = {k}' if k else ''})", flush=True)
+        rows += [{"replicate": replicate, "direction": direction, "target_per_class": k, **row}
+                 for row in layer_scores.score_extracted(
+                     ns, F.features(model, ns, train), test, progress)]
+        if k is None:  # the head reads every image the sweep trained on
+            head = {"replicate": replicate, "direction": direction,
+                    **layer_scores.score_head(model, train)}
+    return rows, head
 
 
 def compare(workdir, bases, replicates, directions, ns, dataset, split):
@@ -284,29 +286,27 @@ def diagnose_source(path, model_name, dataset, split_spec, half, layers="", data
                          f"images each: pass --train_images={2 * max(2, len(classes))} or more")
     size = int(net.input_shape[1])
     train = target_data.train_sample(classes, EVAL_BATCH, size, size=train_images)
-    test = target_data.eval(classes, EVAL_BATCH, size)
+    # Extracted once: the scores test on them and CKA compares the source's layers on them.
+    test = F.features(net, ns, target_data.eval(classes, EVAL_BATCH, size))
     target = dataset if split_spec == "none" else f"{dataset}, half {half} of {split_spec}"
     print(f"diagnose {path} ({model_name}) on {target}: {len(classes)} classes, n = "
           f"{','.join(map(str, ns))}", flush=True)
-    rows = layer_scores.score_layers(net, ns, train, test, lambda row: print(
+    rows = layer_scores.score_extracted(ns, F.features(net, ns, train), test, lambda row: print(
         f"  n={row['n']}  " + "  ".join(f"{L.LABELS[k]} {L.number(row[k])}"
                                         for k in layer_scores.LAYER_SCORES), flush=True))
     rows = [{"replicate": "—", "direction": "source→target", **row} for row in rows]
-    mine = F.features(net, ns, test)[0]  # how alike the source's own layers are on the target
     # Only the scores a lone net gives (CKA needs a second base), graded on the full halves.
     grades = [g for found in grading.values() for g in found
               if g["score"] in layer_scores.LAYER_SCORES and g.get("target_per_class") is None]
     rec = predictors.recommend(grades, rows, "source→target")
-    best = predictors.best_graded(grades)
-    if best is not None:
-        rec["reason"] += f" in {best['workdir']}"
     summary = {"source": path, "model": model_name, "dataset": dataset, "split": split_spec,
                "half": half, "layers": ns, "train_images": train_images, "scores": rows,
                "heads": [{"replicate": "—", "direction": "source→target",
                           **layer_scores.score_head(net, train)}],
                "graded_by": sorted(grading), "grading": grades,
                "recommendations": {"source→target": rec}, "similarity": [],
-               "matrices": [{"direction": "source→target", **similarity.matrix(mine, mine, ns)}],
+               "matrices": [{"direction": "source→target",
+                             **similarity.matrix(test[0], test[0], ns)}],
                "matrix_label": "the source's layers against each other, target images",
                "seconds": round(time.time() - start, 1)}
     text = L.scores_markdown(summary, (

@@ -284,9 +284,12 @@ def write_report(workdirs, out_dir=None, margin=F.MARGIN, pool_recipes=False):
     found = []
     for path in paths:
         try:
-            found += filter(None, [layer_diagnostics.read(os.path.dirname(os.path.abspath(path)))])
+            summary = layer_diagnostics.read(os.path.dirname(os.path.abspath(path)))
         except ValueError as e:  # another layout: the report without it, and why
             warnings.append(str(e))
+            continue
+        if summary is not None:
+            found.append(summary)
     if len(found) == 1:  # merged workdirs get their tables; one workdir its figures too
         pngs.update(layer_diagnostics.write_figures(found[0], rows, out_dir))
     md = os.path.join(out_dir, "report.md")

@@ -225,7 +225,7 @@ def main(argv):
             raise
         sys.exit(f"error: {e.strerror} writing {e.filename or 'the workdir'}; finished nets and "
                  "the last checkpoint are kept: free space and rerun the same command to resume")
-    if not worker:
+    if not worker and (FLAGS.report or FLAGS.diagnostics):
         write_report([config.workdir for config in configs])
 
 

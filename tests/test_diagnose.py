@@ -195,6 +195,10 @@ def test_recommend_is_the_best_graded_scores_pick_or_the_probes_ungraded():
     # logme's taus are 1, 1 and 0.33: its interval lies above 0, so it is trusted. logme and
     # AnB vs AnB+: the same taus (one curve is the other shifted); the first wins.
     assert (rec["n"], rec["score"], rec["graded"]) == (2, "logme", True)
+    # Grades pooled from another sweep (diagnose --source) name it.
+    pooled = predictors.recommend([{**g, "workdir": "runs/w"} for g in grades], score_rows(),
+                                  "AB")
+    assert pooled["reason"] == rec["reason"] + " in runs/w"
     # logme reversed in replicate 2 (taus 1, 1, -1): its mean tau is above 0 but its interval
     # is not, so no score is trusted and the probe's pick is given, marked ungraded.
     rows = [{**r, "linear_probe": float(r["n"] == 3),

@@ -24,8 +24,14 @@ def score_layers(model, ns, train, test, progress=None):
     per cut point of `ns`: `model`'s features at n on `train` (the target's training images),
     the k-NN and linear-probe accuracies tested on `test` (its validation images). Both are
     finite datasets of (images, labels). `progress(row)` is called as each n is done."""
-    train_features, train_labels = F.features(model, ns, train)
-    test_features, test_labels = F.features(model, ns, test)
+    return score_extracted(ns, F.features(model, ns, train), F.features(model, ns, test),
+                           progress)
+
+
+def score_extracted(ns, train, test, progress=None):
+    """`score_layers` of features already extracted: train and test are (features by n,
+    labels) as `features.features` gives them, so a caller that needs them too extracts once."""
+    (train_features, train_labels), (test_features, test_labels) = train, test
     rows = []
     for n in ns:
         start = time.time()

@@ -162,10 +162,15 @@ def similarity_estimates(rows, pair, measure=CKA_MEASURE):
             for n, by_rep in sorted(cells.items())}
 
 
+def similarity_curves(rows):
+    """{pair: `similarity_estimates`} of every comparison the rows hold, in PAIRS' order."""
+    found = {pair: similarity_estimates(rows, pair) for pair in PAIRS}
+    return {pair: curve for pair, curve in found.items() if curve}
+
+
 def similarity_lines(rows):
     """Debiased CKA per comparison and n, mean [95 % interval over replicates]."""
-    found = {pair: similarity_estimates(rows, pair) for pair in PAIRS}
-    found = {pair: curve for pair, curve in found.items() if curve}
+    found = similarity_curves(rows)
     ns = sorted({n for curve in found.values() for n in curve})
     if not ns:
         return []
@@ -239,9 +244,8 @@ def cka_figure(summary):
         left.set_xlabel("layer of the target half's base", fontsize=G.LABEL)
     G.finish(left, "(a) base A vs base B", "layer of the source half's base")
     left.grid(False)
-    pairs = [p for p in PAIRS if similarity_estimates(summary.get("similarity", []), p)]
-    for i, pair in enumerate(pairs):
-        curve = similarity_estimates(summary["similarity"], pair)
+    pairs = similarity_curves(summary.get("similarity", []))
+    for i, (pair, curve) in enumerate(pairs.items()):
         dx = (i - (len(pairs) - 1) / 2) * 0.08  # side by side so the bars do not overlap
         right.errorbar([n + dx for n in curve], [e.mean for e in curve.values()],
                        G.error_bars(curve.values()), fmt="-o", ms=4, capsize=2,
@@ -294,7 +298,7 @@ def predictors_figure(summary, measured_rows):
     axes = fig.subplots(1, 2, sharey=True)
     for ax, group in zip(axes, ("AnB", "AnB+")):
         for name, curve in scores.items():
-            if name == "cka":  # debiased CKA stands for both: they agree to 2 digits here
+            if name in ("cka", "debiased_cka") and name != CKA_MEASURE:  # one CKA, as the tables
                 continue
             s = scaled(curve)
             ax.plot(list(s), list(s.values()), "-o", ms=3, lw=1, color=PREDICTOR_COLORS[name],
