@@ -403,3 +403,12 @@ def test_cli_prints_the_error_without_traceback(tmp_path):
                            f"--workdir={tmp_path}"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
     assert "run the sweep first" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_tight_interval_around_zero_does_not_hold():
+    # BnB flat at its base at every n: base - BnB and BnB(1) - BnB are 0 +- 0.005, so a dip as
+    # large as the margin (0.02) is excluded: "does not hold", and the evidence says why.
+    flat = lambda **k: random_split_rows(bnb=dict.fromkeys(catalog.NS, 0.61), **k)  # noqa: E731
+    dip = F.findings(replicated(flat))[1]
+    assert dip.status == F.FAILS
+    assert dip.evidence.count("(within ±0.02: no effect that large)") == 2

@@ -49,6 +49,17 @@ def test_sign_verdict(values, predicted, expected):
     assert stats.sign_verdict(stats.estimate(values), predicted) == expected
 
 
+@pytest.mark.parametrize("values, predicted, expected", [
+    ([0.002, 0.003, 0.004], 1, stats.HOLDS),        # above zero, however small
+    ([-0.003, 0.0, 0.003], 1, stats.FAILS),         # about +-0.0075: an effect of 0.02 excluded
+    ([-0.003, 0.0, 0.003], -1, stats.FAILS),
+    ([-0.01, 0.0, 0.01], 1, stats.INCONCLUSIVE),    # about +-0.025: reaches past +-0.02
+    ([-0.003, 0.0, 0.003][:1], 1, stats.INCONCLUSIVE),  # one replicate: no interval
+])
+def test_effect_verdict_excludes_an_effect_as_large_as_the_margin(values, predicted, expected):
+    assert stats.effect_verdict(stats.estimate(values), predicted, 0.02) == expected
+
+
 @pytest.mark.parametrize("values, expected", [
     ([-0.002, 0.0, 0.002], stats.HOLDS),          # interval about +-0.005: inside +-0.02
     ([0.05, 0.06, 0.07], stats.FAILS),            # entirely above +0.02

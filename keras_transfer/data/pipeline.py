@@ -21,6 +21,11 @@ _SHUFFLE_GRAPH_SEED = 87654321  # any fixed non-zero value; this is TensorFlow's
 # Training images in a net's regime sample (Dataset.train_sample): 1,024 give its top-1 to about
 # +-0.015, about the evaluation set's precision on the embedded default's halves.
 TRAIN_SAMPLE = 1024
+# Training augmentations: the paper's random crop and mirror, the mirror alone on the centre
+# crop, or none (the centre crop, as evaluated). Less augmentation is the lever that moves a
+# small task into the paper's overfitting regime in fewer steps (BUILD_NOTES.md, "The paper's
+# regime").
+AUGMENTATIONS = ("crop_mirror", "mirror", "none")
 
 
 class DataError(ValueError):
@@ -127,13 +132,17 @@ class Dataset:
             ds = ds.map(lambda x, y, r: (x, y))
         return ds
 
-    def train(self, classes, batch_size, image_size, seed, per_class=None, start_batch=0):
-        """Infinite, shuffled, augmented (random crop, mirror) batches of (images, labels).
+    def train(self, classes, batch_size, image_size, seed, per_class=None, start_batch=0,
+              augmentation="crop_mirror"):
+        """Infinite, shuffled, augmented (`augmentation`, one of AUGMENTATIONS) batches of
+        (images, labels).
 
         start_batch=k gives the stream from its k-th batch on, identical to batches k, k+1...
         of start_batch=0 (a resumed run sees the data an uninterrupted one would): the skip
         runs over undecoded records, and augmentation is seeded by the element's position.
         """
+        if augmentation not in AUGMENTATIONS:
+            raise DataError(f"augmentation={augmentation!r} is not one of {AUGMENTATIONS}")
         classes = self._check(classes)
         counts = [self.info.train_counts[c] for c in classes]
         if per_class is not None:
@@ -155,11 +164,16 @@ class Dataset:
 
         def augment(i, x, y):
             # Seeds from (seed, element index) make crops and mirrors independent of parallelism.
-            image = tf.image.resize(tf.cast(self._decode(x), tf.float32), (r, r))
             crop_seed = tf.stack([tf.constant(seed, tf.int64), 2 * i])
-            image = tf.image.stateless_random_crop(image, (image_size, image_size, 3), crop_seed)
-            image = tf.image.stateless_random_flip_left_right(image, crop_seed + [0, 1])
-            return image - mean, y
+            if augmentation == "crop_mirror":
+                image = tf.image.resize(tf.cast(self._decode(x), tf.float32), (r, r))
+                image = tf.image.stateless_random_crop(image, (image_size, image_size, 3),
+                                                       crop_seed) - mean
+            else:
+                image = serving_preprocess(self._decode(x), image_size, self.info.mean)
+            if augmentation != "none":
+                image = tf.image.stateless_random_flip_left_right(image, crop_seed + [0, 1])
+            return image, y
 
         # Epoch e is shuffled with its own seed, so a resumed stream starts at its epoch and
         # skips only within it (undecoded records), instead of replaying every earlier epoch.

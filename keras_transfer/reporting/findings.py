@@ -4,10 +4,11 @@ Every number is the paper's metric `top1_best10`. A group's value at n is a mean
 blocks with a 95 % t-interval (`decomposition.block_estimate`); a difference is paired within
 each stratum first (`decomposition.contrast`). A finding is judged from the interval of the paired
 quantity that expresses it: holds (entirely on the predicted side of zero; for an "about equal"
-claim, entirely within +-MARGIN), does not hold (entirely on the other side; entirely outside
-+-MARGIN), inconclusive otherwise, always with one replicate. A finding that compares with a base
-is not measurable while a base it uses was still rising: the comparison would be with a net cut
-off mid-training.
+claim, entirely within +-MARGIN), does not hold (entirely on the other side, or entirely within
++-MARGIN without being on the predicted side: an effect that large is excluded; for an "about
+equal" claim, entirely outside +-MARGIN), inconclusive otherwise, always with one replicate. A
+finding that compares with a base is not measurable while a base it uses was still rising: the
+comparison would be with a net cut off mid-training.
 
 Only full-data rows (per_class and target_per_class null) enter the paper's groups: `select` and
 `per_n` default to size="full", so reduced-volume and K-limited nets (`datasize`) never leak into
@@ -164,7 +165,7 @@ def _ns(ns):
     return f"{ns[0]}..{ns[-1]}" if len(ns) > 1 else str(ns[0])
 
 
-def judge(name, parts, need):
+def judge(name, parts, need, margin=MARGIN):
     """A Finding from parts [(label, Estimate, verdict(Estimate) -> status, [Paired])]."""
     if not parts or any(est is None for _, est, _, _ in parts):
         return Finding(name, UNMEASURABLE, need)
@@ -172,7 +173,11 @@ def judge(name, parts, need):
     if late:
         return Finding(name, *late)
     status = stats.combine(verdict(est) for _, est, verdict, _ in parts)
-    return Finding(name, status, "; ".join(f"{label}: {est}" for label, est, _, _ in parts))
+    evidence = "; ".join(
+        f"{label}: {est}" + (f" (within ±{margin}: no effect that large)"
+                             if verdict(est) == FAILS and stats.negligible(est, margin) else "")
+        for label, est, verdict, _ in parts)
+    return Finding(name, status, evidence)
 
 
 def unconverged_bases(paireds):
@@ -188,12 +193,12 @@ def unconverged_bases(paireds):
             "unconverged base(s): " + ", ".join(nets))
 
 
-def _side(sign):
-    return lambda est: stats.sign_verdict(est, sign)
+def _side(sign, margin):
+    return lambda est: stats.effect_verdict(est, sign, margin)
 
 
-def _part(label, paired, sign):
-    return (label, paired.estimate, _side(sign), [paired])
+def _part(label, paired, sign, margin):
+    return (label, paired.estimate, _side(sign, margin), [paired])
 
 
 def _drop_from_first(pool, group, ns):
@@ -201,53 +206,55 @@ def _drop_from_first(pool, group, ns):
     return D.contrast(pool, [[(1, D.cell_key(group, 1)), (-1, D.cell_key(group, n))] for n in ns])
 
 
-def coadaptation_dip(pool):
+def coadaptation_dip(pool, margin=MARGIN):
     ns = D.paper_range(*MID, D.top_n(pool))
     mid = _ns(ns)
     name = f"Co-adaptation dip in BnB (base − BnB and BnB(1) − BnB above zero over n={mid})"
+    dip = _drop_from_first(pool, "BnB", ns)
     return judge(name, [
-        _part(f"base − BnB over n={mid}", D.paired(pool, "base", "BnB", ns), POSITIVE),
-        _part(f"BnB(1) − BnB over n={mid}", _drop_from_first(pool, "BnB", ns), POSITIVE)],
-        f"needs base nets, BnB at n=1 and BnB at some n in {mid}")
+        _part(f"base − BnB over n={mid}", D.paired(pool, "base", "BnB", ns), POSITIVE, margin),
+        _part(f"BnB(1) − BnB over n={mid}", dip, POSITIVE, margin)],
+        f"needs base nets, BnB at n=1 and BnB at some n in {mid}", margin)
 
 
-def specificity_drop(pool):
+def specificity_drop(pool, margin=MARGIN):
     ns = D.paper_range(*HIGH, D.top_n(pool))
     high = _ns(ns)
     name = f"Specificity drop in AnB (BnB − AnB and AnB(1) − AnB above zero over n={high})"
+    drop = _drop_from_first(pool, "AnB", ns)
     return judge(name, [
-        _part(f"BnB − AnB over n={high}", D.paired(pool, "BnB", "AnB", ns), POSITIVE),
-        _part(f"AnB(1) − AnB over n={high}", _drop_from_first(pool, "AnB", ns), POSITIVE)],
-        f"needs AnB at n=1 and AnB and BnB at some n in {high}")
+        _part(f"BnB − AnB over n={high}", D.paired(pool, "BnB", "AnB", ns), POSITIVE, margin),
+        _part(f"AnB(1) − AnB over n={high}", drop, POSITIVE, margin)],
+        f"needs AnB at n=1 and AnB and BnB at some n in {high}", margin)
 
 
-def finetuning_helps(pool):
+def finetuning_helps(pool, margin=MARGIN):
     ns = D.axis(pool)
     every = _ns(ns)
     name = f"Fine-tuning >= frozen (AnB+ − AnB and BnB+ − BnB above zero over n={every})"
-    parts = [_part(f"{p} − {f} over n={every}", D.paired(pool, p, f, ns), POSITIVE)
+    parts = [_part(f"{p} − {f} over n={every}", D.paired(pool, p, f, ns), POSITIVE, margin)
              for p, f in (("AnB+", "AnB"), ("BnB+", "BnB"))]
     # A sweep without selffers (or transfers) is judged on the pair it has.
     return judge(name, [p for p in parts if p[1] is not None],
-                 "needs frozen and fine-tuned nets at a shared n")
+                 "needs frozen and fine-tuned nets at a shared n", margin)
 
 
-def lingering_boost(pool):
+def lingering_boost(pool, margin=MARGIN):
     every = _ns(D.axis(pool))
     name = f"AnB+ above base (lingering boost of transfer + fine-tuning, over n={every})"
     return judge(name, [_part(f"AnB+ − base over n={every}",
-                              D.paired(pool, "AnB+", "base", D.axis(pool)), POSITIVE)],
-                 "needs base nets and AnB+ nets")
+                              D.paired(pool, "AnB+", "base", D.axis(pool)), POSITIVE, margin)],
+                 "needs base nets and AnB+ nets", margin)
 
 
-def matched_boost(pool):
+def matched_boost(pool, margin=MARGIN):
     """AnB+ against BnB+: the same budget, the same re-initialisation above n, only the copied
     weights' origin differs, so it stands whether or not the control holds."""
     every = _ns(D.axis(pool))
     name = f"AnB+ above BnB+ (the lingering boost, budget-matched, over n={every})"
     return judge(name, [_part(f"AnB+ − BnB+ over n={every}",
-                              D.paired(pool, "AnB+", "BnB+", D.axis(pool)), POSITIVE)],
-                 "needs AnB+ and BnB+ nets")
+                              D.paired(pool, "AnB+", "BnB+", D.axis(pool)), POSITIVE, margin)],
+                 "needs AnB+ and BnB+ nets", margin)
 
 
 # In plain words, for the report: what a failed control leaves standing and what it does not.
@@ -274,7 +281,7 @@ def control_holds(pool, margin=MARGIN):
     return Finding(name, stats.near_verdict(p.estimate, margin), evidence)
 
 
-def dissimilar_hurts_more(rows):
+def dissimilar_hurts_more(rows, margin=MARGIN):
     ns = D.paper_range(*HIGH, D.top_n(rows))
     name = ("Dissimilar split hurts more (natural/man-made AnB − base below the random split's "
             f"at n={_ns(ns)}, paired by replicate)")
@@ -282,12 +289,12 @@ def dissimilar_hurts_more(rows):
     rs = D.paired(select(rows, split="random"), "AnB", "base", ns)
     est = D.across(nm, rs) if nm.estimate and rs.estimate else None
     return judge(name, [("(natural/man-made − random) drop relative to base", est,
-                         _side(NEGATIVE), [nm, rs])],
+                         _side(NEGATIVE, margin), [nm, rs])],
                  f"needs frozen transfer and bases at n in {_ns(ns)} on both a natural_manmade "
-                 "split and a random split (merge their results)")
+                 "split and a random split (merge their results)", margin)
 
 
-def random_filters_fall_fastest(rows):
+def random_filters_fall_fastest(rows, margin=MARGIN):
     name = "Random filters fall fastest (random − baseAll below transfer AnB − base)"
     rnd = _curve(select(rows, target="all"), "random", "baseAll")
     rel = relative_curves(rows)
@@ -301,8 +308,8 @@ def random_filters_fall_fastest(rows):
     r = D.paired(select(rows, target="all"), "random", "baseAll", ns)
     t = D.paired(select(rows, split=split), "AnB", "base", ns)
     return judge(name, [(f"(random filters − {label}) relative to base over n={_ns(ns)}",
-                         D.across(r, t), _side(NEGATIVE), [r, t])],
-                 "needs random-filter and transfer nets in the same (seed, replicate)")
+                         D.across(r, t), _side(NEGATIVE, margin), [r, t])],
+                 "needs random-filter and transfer nets in the same (seed, replicate)", margin)
 
 
 def findings(rows, margin=MARGIN):
@@ -314,14 +321,14 @@ def findings(rows, margin=MARGIN):
     sweep"), so every difference from a base carries that gap and is not judged."""
     pool, _ = transfer_pool(rows)
     control = control_holds(pool, margin)
-    base_relative = [coadaptation_dip(pool), lingering_boost(pool), dissimilar_hurts_more(rows),
-                     random_filters_fall_fastest(rows)]
+    base_relative = [coadaptation_dip(pool, margin), lingering_boost(pool, margin),
+                     dissimilar_hurts_more(rows, margin), random_filters_fall_fastest(rows, margin)]
     if control.status == FAILS:
         base_relative = [without_control(f, control) for f in base_relative]
     dip, boost, dissimilar, random_filters = base_relative
     # The budget-matched boost last: it is not the paper's, and it stands without the control.
-    return [control, dip, specificity_drop(pool), finetuning_helps(pool), boost, dissimilar,
-            random_filters, matched_boost(pool)]
+    return [control, dip, specificity_drop(pool, margin), finetuning_helps(pool, margin), boost,
+            dissimilar, random_filters, matched_boost(pool, margin)]
 
 
 def without_control(finding, control):

@@ -92,6 +92,22 @@ def sign_verdict(est, predicted):
     return HOLDS if low > 0 else FAILS if high < 0 else INCONCLUSIVE
 
 
+def effect_verdict(est, predicted, margin):
+    """Verdict on "there is a positive (predicted=+1) or negative (-1) effect": `sign_verdict`,
+    and also does not hold when the interval lies within +-margin: an effect as large as the
+    margin is then excluded (an equivalence test), the reading a tight interval around zero
+    deserves rather than "inconclusive"."""
+    verdict = sign_verdict(est, predicted)
+    if verdict == INCONCLUSIVE and negligible(est, margin):
+        return FAILS
+    return verdict
+
+
+def negligible(est, margin):
+    """The interval lies within +-margin (a conclusive estimate only)."""
+    return est is not None and est.conclusive and -margin <= est.low and est.high <= margin
+
+
 def near_verdict(est, margin):
     """Verdict on "the quantity is about zero": holds when the interval lies within +-margin,
     does not hold when it lies entirely outside, inconclusive otherwise (or a single replicate)."""

@@ -25,9 +25,10 @@ def method_note(margin):
         "replicate blocks (df = blocks − 1). Absolute accuracies are the per-block mean of a "
         "group with the same interval. A finding **holds** when the interval of its quantity "
         "lies entirely on the predicted side of zero (for \"≈ base\": entirely within "
-        f"±{margin}), **does not hold** when entirely on the other side (outside ±{margin}), "
-        "and is **inconclusive** otherwise, always with a single replicate. A finding that "
-        "compares with a base is **not measurable** while a base it uses was still rising. "
+        f"±{margin}), **does not hold** when entirely on the other side (for \"≈ base\": "
+        f"outside ±{margin}) or entirely within ±{margin} without being on the predicted side "
+        "(an effect that large is excluded), and is **inconclusive** otherwise, always with a "
+        "single replicate. A finding that compares with a base is **not measurable** while a base it uses was still rising. "
         "Diverged nets are excluded from every mean.", ""]
 
 
