@@ -28,8 +28,8 @@ def method_note(margin):
         f"±{margin}), **does not hold** when entirely on the other side (for \"≈ base\": "
         f"outside ±{margin}) or entirely within ±{margin} without being on the predicted side "
         "(an effect that large is excluded), and is **inconclusive** otherwise, always with a "
-        "single replicate. A finding that compares with a base is **not measurable** while a base it uses was still rising. "
-        "Diverged nets are excluded from every mean.", ""]
+        "single replicate. A finding that compares with a base is **not measurable** while a "
+        "base it uses was still rising. Diverged nets are excluded from every mean.", ""]
 
 
 def control_section(finding, pool, margin):
