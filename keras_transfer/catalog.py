@@ -7,8 +7,8 @@ MOBILENET_MODELS = ("mobilenetv3_mini", "mobilenetv3_small")
 RESNET_MODELS = ("resnet_mini", "resnet18", "resnet50")
 VIT_MODELS = ("vit_mini", "vit_tiny")
 APPLICATION_MODELS = ("efficientnetv2_b0", "convnext_tiny")   # keras.applications as they are
-# --source=imagenet: the models whose trunk has keras.applications ImageNet weights.
-IMAGENET_SOURCE = "imagenet"
+# --pretrained=imagenet: the models whose trunk has keras.applications ImageNet weights.
+IMAGENET_PRETRAINED = "imagenet"
 IMAGENET_MODELS = ("mobilenetv3_small", "resnet50", "efficientnetv2_b0", "convnext_tiny")
 MODEL_NAMES = CAFFENET_MODELS + MOBILENET_MODELS + RESNET_MODELS + VIT_MODELS + \
     APPLICATION_MODELS
@@ -79,7 +79,7 @@ LLRD_DECAY = 0.7  # 0.7 ** 7 = 0.08: an n=7 llrd net's first block learns at 1/1
 # "continued": a base fine-tuned for one more budget with every layer copied (B8B+ on CaffeNet),
 # the selffers' budget-matched control.
 KINDS = ("base", "selffer", "transfer", "random", "reduced", "continued") + ADAPTATION_KINDS
-# The split of a sweep from a user's pretrained model (--source): half A is the source's
+# The split of a sweep from a user's pretrained model (--pretrained): half A is the source's
 # (untrained here, no rows), half B every class of the dataset.
 PRETRAINED_SPLIT = "pretrained"
 # How a net treats the layers it has below its cut: none (trained from scratch), copied and

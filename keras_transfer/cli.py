@@ -89,9 +89,27 @@ def parse_flags(argv):
         sys.exit(f"error: {message}; --helpshort lists the flags and their bounds")
 
 
+_OLD_NAMES = {}  # a flag's old name -> its name now
+
+
+def old_name(old, new):
+    """Accepts --old as the old name of --new (an absl alias); `warn_old_names` says so."""
+    flags.DEFINE_alias(old, new)
+    _OLD_NAMES[old] = new
+
+
+def warn_old_names():
+    """One warning line per old flag name on the command line."""
+    for old, new in _OLD_NAMES.items():
+        if flags.FLAGS[old].present:
+            print(f"warning: --{old} is now --{new}; --{old} will be removed", file=sys.stderr)
+
+
 def no_arguments(argv, example):
-    """Exits with one error line when app.run's argv holds words that are not flags."""
+    """Exits with one error line when app.run's argv holds words that are not flags; warns of
+    old flag names (`old_name`) it was given."""
     if len(argv) > 1:
         sys.exit(f"error: unexpected arguments {argv[1:]}; flags look like {example}")
+    warn_old_names()
 
 

@@ -7,13 +7,12 @@ predicted to be, without training a transfer net.
 For each replicate's base A (direction AB), its features at each n on half B's training images
 (and on K per class for each K of the dataset-size study) give the transferability scores, its
 head LEEP and NCE, and CKA compares the nets' layers; each score is graded against the measured
-A<n>B and A<n>B+ nets. Writes WORKDIR/diagnostics/scores.{json,md}; the recommendation is a
-prediction, never a measurement.
+A<n>B and A<n>B+ nets. Writes WORKDIR/diagnostics/scores.{json,md}; a recommendation predicts.
 
 For a new dataset, a trained net of --model scored on the dataset's classes (or one half of a
 --split), graded by the sweeps it can see (--graded, default every runs/*/diagnostics):
 
-    python -m keras_transfer.diagnose --source=runs/natural_manmade/runs/r0/baseA/model.keras \
+    python -m keras_transfer.diagnose --pretrained=runs/natural_manmade/runs/r0/baseA/model.keras \
         --dataset=folder:/data/flowers --out_dir=runs/diagnose_flowers
 """
 
@@ -40,16 +39,17 @@ def define_flags():
     flags.DEFINE_string("layers", "", "The cut points n to score ('all', '1-7', '1,3'); "
                         "default: the n the sweep trained nets at (every n if only bases).")
     flags.DEFINE_string("data_dir", None, "TFDS data dir, as the sweep was given.")
-    flags.DEFINE_string("source", None, "Instead of --workdir: a trained net of --model (a "
+    flags.DEFINE_string("pretrained", None, "Instead of --workdir: a trained net of --model (a "
                         ".keras file) whose features are scored on --dataset's classes.")
-    flags.DEFINE_string("model", "caffenet_mini", "With --source: the net's architecture.")
-    flags.DEFINE_string("dataset", "synthetic", "With --source: the target data, 'synthetic', "
+    cli.old_name("source", "pretrained")
+    flags.DEFINE_string("model", "caffenet_mini", "With --pretrained: the net's architecture.")
+    flags.DEFINE_string("dataset", "synthetic", "With --pretrained: the target data, 'synthetic', "
                         "'folder:PATH' (PATH/train/<class>/, PATH/val/<class>/) or 'tfds:NAME'.")
-    flags.DEFINE_string("split", "none", "With --source: 'none' (every class is the target) "
+    flags.DEFINE_string("split", "none", "With --pretrained: 'none' (every class is the target) "
                         "or a split (natural_manmade, random, FILE.json), --half the target.")
-    flags.DEFINE_enum("half", "B", ["A", "B"], "With --source and --split: the target half.")
-    flags.DEFINE_string("out_dir", None, "With --source: where scores.{json,md} go.")
-    flags.DEFINE_list("graded", None, "With --source: the workdirs whose diagnostics grade "
+    flags.DEFINE_enum("half", "B", ["A", "B"], "With --pretrained and --split: the target half.")
+    flags.DEFINE_string("out_dir", None, "With --pretrained: where scores.{json,md} go.")
+    flags.DEFINE_list("graded", None, "With --pretrained: the workdirs whose diagnostics grade "
                       "the scores (default: every runs/*/ with diagnostics/scores.json).")
     flags.DEFINE_integer("train_images", 1024, "Training images of the target the scores "
                          "read: the first ceil(N / classes) of each class.", lower_bound=2)
@@ -247,19 +247,19 @@ def compare(workdir, bases, replicates, directions, ns, dataset, split):
     return rows, matrices
 
 
-def check_source(path, model_name):
+def check_pretrained(path, model_name):
     """The net at `path`, refused in one line when missing, unreadable or not a --model."""
     from keras_transfer.nets import backbones, transfer
     if not path.endswith(".keras"):
-        raise ValueError(f"--source={path}: give a .keras file (model.save), e.g. a base's "
+        raise ValueError(f"--pretrained={path}: give a .keras file (model.save), e.g. a base's "
                          "runs/r0/baseA/model.keras")
     catalog.layer_axis(model_name)  # an unknown --model, in one line
     net = transfer.load_source(path, remedy="")
-    backbones.check_built_as(net, model_name, f"--source={path}")
+    backbones.check_built_as(net, model_name, f"--pretrained={path}")
     return net
 
 
-def diagnose_source(path, model_name, dataset, split_spec, half, layers="", data_dir=None,
+def diagnose_pretrained(path, model_name, dataset, split_spec, half, layers="", data_dir=None,
                     train_images=1024, out_dir=None, graded=None):
     """Scores and CKA of the trained net at `path` on a dataset's classes (or a split's half),
     graded by the workdirs of `graded_workdirs`; writes OUT_DIR/scores.{json,md} and returns
@@ -275,7 +275,7 @@ def diagnose_source(path, model_name, dataset, split_spec, half, layers="", data
     start = time.time()
     ns = plan.parse_layers(layers or "all", model_name)
     grading = L.gradings(graded)
-    net = check_source(path, model_name)
+    net = check_pretrained(path, model_name)
     target_data = data.open_dataset(dataset, data_dir)
     names = target_data.info.class_names
     classes = (list(range(len(names))) if split_spec == "none" else splits.resolve(
@@ -299,7 +299,7 @@ def diagnose_source(path, model_name, dataset, split_spec, half, layers="", data
     grades = [g for found in grading.values() for g in found
               if g["score"] in layer_scores.LAYER_SCORES and g.get("target_per_class") is None]
     rec = predictors.recommend(grades, rows, "source→target")
-    summary = {"source": path, "model": model_name, "dataset": dataset, "split": split_spec,
+    summary = {"pretrained": path, "model": model_name, "dataset": dataset, "split": split_spec,
                "half": half, "layers": ns, "train_images": train_images, "scores": rows,
                "heads": [{"replicate": "—", "direction": "source→target",
                           **layer_scores.score_head(net, train)}],
@@ -326,15 +326,15 @@ def diagnose_source(path, model_name, dataset, split_spec, half, layers="", data
 def main(argv):
     cli.no_arguments(argv, "--workdir=runs/natural_manmade")
     logging.set_verbosity(logging.WARNING)
-    if FLAGS.source and FLAGS.workdir:
-        sys.exit("error: pass --workdir (a finished sweep's bases) or --source (a trained net "
+    if FLAGS.pretrained and FLAGS.workdir:
+        sys.exit("error: pass --workdir (a finished sweep's bases) or --pretrained (a trained net "
                  "on a new --dataset), not both")
     runtime.import_tensorflow_quietly()
     try:
-        if FLAGS.source:
-            text, out = diagnose_source(FLAGS.source, FLAGS.model, FLAGS.dataset, FLAGS.split,
-                                        FLAGS.half, FLAGS.layers, FLAGS.data_dir,
-                                        FLAGS.train_images, FLAGS.out_dir, FLAGS.graded)
+        if FLAGS.pretrained:
+            text, out = diagnose_pretrained(
+                FLAGS.pretrained, FLAGS.model, FLAGS.dataset, FLAGS.split, FLAGS.half,
+                FLAGS.layers, FLAGS.data_dir, FLAGS.train_images, FLAGS.out_dir, FLAGS.graded)
         else:
             text = diagnose(FLAGS.workdir, FLAGS.replicate, FLAGS.direction, FLAGS.layers,
                             FLAGS.data_dir, FLAGS.train_images)

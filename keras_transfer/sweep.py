@@ -95,10 +95,12 @@ flags.DEFINE_enum("engine", "local", ["local", "kerastuner"],
                   "process is the chief (TUNER_ID=chief) or a worker (docs/distributed.md).")
 flags.DEFINE_float("kerastuner_lease_seconds", 600.0,
                    "--engine=kerastuner: a worker silent this long on a net loses it to another.")
-flags.DEFINE_string("source", None, "A pretrained net of --model (a .keras file, a .weights.h5 "
-                    "file, a SavedModel directory, or 'imagenet': keras.applications' weights "
-                    "for mobilenetv3_small and resnet50) as base A: every class of --dataset is the target, and the sweep trains baseB from "
-                    "scratch and the nets that copy from the source or from baseB (no --split).")
+flags.DEFINE_string("pretrained", None, "A pretrained net of --model (a .keras file, a "
+                    ".weights.h5 file, a SavedModel directory, or 'imagenet': keras.applications' "
+                    "weights for mobilenetv3_small and resnet50) as base A: every class of "
+                    "--dataset is the target, and the sweep trains baseB from scratch and the "
+                    "nets that copy from the pretrained net or from baseB (no --split).")
+cli.old_name("source", "pretrained")
 flags.DEFINE_float("llrd_decay", catalog.LLRD_DECAY, "--experiments=llrd: layer-wise "
                    "learning-rate decay; block k of the n copied ones learns at "
                    "llrd_decay ** (n + 1 - k) times the rate, the new layers above at the rate.",
@@ -109,8 +111,8 @@ flags.DEFINE_float("weight_decay", None, "L2 weight decay on kernels; default: C
 
 def configs_from_flags():
     """One SweepConfig per --split value; several splits get WORKDIR/<split> each."""
-    if FLAGS.source:
-        return [source_config()]
+    if FLAGS.pretrained:
+        return [pretrained_config()]
     names = [s.strip() for s in FLAGS.split.split(",") if s.strip()]
     if not names:
         raise ValueError("--split is empty; use random, natural_manmade, none or a JSON file")
@@ -130,16 +132,17 @@ def default_root():
     return os.path.join("runs", FLAGS.model)
 
 
-def source_config():
-    """The SweepConfig of a --source sweep: split "pretrained", in <default root>/pretrained."""
+def pretrained_config():
+    """The SweepConfig of a --pretrained sweep: split "pretrained", in <default root>/pretrained."""
     from keras_transfer.experiment import pretrained
     if FLAGS["split"].present:
-        raise ValueError("--source trains on every class of --dataset (the target); drop "
+        raise ValueError("--pretrained trains on every class of --dataset (the target); drop "
                          f"--split={FLAGS.split}")
     config = config_from_flags(pretrained.SPLIT, FLAGS.workdir or os.path.join(
         default_root(), pretrained.SPLIT))
-    return dataclasses.replace(config, source=FLAGS.source,
-                               source_sha256=pretrained.fingerprint(FLAGS.source, FLAGS.model))
+    return dataclasses.replace(config, pretrained=FLAGS.pretrained,
+                               pretrained_sha256=pretrained.fingerprint(FLAGS.pretrained,
+                                                                        FLAGS.model))
 
 
 def config_from_flags(split, workdir):
@@ -243,7 +246,7 @@ def write_report(workdirs):
 
 def write_diagnostics(workdir):
     """diagnose's scores.json for the report; a sweep without the bases it reads (only a
-    pretrained --source, say) gets a line saying so and its report as before."""
+    pretrained --pretrained, say) gets a line saying so and its report as before."""
     from keras_transfer import diagnose
     try:
         diagnose.diagnose(workdir, direction="both", data_dir=FLAGS.data_dir)

@@ -243,3 +243,19 @@ def test_an_export_run_dir_that_is_a_file_says_so(tmp_path):  # was "not found"
     assert str(error.value) == (f"{file} is a file, not a run directory: --run_dir must be a "
                                 "finished net's run directory (WORKDIR/runs/r<i>/<net>)")
     assert files_under(tmp_path) == {file: b"a regular file, not a directory\n"}
+
+
+def test_the_old_name_of_pretrained_still_works_and_says_so(tmp_path):
+    # --source named the pretrained file until it became --pretrained ("source" is the copied
+    # half); the old name is read as the new one, with one warning line.
+    out = subprocess.run([sys.executable, "-m", "keras_transfer.sweep",
+                          "--flagfile=flags/tiny.flags", f"--workdir={tmp_path}/work",
+                          f"--source={tmp_path}/missing.keras"],
+                         check=False, capture_output=True, text=True, cwd=REPO, timeout=300,
+                         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CI": "true"})
+    lines = out.stderr.splitlines()
+    assert "warning: --source is now --pretrained; --source will be removed" in lines
+    errors = [line for line in lines if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(
+        f"error: --pretrained={tmp_path}/missing.keras: no such file"), out.stderr[-2000:]
+    assert not (tmp_path / "work").exists()

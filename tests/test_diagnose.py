@@ -195,7 +195,7 @@ def test_recommend_is_the_best_graded_scores_pick_or_the_probes_ungraded():
     # logme's taus are 1, 1 and 0.33: its interval lies above 0, so it is trusted. logme and
     # AnB vs AnB+: the same taus (one curve is the other shifted); the first wins.
     assert (rec["n"], rec["score"], rec["graded"]) == (2, "logme", True)
-    # Grades pooled from another sweep (diagnose --source) name it.
+    # Grades pooled from another sweep (diagnose --pretrained) name it.
     pooled = predictors.recommend([{**g, "workdir": "runs/w"} for g in grades], score_rows(),
                                   "AB")
     assert pooled["reason"] == rec["reason"] + " in runs/w"
@@ -345,7 +345,7 @@ def colour_tree(root, classes=3, train=6, val=4):
 
 
 def test_diagnose_a_trained_net_on_a_folder_dataset(tmp_path, monkeypatch):
-    """--source on a folder tree: the scores at each --layers n from the net's features, its
+    """--pretrained on a folder tree: the scores at each --layers n from the net's features, its
     head's LEEP and NCE, the CKA of its layers on the target, and with no sweep to grade them
     an ungraded recommendation; bad input is one clear error and nothing written."""
     monkeypatch.chdir(tmp_path)  # no runs/ here: nothing to grade with
@@ -353,7 +353,7 @@ def test_diagnose_a_trained_net_on_a_folder_dataset(tmp_path, monkeypatch):
     net = tiny_net()
     net.save(tmp_path / "net.keras")
     out = tmp_path / "out"
-    text, where = diagnose.diagnose_source(str(tmp_path / "net.keras"), "caffenet_small",
+    text, where = diagnose.diagnose_pretrained(str(tmp_path / "net.keras"), "caffenet_small",
                                            f"folder:{data}", "none", "B", layers="1,6",
                                            train_images=18, out_dir=str(out))
     summary = json.loads((out / "scores.json").read_text())
@@ -376,7 +376,7 @@ def test_diagnose_a_trained_net_on_a_folder_dataset(tmp_path, monkeypatch):
                     dataset=f"folder:{data}", split_spec="none", half="B", layers="1",
                     train_images=18, out_dir=str(tmp_path / "never"))
         with pytest.raises(ValueError, match=match):
-            diagnose.diagnose_source(**{**args, **changes})
+            diagnose.diagnose_pretrained(**{**args, **changes})
         assert not (tmp_path / "never").exists()
 
     other = backbones.build(backbones.architecture("resnet_mini", CLASSES), name="other")

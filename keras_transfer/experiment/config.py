@@ -58,8 +58,8 @@ class SweepConfig:
     workers: int = 1
     inter_op_threads: int = 0
     deterministic: bool = False
-    source: str | None = None  # a user's pretrained .keras model as base A (experiment.pretrained)
-    source_sha256: str | None = None  # its file's sha256 (part of every dependant's identity)
+    pretrained: str | None = None  # a user's pretrained model as base A (experiment.pretrained)
+    pretrained_sha256: str | None = None  # its file's sha256 (part of every dependant's identity)
     llrd_decay: float = catalog.LLRD_DECAY  # the llrd nets' factor a block (lr_multipliers)
 
 
@@ -69,7 +69,7 @@ class Context:
     speed-ups that live as long as the sweep: the last parent loaded (read only: dependants
     copy its weights; keyed by its file's path, checksum, mtime and size, so a base changed on
     disk is loaded and checked again) and the compiled fused models (groups.compiled_group).
-    A --source sweep also keeps the pretrained model that setup.prepare checked, for install,
+    A --pretrained sweep also keeps the pretrained model that setup.prepare checked, for install,
     and every sweep the plan setup.prepare made (its nets in training order)."""
     config: SweepConfig
     data: data.Dataset
@@ -77,7 +77,7 @@ class Context:
     strategy: tf.distribute.Strategy
     parent: dict = dataclasses.field(default_factory=dict)
     fused_models: dict = dataclasses.field(default_factory=dict)
-    source_model: keras.Model | None = None  # the --source model, read once by setup.prepare
+    pretrained_model: keras.Model | None = None  # --pretrained's model, read once by setup.prepare
     nets: list = dataclasses.field(default_factory=list)  # setup.the_plan, made by prepare
 
     @property
@@ -158,8 +158,8 @@ def sweep_settings(config):
             # trunk: a workdir holds nets trained one way only.
             "fused": config.fused, "llrd_decay": config.llrd_decay,
             **set_only(config),
-            # Only a --source sweep has the key: workdirs from before it keep their binding.
-            **({"source_sha256": config.source_sha256} if config.source else {})}
+            # Only a --pretrained sweep has the key: workdirs from before it keep their binding.
+            **({"pretrained_sha256": config.pretrained_sha256} if config.pretrained else {})}
 
 
 def set_only(config):
@@ -232,8 +232,8 @@ def net_identity(ctx, net):
     if net.kind == "llrd":
         identity["llrd_decay"] = ctx.config.llrd_decay
     parent = plan.parent_net(net)
-    if parent is not None and ctx.config.source and parent.name == "baseA":
-        identity["parent"] = {"source_sha256": ctx.config.source_sha256}  # not trained here
+    if parent is not None and ctx.config.pretrained and parent.name == "baseA":
+        identity["parent"] = {"pretrained_sha256": ctx.config.pretrained_sha256}  # not trained here
     elif parent is not None:
         identity["parent"] = net_identity(ctx, parent)["hash"]
     identity["hash"] = files.config_hash(identity)

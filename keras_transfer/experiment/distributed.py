@@ -74,7 +74,7 @@ class PlanOracle(keras_tuner.Oracle):
     def is_done(self, name):
         if name not in self.done:
             run_dir = rundir.run_dir_of(self.workdir, name)
-            if name not in self.hashes:  # a parent outside the plan: the installed --source
+            if name not in self.hashes:  # a parent outside the plan: the installed --pretrained
                 result = files.read_json(os.path.join(run_dir, rundir.RESULT)) or {}
                 finished = result.get("status") == rundir.IMPORTED
             else:
@@ -281,7 +281,7 @@ def run_sweep(config, lease_seconds=600.0):
     hashes = {n.key: net_identity(ctx, n)["hash"] for n in nets}
     distributed = kt_distribute.has_chief_oracle()
     chief = kt_distribute.is_chief_oracle()
-    if config.source and (chief or not distributed):
+    if config.pretrained and (chief or not distributed):
         pretrained.install(ctx)  # the dependants' base; workers read it from the workdir
     tuner_id = os.environ.get("KERASTUNER_TUNER_ID", "tuner0")
     oracle = PlanOracle(nets, hashes, config.workdir, lease_seconds, seed=config.recipe.seed)

@@ -1,5 +1,5 @@
-"""A user's pretrained model as the source of a sweep (`--source=PATH`: a .keras file, a
-.weights.h5 file or a SavedModel directory of a --model net; nets.source_files reads them).
+"""A user's pretrained model as the source of a sweep (`--pretrained=PATH`: a .keras file, a
+.weights.h5 file or a SavedModel directory of a --model net; nets.pretrained_files reads them).
 
 The model plays base A: it is not trained, but installed as the finished parent `baseA` of
 every replicate (runs/r<i>/baseA: its model.keras, a manifest naming the file and its sha256,
@@ -17,42 +17,42 @@ from keras_transfer import catalog, files
 from keras_transfer.data import splits
 from keras_transfer.experiment import rundir
 from keras_transfer.experiment.config import architecture
-from keras_transfer.nets import backbones, source_files, transfer
+from keras_transfer.nets import backbones, pretrained_files, transfer
 
 SPLIT = catalog.PRETRAINED_SPLIT  # half A empty (the source's), half B every class
 
 
-class SourceError(ValueError):
-    """A --source that cannot be used: the message names the file and what to do."""
+class PretrainedError(ValueError):
+    """A --pretrained that cannot be used: the message names the file and what to do."""
 
 
 def fingerprint(path, model=None):
     """sha256 of the source file (of a SavedModel directory's files; of the ImageNet trunk's
     weights of --model `model` for "imagenet"), with one clear error when it is missing, a
     directory that is not a SavedModel, or ImageNet weights --model does not have."""
-    if path == catalog.IMAGENET_SOURCE:
+    if path == catalog.IMAGENET_PRETRAINED:
         return imagenet_fingerprint(model)
     if not os.path.exists(path):
-        raise SourceError(f"--source={path}: no such file. Give a Keras model saved with "
+        raise PretrainedError(f"--pretrained={path}: no such file. Give a Keras model saved with "
                           "model.save('name.keras'), model.save_weights('name.weights.h5') or "
                           "model.export('dir') (e.g. a base net's runs/r0/baseA/model.keras)")
     if os.path.isdir(path):
         try:
-            source_files.check_saved_model_dir(path)
-        except source_files.SourceFileError as e:
-            raise SourceError(f"--source={path}: {e}") from None
+            pretrained_files.check_saved_model_dir(path)
+        except pretrained_files.PretrainedFileError as e:
+            raise PretrainedError(f"--pretrained={path}: {e}") from None
     return files.file_sha256(path)
 
 
 def imagenet_fingerprint(model):
     if model not in catalog.IMAGENET_MODELS:
-        raise SourceError(f"--source=imagenet: --model={model} has no ImageNet weights; "
+        raise PretrainedError(f"--pretrained=imagenet: --model={model} has no ImageNet weights; "
                           f"choose one of {', '.join(catalog.IMAGENET_MODELS)}, or give "
-                          "--source=PATH")
+                          "--pretrained=PATH")
     try:
-        net = source_files.imagenet(lambda width: backbones.architecture(model, width))
-    except source_files.SourceFileError as e:
-        raise SourceError(f"--source=imagenet: {e}") from None
+        net = pretrained_files.imagenet(lambda width: backbones.architecture(model, width))
+    except pretrained_files.PretrainedFileError as e:
+        raise PretrainedError(f"--pretrained=imagenet: {e}") from None
     # The trunk only: the classifier is fresh (its init is not the source's).
     return "imagenet-" + transfer.weights_checksum(net, backbones.num_cuts(net) - 1)
 
@@ -68,38 +68,38 @@ def target_side(nets):
 
 
 def load(config):
-    """The source model as a --model net, or a SourceError saying why it cannot be read."""
+    """The source model as a --model net, or a PretrainedError saying why it cannot be read."""
     try:
-        return source_files.read(config.source, lambda width: architecture(config, width))
-    except source_files.SourceFileError as e:
-        raise SourceError(f"--source={config.source}: {e}") from None
+        return pretrained_files.read(config.pretrained, lambda width: architecture(config, width))
+    except pretrained_files.PretrainedFileError as e:
+        raise PretrainedError(f"--pretrained={config.pretrained}: {e}") from None
 
 
 def install(ctx):
-    """Installs the source (read and checked by `check`: ctx.source_model) as baseA of each
+    """Installs the source (read and checked by `check`: ctx.pretrained_model) as baseA of each
     replicate; an installed copy of the same file is kept."""
     config = ctx.config
     model = sha = None
     for replicate in range(config.replicates):
         run_dir = rundir.run_dir_of(config.workdir, f"r{replicate}/baseA")
         result = files.read_json(os.path.join(run_dir, rundir.RESULT))
-        if result and result.get("source_sha256") == config.source_sha256:
+        if result and result.get("pretrained_sha256") == config.pretrained_sha256:
             continue
         if model is None:  # once, for every replicate that lacks it
-            model = ctx.source_model
+            model = ctx.pretrained_model
             sha = transfer.weights_checksum(model)
         os.makedirs(run_dir, exist_ok=True)
         model.save(os.path.join(run_dir, rundir.MODEL))
         files.write_json(os.path.join(run_dir, rundir.MANIFEST), {
             "imported_from": ("keras.applications ImageNet weights"
-                              if config.source == catalog.IMAGENET_SOURCE
-                              else os.path.abspath(config.source)),
-            "source_sha256": config.source_sha256, "weights_sha256": sha,
+                              if config.pretrained == catalog.IMAGENET_PRETRAINED
+                              else os.path.abspath(config.pretrained)),
+            "pretrained_sha256": config.pretrained_sha256, "weights_sha256": sha,
             **rundir.environment()})
         files.write_json(os.path.join(run_dir, rundir.RESULT), {  # last: "installed"
             "net": "baseA", "kind": "base", "status": rundir.IMPORTED, "replicate": replicate,
             "run_dir": os.path.relpath(run_dir, config.workdir), "weights_sha256": sha,
-            "source_sha256": config.source_sha256})
+            "pretrained_sha256": config.pretrained_sha256})
 
 
 def check(config, split):
@@ -112,6 +112,6 @@ def check(config, split):
     try:
         transfer.copy_blocks(model, target, backbones.num_cuts(target) - 1)
     except transfer.TransferError as e:
-        raise SourceError(f"--source={config.source} does not fit --model={config.model}: "
-                          f"{e}") from None
+        raise PretrainedError(f"--pretrained={config.pretrained} does not fit "
+                              f"--model={config.model}: {e}") from None
     return model

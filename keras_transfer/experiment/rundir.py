@@ -27,7 +27,7 @@ from keras_transfer.training import fit
 # The layout (DEVELOPERS.md "Run-directory contract"); training writes history.jsonl,
 # checkpoints/ and the TensorBoard folders into a net's run directory itself.
 RUNS = "runs"                 # WORKDIR/runs/r<replicate>/<net>
-IMPORTED = "imported"  # result.json status of a --source model installed as a base: no row
+IMPORTED = "imported"  # result.json status of a --pretrained model installed as a base: no row
 RESULT = "result.json"        # written last: its presence means the net is done
 MANIFEST = "manifest.json"
 FLAGS = "flags.txt"

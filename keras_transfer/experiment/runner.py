@@ -49,7 +49,7 @@ def run_sweep(config):
 def _run_sweep(config):
     ctx = setup.prepare(config)
     nets = ctx.nets
-    if config.source:
+    if config.pretrained:
         pretrained.install(ctx)  # setup.prepare checked it against --model
     rundir.sync_results(config.workdir)
     summaries.write_experiment(os.path.join(config.workdir, rundir.RUNS),
@@ -319,7 +319,7 @@ def finish(ctx, net, model, copied_sha, result, fused_info):
         "config_hash": identity["hash"], "weights_sha256": transfer.weights_checksum(model),
         "recipe": recipe, "recipe_hash": files.config_hash(recipe),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        **({"source_sha256": config.source_sha256} if config.source else {}),
+        **({"pretrained_sha256": config.pretrained_sha256} if config.pretrained else {}),
         **({"llrd_decay": config.llrd_decay} if net.kind == "llrd" else {}),
     }
     row["source"] = net.source

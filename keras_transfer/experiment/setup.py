@@ -36,9 +36,9 @@ def prepare(config):
     dataset, split = open_data(config.workdir, config.dataset, config.data_dir, config.split,
                               config.split_seed, config.mixed_precision, config.max_bad_fraction)
     # A bad source must not bind the workdir.
-    source_model = pretrained.check(config, split) if config.source else None
+    pretrained_model = pretrained.check(config, split) if config.pretrained else None
     ctx = Context(config, dataset, split, make_strategy(config.strategy),
-                  source_model=source_model)
+                  pretrained_model=pretrained_model)
     # A plan that cannot be made (an unknown experiment, lp_ft without transfer, a class too
     # small) must not bind the workdir either.
     ctx.nets = the_plan(ctx)
@@ -76,7 +76,7 @@ def the_plan(ctx):
     nets = plan.make_plan(ctx.config.layers, ctx.config.experiments, halves,
                           ctx.config.per_class, ctx.config.target_per_class,
                           ctx.config.replicates, catalog.max_n(ctx.config.model) + 1)
-    if ctx.config.source:
+    if ctx.config.pretrained:
         nets = pretrained.target_side(nets)
     check_sizes(ctx, nets)
     return nets

@@ -7,7 +7,7 @@ and that tensor. So one rule copies, freezes, checksums and taps any backbone, r
 included, and no builder or transfer code counts layers itself.
 
 MobileNetV3, ResNet-50, EfficientNetV2-B0 and ConvNeXt-Tiny come from `keras.applications`
-(already a dependency; weights=None, no download, unless a --source=imagenet asks for its
+(already a dependency; weights=None, no download, unless a --pretrained=imagenet asks for its
 weights), flattened into one functional model with our input scaling and a new classifier, so
 their layers are addressable by name like CaffeNet's; resnet_mini and resnet18 are built in
 `nets.resnet`, the ViTs in `nets.vit` (BUILD_NOTES.md "Backbones").

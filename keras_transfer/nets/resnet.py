@@ -1,6 +1,6 @@
 """Residual nets: a small ResNet of basic blocks for the embedded default (`resnet_mini`),
 ResNet-18 (`resnet18`, built here: keras.applications has none), and ResNet-50 from
-`keras.applications` (`resnet50`; weights=None, nothing downloads, unless --source=imagenet
+`keras.applications` (`resnet50`; weights=None, nothing downloads, unless --pretrained=imagenet
 asks for its ImageNet weights).
 
 resnet_mini is the CIFAR-style ResNet of He et al. 2016 (section 4.2) with two basic blocks a

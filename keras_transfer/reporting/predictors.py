@@ -174,7 +174,7 @@ def recommend(grades, score_rows, direction):
                "Kendall tau's 95 % interval lies above 0; one replicate gives no interval)")
         return {"n": n, "strategy": catalog.strategy("transfer", False), "score": name,
                 "graded": False, "reason": f"ungraded: {why}"}
-    # Grades pooled from other sweeps (diagnose --source) name the sweep they came from.
+    # Grades pooled from other sweeps (diagnose --pretrained) name the sweep they came from.
     where = f" in {best['workdir']}" if best.get("workdir") else ""
     return {"n": n, "strategy": best["strategy"], "score": name, "graded": True,
             "reason": f"it tracks the measured {best['measured']} curve best (mean Kendall "

@@ -20,27 +20,27 @@ from keras_transfer import catalog
 from keras_transfer.nets import backbones, transfer
 
 
-class SourceFileError(ValueError):
+class PretrainedFileError(ValueError):
     """The file cannot give a --model net; the message says why."""
 
 
 def read(path, arch_for):
     """The net stored at `path`. arch_for(num_classes): the --model architecture with that
     classifier width."""
-    if path == catalog.IMAGENET_SOURCE:
+    if path == catalog.IMAGENET_PRETRAINED:
         return imagenet(arch_for)
     if os.path.isdir(path):
         return from_saved_model(path, arch_for)
     if path.endswith(".h5"):
         return from_weights(path, arch_for)
     if not path.endswith(".keras"):
-        raise SourceFileError(
+        raise PretrainedFileError(
             "not a model file: give a .keras file (model.save), a .weights.h5 file "
             "(model.save_weights) or a SavedModel directory (model.export)")
     try:
         return transfer.load_source(path, remedy="")
     except transfer.TransferError as e:
-        raise SourceFileError(str(e)) from None
+        raise PretrainedFileError(str(e)) from None
 
 
 IMAGENET_CLASSES = 1000
@@ -50,11 +50,11 @@ def imagenet(arch_for):
     try:
         return backbones.build(arch_for(IMAGENET_CLASSES), weights="imagenet")
     except Exception as e:  # download (URL, hash) and h5 errors have no common base class
-        raise SourceFileError(
+        raise PretrainedFileError(
             f"keras.applications' ImageNet weights could not be loaded ({type(e).__name__}: "
             f"{str(e).splitlines()[0] if str(e) else ''}). They are downloaded once into "
             "~/.keras/models: on a machine without internet copy that file there, or give "
-            "--source=PATH") from None
+            "--pretrained=PATH") from None
 
 
 def classifier_kernel(arch_for):
@@ -71,16 +71,16 @@ def from_weights(path, arch_for):
             dense = sorted((int(m.group(1) or 0), key) for key in f.get("layers", {})
                            if (m := re.fullmatch(r"dense(?:_(\d+))?", key)))
             if not dense:
-                raise SourceFileError(f"the weights file {path!r} has no classifier (no Dense "
+                raise PretrainedFileError(f"the weights file {path!r} has no classifier (no Dense "
                                       "layer): it was not saved from a Keras net")
             width = f["layers"][dense[-1][1]]["vars"]["0"].shape[-1]
     except OSError as e:
-        raise SourceFileError(f"the weights file {path!r} cannot be read ({e})") from None
+        raise PretrainedFileError(f"the weights file {path!r} cannot be read ({e})") from None
     model = backbones.build(arch_for(int(width)))
     try:
         model.load_weights(path)
     except ValueError as e:
-        raise SourceFileError(f"the weights file {path!r} does not fit this --model: "
+        raise PretrainedFileError(f"the weights file {path!r} does not fit this --model: "
                               f"{str(e).splitlines()[0]}") from None
     return model
 
@@ -88,7 +88,7 @@ def from_weights(path, arch_for):
 def check_saved_model_dir(path):
     """A directory given as a source must be a SavedModel."""
     if not os.path.exists(os.path.join(path, "saved_model.pb")):
-        raise SourceFileError(f"{path!r} is a directory but not a SavedModel (no "
+        raise PretrainedFileError(f"{path!r} is a directory but not a SavedModel (no "
                               "saved_model.pb); give a .keras file, a .weights.h5 file or a "
                               "SavedModel directory")
 
@@ -100,14 +100,14 @@ def from_saved_model(path, arch_for):
     try:
         loaded = tf.saved_model.load(path)
     except Exception as e:  # protobuf and op-registry errors have no common base class
-        raise SourceFileError(f"the SavedModel {path!r} cannot be loaded ({type(e).__name__}: "
+        raise PretrainedFileError(f"the SavedModel {path!r} cannot be loaded ({type(e).__name__}: "
                               f"{e})") from None
     # model.export tracks `variables`; keras_transfer's own export `weights`.
     variables = getattr(loaded, "variables", None) or getattr(loaded, "weights", None) or []
     by_path = {v.name.split(":")[0]: v for v in variables}
     kernel = classifier_kernel(arch_for)
     if kernel not in by_path:
-        raise SourceFileError(
+        raise PretrainedFileError(
             f"the SavedModel {path!r} has no variable {kernel!r} (the classifier of this "
             "--model): it was not exported from a --model net by Keras (model.export) or "
             "keras_transfer; save that net as .keras instead")
@@ -116,7 +116,7 @@ def from_saved_model(path, arch_for):
         stored = by_path.get(weight.path)
         if stored is None or tuple(stored.shape) != tuple(weight.shape):
             found = "missing" if stored is None else f"of shape {tuple(stored.shape)}"
-            raise SourceFileError(
+            raise PretrainedFileError(
                 f"the SavedModel {path!r} does not fit this --model: its variable "
                 f"{weight.path!r} is {found}, the model's is of shape {tuple(weight.shape)}")
         weight.assign(stored.numpy())

@@ -1,4 +1,4 @@
-"""A sweep from a user's pretrained model (--source) onto a folder dataset: what it trains,
+"""A sweep from a user's pretrained model (--pretrained) onto a folder dataset: what it trains,
 what it copies, and the errors of a source that is missing, unreadable or of another model."""
 
 import dataclasses
@@ -43,14 +43,14 @@ def pretrained_model(path, model="caffenet_small"):
     return net
 
 
-def source_config(tmp_path, source, **overrides):
+def pretrained_config(tmp_path, source, **overrides):
     return SweepConfig(**{
         "workdir": str(tmp_path / "work"), "dataset": f"folder:{tmp_path / 'data'}",
         "split": pretrained.SPLIT, "model": "caffenet_small", "layers": (1, 2),
         "experiments": ("base", "selffer", "transfer", "surgical", "llrd"), "recipe": TINY,
         "llrd_decay": 0.5,
-        "source": str(source),
-        "source_sha256": pretrained.fingerprint(str(source), overrides.get("model")),
+        "pretrained": str(source),
+        "pretrained_sha256": pretrained.fingerprint(str(source), overrides.get("model")),
         **overrides})
 
 
@@ -61,7 +61,7 @@ def swept(tmp_path_factory):
         mp.setenv("KERAS_TRANSFER_CACHE", str(tmp_path / "cache"))
         folder_dataset(tmp_path / "data")
         source = pretrained_model(str(tmp_path / "source.keras"))
-        config = source_config(tmp_path, tmp_path / "source.keras")
+        config = pretrained_config(tmp_path, tmp_path / "source.keras")
         rows = runner.run_sweep(config)
         again = runner.run_sweep(config)  # a finished sweep trains nothing and returns the same
     return tmp_path, source, rows, again
@@ -75,7 +75,7 @@ def test_the_target_side_is_trained_from_the_source(swept):
                                       "A1B-llrd", "A2B-llrd"])
     assert {r["target"] for r in rows} == {"B"} and {r["num_classes"] for r in rows} == {4}
     assert {r["split"] for r in rows} == {"pretrained"}
-    assert {r["source_sha256"] for r in rows} == {pretrained.fingerprint(
+    assert {r["pretrained_sha256"] for r in rows} == {pretrained.fingerprint(
         str(tmp_path / "source.keras"))}
     assert [r["finished_at"] for r in again] == [r["finished_at"] for r in rows]
     work = tmp_path / "work"
@@ -132,33 +132,33 @@ def test_the_report_expects_only_the_target_side(swept):
 
 def test_a_bad_source_fails_before_anything_trains(tmp_path):
     folder_dataset(tmp_path / "data")
-    with pytest.raises(pretrained.SourceError, match="no such file"):
+    with pytest.raises(pretrained.PretrainedError, match="no such file"):
         pretrained.fingerprint(str(tmp_path / "missing.keras"))
     (tmp_path / "saved").mkdir()
-    with pytest.raises(pretrained.SourceError, match="is a directory"):
+    with pytest.raises(pretrained.PretrainedError, match="is a directory"):
         pretrained.fingerprint(str(tmp_path / "saved"))
     (tmp_path / "junk.keras").write_bytes(b"not a zip")
-    with pytest.raises(pretrained.SourceError, match="cannot be loaded"):
-        runner.run_sweep(source_config(tmp_path, tmp_path / "junk.keras"))
+    with pytest.raises(pretrained.PretrainedError, match="cannot be loaded"):
+        runner.run_sweep(pretrained_config(tmp_path, tmp_path / "junk.keras"))
     (tmp_path / "notes.txt").write_text("a README, not a model")
-    with pytest.raises(pretrained.SourceError, match=r"notes.txt: not a model file: give a "
+    with pytest.raises(pretrained.PretrainedError, match=r"notes.txt: not a model file: give a "
                        r"\.keras file"):
-        runner.run_sweep(source_config(tmp_path, tmp_path / "notes.txt"))
+        runner.run_sweep(pretrained_config(tmp_path, tmp_path / "notes.txt"))
     pretrained_model(str(tmp_path / "mobilenet.keras"), model="mobilenetv3_mini")
-    with pytest.raises(pretrained.SourceError, match=r"does not fit --model=caffenet_small: "
+    with pytest.raises(pretrained.PretrainedError, match=r"does not fit --model=caffenet_small: "
                        r"cannot copy layer 'conv1' \(of blocks 1..7\): the source .* has no layer"):
-        runner.run_sweep(source_config(tmp_path, tmp_path / "mobilenet.keras"))
+        runner.run_sweep(pretrained_config(tmp_path, tmp_path / "mobilenet.keras"))
     assert not (tmp_path / "work" / "results.jsonl").exists()
     assert not (tmp_path / "work" / "sweep.json").exists()  # the workdir is not bound to it
 
 
 def test_source_with_a_split_is_one_clear_error(tmp_path):
     out = subprocess.run([sys.executable, "-m", "keras_transfer.sweep", "--flagfile=flags/tiny.flags",
-                          f"--source={tmp_path}/x.keras", "--split=random",
+                          f"--pretrained={tmp_path}/x.keras", "--split=random",
                           f"--workdir={tmp_path}/w"], capture_output=True, text=True, timeout=300)
     assert out.returncode != 0 and "Traceback" not in out.stderr
     assert out.stderr.strip().splitlines()[-1] == (
-        "error: --source trains on every class of --dataset (the target); drop --split=random")
+        "error: --pretrained trains on every class of --dataset (the target); drop --split=random")
 
 
 @pytest.mark.parametrize("model", ["caffenet_small", "mobilenetv3_mini"])
@@ -168,7 +168,7 @@ def test_a_source_reads_from_each_format_keras_writes(tmp_path, model):
     source.export(str(tmp_path / "exported"), verbose=False)
     expected = transfer.weights_checksum(source)  # BatchNorm's moving statistics included
     for path in ("source.keras", "source.weights.h5", "exported"):
-        config = source_config(tmp_path, tmp_path / path, model=model)
+        config = pretrained_config(tmp_path, tmp_path / path, model=model)
         loaded = pretrained.load(config)
         assert transfer.weights_checksum(loaded) == expected, path
         assert loaded.output_shape == (None, 7), path  # the source's classifier width
@@ -180,21 +180,21 @@ def test_a_weights_file_or_savedmodel_of_another_model_is_one_clear_error(tmp_pa
     source = pretrained_model(str(tmp_path / "mobilenet.keras"), model="mobilenetv3_mini")
     source.save_weights(str(tmp_path / "mobilenet.weights.h5"))
     source.export(str(tmp_path / "mobilenet_export"), verbose=False)
-    with pytest.raises(pretrained.SourceError, match=r"mobilenet.weights.h5: the weights file "
+    with pytest.raises(pretrained.PretrainedError, match=r"mobilenet.weights.h5: the weights file "
                        r".* does not fit this --model"):
-        pretrained.load(source_config(tmp_path, tmp_path / "mobilenet.weights.h5"))
-    with pytest.raises(pretrained.SourceError, match=r"has no variable 'fc8/kernel' \(the "
+        pretrained.load(pretrained_config(tmp_path, tmp_path / "mobilenet.weights.h5"))
+    with pytest.raises(pretrained.PretrainedError, match=r"has no variable 'fc8/kernel' \(the "
                        r"classifier of this --model\)"):
-        pretrained.load(source_config(tmp_path, tmp_path / "mobilenet_export"))
+        pretrained.load(pretrained_config(tmp_path, tmp_path / "mobilenet_export"))
     wide = pretrained_model(str(tmp_path / "caffenet.keras"), model="caffenet_mini")
     wide.export(str(tmp_path / "caffenet_export"), verbose=False)
     # caffenet_mini's convs are caffenet_small's; its fc6 reads a larger map.
-    with pytest.raises(pretrained.SourceError, match=r"its variable 'fc6/kernel' is of shape "
+    with pytest.raises(pretrained.PretrainedError, match=r"its variable 'fc6/kernel' is of shape "
                        r"\(64, 512\), the model's is of shape \(576, 512\)"):
-        pretrained.load(source_config(tmp_path, tmp_path / "caffenet_export"))
+        pretrained.load(pretrained_config(tmp_path, tmp_path / "caffenet_export"))
     (tmp_path / "junk.weights.h5").write_bytes(b"not hdf5")
-    with pytest.raises(pretrained.SourceError, match="cannot be read"):
-        pretrained.load(source_config(tmp_path, tmp_path / "junk.weights.h5"))
+    with pytest.raises(pretrained.PretrainedError, match="cannot be read"):
+        pretrained.load(pretrained_config(tmp_path, tmp_path / "junk.weights.h5"))
 
 
 def legacy_weights_file(path, trunk):
@@ -221,7 +221,7 @@ def test_imagenet_source_is_keras_applications_weights(tmp_path, monkeypatch, mo
     sha = pretrained.fingerprint("imagenet", model)
     assert asked == [{"mobilenetv3_small": "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5",
                       "resnet50": "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"}[model]]
-    net = pretrained.load(source_config(tmp_path, "imagenet", model=model))
+    net = pretrained.load(pretrained_config(tmp_path, "imagenet", model=model))
     assert net.output_shape == (None, 1000)
     for layer in trunk.layers:
         if not layer.weights:
@@ -236,7 +236,7 @@ def test_imagenet_source_is_keras_applications_weights(tmp_path, monkeypatch, mo
 
 def test_imagenet_source_errors_name_the_model_and_the_download(tmp_path, monkeypatch):
     from keras.src.utils import file_utils
-    with pytest.raises(pretrained.SourceError, match="--model=caffenet_small has no ImageNet "
+    with pytest.raises(pretrained.PretrainedError, match="--model=caffenet_small has no ImageNet "
                        "weights; choose one of mobilenetv3_small, resnet50"):
         pretrained.fingerprint("imagenet", "caffenet_small")
 
@@ -244,7 +244,8 @@ def test_imagenet_source_errors_name_the_model_and_the_download(tmp_path, monkey
         raise Exception(f"URL fetch failure on {origin}: None -- [Errno -3] Temporary failure "
                         "in name resolution")
     monkeypatch.setattr(file_utils, "get_file", offline)
-    with pytest.raises(pretrained.SourceError, match=r"--source=imagenet: keras.applications' "
+    with pytest.raises(pretrained.PretrainedError,
+                       match=r"--pretrained=imagenet: keras.applications' "
                        r"ImageNet weights could not be loaded \(Exception: URL fetch failure .*"
                        r"~/.keras/models"):
         pretrained.fingerprint("imagenet", "mobilenetv3_small")
@@ -257,7 +258,7 @@ def test_the_kerastuner_engine_trains_from_the_source_as_the_local_one(tmp_path,
     monkeypatch.setenv("KERAS_TRANSFER_CACHE", str(tmp_path / "cache"))
     folder_dataset(tmp_path / "data")
     pretrained_model(str(tmp_path / "source.keras"), model)
-    config = source_config(tmp_path, tmp_path / "source.keras", layers=(2,), model=model,
+    config = pretrained_config(tmp_path, tmp_path / "source.keras", layers=(2,), model=model,
                            experiments=("base", "transfer"), export=False)
     local = {r["net"]: r for r in runner.run_sweep(config)}
     kt = {r["net"]: r for r in distributed.run_sweep(
