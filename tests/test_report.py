@@ -13,6 +13,7 @@ from keras_transfer import catalog, report
 from keras_transfer.reporting import findings as F
 from keras_transfer.reporting import missing as M
 from keras_transfer.reporting import paper
+from keras_transfer.reporting import trust
 
 BASE = {"A": 0.60, "B": 0.62}                                      # base mean 0.61
 BNB = {1: 0.61, 2: 0.605, 3: 0.59, 4: 0.58, 5: 0.59, 6: 0.60, 7: 0.61}   # dip at 4
@@ -412,3 +413,18 @@ def test_a_tight_interval_around_zero_does_not_hold():
     dip = F.findings(replicated(flat))[1]
     assert dip.status == F.FAILS
     assert dip.evidence.count("(within ±0.02: no effect that large)") == 2
+
+
+def test_the_net_table_says_how_many_images_per_class_a_net_trained_on():
+    capped = {**row("B3B+", "selffer", 3, True, "B", "B", 0.6, replicate=0),
+              "recipe": {"train_per_class": 50}}
+    reduced = {**row("reduced0010", "reduced", 0, False, None, "all", 0.3, replicate=0),
+               "per_class": 10}
+    sized = {**row("A2B@k10", "transfer", 2, False, "A", "B", 0.4, replicate=0),
+             "target_per_class": 10}
+    table = "\n".join(trust.net_table([capped, reduced, sized, row("baseA", "base", 0, False,
+                                                                      None, "A", 0.6)]))
+    assert "| B3B+ | random | 0 | 0 | 0 | 3 | True | 50 | 0.6000 |" in table
+    assert "| reduced0010 | random | 0 | 0 | 0 | 0 | False | k=10 |" in table
+    assert "| A2B@k10 | random | 0 | 0 | 0 | 2 | False | K=10 |" in table
+    assert "| baseA | random | 0 | 0 | 0 | 0 | False | all |" in table

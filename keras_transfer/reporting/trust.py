@@ -181,9 +181,12 @@ def decomposition_section(pool, rows):
 
 
 def _images_per_class(row):
+    """k= (reduced), K= (target size), the sweep's --train_per_class, or "all"."""
     if row.get("per_class") is not None:
         return f"k={row['per_class']}"
-    return None if row.get("target_per_class") is None else f"K={row['target_per_class']}"
+    if row.get("target_per_class") is not None:
+        return f"K={row['target_per_class']}"
+    return str((row.get("recipe") or {}).get("train_per_class") or "all")
 
 
 def _f4(value):
@@ -199,7 +202,7 @@ def net_table(rows):
                                        order[r["kind"]], r.get("per_class") or 0, r["n"],
                                        bool(r["fine_tune"]), r["net"]))
     body = [[r["net"], r["split"], r["split_seed"], r["seed"], D.replicate(r), r["n"],
-             r["fine_tune"], _images_per_class(r) or "all", _f4(r[F.METRIC]), _f4(r.get("top1")),
+             r["fine_tune"], _images_per_class(r), _f4(r[F.METRIC]), _f4(r.get("top1")),
              _f4(r.get("top5")), r.get("steps"),
              f"{r['train_seconds']:.1f}" if isinstance(r.get("train_seconds"), (int, float))
              else None, status_cell(r), _f4(D.tail_gain(r))] for r in rows]
