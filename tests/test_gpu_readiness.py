@@ -26,7 +26,8 @@ SCRIPT = textwrap.dedent("""
 
     workdir = sys.argv[1]
     config = SweepConfig(
-        workdir=workdir, layers=(1, 2), experiments=("base", "transfer"),
+        workdir=workdir, model="caffenet_mini", layers=(1, 2),
+        experiments=("base", "transfer"),
         recipe=TrainConfig(steps=4, eval_every=2, batch_size=8, learning_rate=0.01,
                                  lr_step=1000),
         strategy="mirrored", mixed_precision=True, fused=True, dropout=0.0, weight_decay=1e-3)
