@@ -255,10 +255,6 @@ def main(argv):
     cli.no_arguments(argv, "--dataset=folder:/data/imagenet")
     f = flags.FLAGS
     spec = f.dataset
-    if f.source is not None:  # the flag's name until 2026-12-07
-        print("warning: --source is now --dataset (the sweep's name for the data); --source "
-              "will be removed", file=sys.stderr)
-        spec = spec or f.source
     if spec is None:
         sys.exit("error: pass --dataset=folder:ROOT, the folder tree to prepare")
     if not spec.startswith("folder:"):
@@ -280,9 +276,11 @@ def define_flags():
     # Defined only when run as a command (the sweep's flags may share the process).
     from absl import flags
 
+    from keras_transfer import cli
+
     flags.DEFINE_string("dataset", None, "folder:ROOT, with ROOT/train/<class>/* and "
                         "ROOT/val/<class>/*.")
-    flags.DEFINE_string("source", None, "The old name of --dataset.")
+    cli.old_name("source", "dataset")  # the flag's name until 2026-12-07
     flags.DEFINE_string("out", None, "TFDS data dir to write into (the sweep's --data_dir).",
                         required=True)
     flags.DEFINE_string("name", None, "TFDS dataset name (default: ROOT's folder name and "
