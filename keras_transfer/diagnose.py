@@ -260,7 +260,7 @@ def check_pretrained(path, model_name):
 
 
 def diagnose_pretrained(path, model_name, dataset, split_spec, half, layers="", data_dir=None,
-                    train_images=1024, out_dir=None, graded=None):
+                        train_images=1024, out_dir=None, graded=None):
     """Scores and CKA of the trained net at `path` on a dataset's classes (or a split's half),
     graded by the workdirs of `graded_workdirs`; writes OUT_DIR/scores.{json,md} and returns
     scores.md's text."""

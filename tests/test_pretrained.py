@@ -153,7 +153,8 @@ def test_a_bad_source_fails_before_anything_trains(tmp_path):
 
 
 def test_source_with_a_split_is_one_clear_error(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "keras_transfer.sweep", "--flagfile=flags/tiny.flags",
+    out = subprocess.run([sys.executable, "-m", "keras_transfer.sweep",
+                          "--flagfile=flags/tiny.flags",
                           f"--pretrained={tmp_path}/x.keras", "--split=random",
                           f"--workdir={tmp_path}/w"], capture_output=True, text=True, timeout=300)
     assert out.returncode != 0 and "Traceback" not in out.stderr

@@ -33,9 +33,10 @@ def fingerprint(path, model=None):
     if path == catalog.IMAGENET_PRETRAINED:
         return imagenet_fingerprint(model)
     if not os.path.exists(path):
-        raise PretrainedError(f"--pretrained={path}: no such file. Give a Keras model saved with "
-                          "model.save('name.keras'), model.save_weights('name.weights.h5') or "
-                          "model.export('dir') (e.g. a base net's runs/r0/baseA/model.keras)")
+        raise PretrainedError(f"--pretrained={path}: no such file. Give a Keras model saved "
+                              "with model.save('name.keras'), "
+                              "model.save_weights('name.weights.h5') or model.export('dir') "
+                              "(e.g. a base net's runs/r0/baseA/model.keras)")
     if os.path.isdir(path):
         try:
             pretrained_files.check_saved_model_dir(path)
@@ -46,9 +47,9 @@ def fingerprint(path, model=None):
 
 def imagenet_fingerprint(model):
     if model not in catalog.IMAGENET_MODELS:
-        raise PretrainedError(f"--pretrained=imagenet: --model={model} has no ImageNet weights; "
-                          f"choose one of {', '.join(catalog.IMAGENET_MODELS)}, or give "
-                          "--pretrained=PATH")
+        raise PretrainedError(f"--pretrained=imagenet: --model={model} has no ImageNet "
+                              f"weights; choose one of {', '.join(catalog.IMAGENET_MODELS)}, or "
+                              "give --pretrained=PATH")
     try:
         net = pretrained_files.imagenet(lambda width: backbones.architecture(model, width))
     except pretrained_files.PretrainedFileError as e:

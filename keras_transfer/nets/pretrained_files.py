@@ -71,8 +71,8 @@ def from_weights(path, arch_for):
             dense = sorted((int(m.group(1) or 0), key) for key in f.get("layers", {})
                            if (m := re.fullmatch(r"dense(?:_(\d+))?", key)))
             if not dense:
-                raise PretrainedFileError(f"the weights file {path!r} has no classifier (no Dense "
-                                      "layer): it was not saved from a Keras net")
+                raise PretrainedFileError(f"the weights file {path!r} has no classifier (no "
+                                          "Dense layer): it was not saved from a Keras net")
             width = f["layers"][dense[-1][1]]["vars"]["0"].shape[-1]
     except OSError as e:
         raise PretrainedFileError(f"the weights file {path!r} cannot be read ({e})") from None
@@ -81,7 +81,7 @@ def from_weights(path, arch_for):
         model.load_weights(path)
     except ValueError as e:
         raise PretrainedFileError(f"the weights file {path!r} does not fit this --model: "
-                              f"{str(e).splitlines()[0]}") from None
+                                  f"{str(e).splitlines()[0]}") from None
     return model
 
 
@@ -89,8 +89,8 @@ def check_saved_model_dir(path):
     """A directory given as a source must be a SavedModel."""
     if not os.path.exists(os.path.join(path, "saved_model.pb")):
         raise PretrainedFileError(f"{path!r} is a directory but not a SavedModel (no "
-                              "saved_model.pb); give a .keras file, a .weights.h5 file or a "
-                              "SavedModel directory")
+                                  "saved_model.pb); give a .keras file, a .weights.h5 file or a "
+                                  "SavedModel directory")
 
 
 def from_saved_model(path, arch_for):
@@ -100,8 +100,8 @@ def from_saved_model(path, arch_for):
     try:
         loaded = tf.saved_model.load(path)
     except Exception as e:  # protobuf and op-registry errors have no common base class
-        raise PretrainedFileError(f"the SavedModel {path!r} cannot be loaded ({type(e).__name__}: "
-                              f"{e})") from None
+        raise PretrainedFileError(f"the SavedModel {path!r} cannot be loaded "
+                                  f"({type(e).__name__}: {e})") from None
     # model.export tracks `variables`; keras_transfer's own export `weights`.
     variables = getattr(loaded, "variables", None) or getattr(loaded, "weights", None) or []
     by_path = {v.name.split(":")[0]: v for v in variables}

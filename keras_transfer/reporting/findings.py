@@ -172,12 +172,12 @@ def judge(name, parts, need, margin=MARGIN):
     late = unconverged_bases(p for *_, used in parts for p in used)
     if late:
         return Finding(name, *late)
-    status = stats.combine(verdict(est) for _, est, verdict, _ in parts)
+    verdicts = [verdict(est) for _, est, verdict, _ in parts]
     evidence = "; ".join(
         f"{label}: {est}" + (f" (within ±{margin}: no effect that large)"
-                             if verdict(est) == FAILS and stats.negligible(est, margin) else "")
-        for label, est, verdict, _ in parts)
-    return Finding(name, status, evidence)
+                             if found == FAILS and stats.negligible(est, margin) else "")
+        for (label, est, _, _), found in zip(parts, verdicts))
+    return Finding(name, stats.combine(verdicts), evidence)
 
 
 def unconverged_bases(paireds):
